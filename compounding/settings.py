@@ -1,0 +1,103 @@
+"""Pharmacy settings: who the pharmacy is, what its balance can weigh, which BUD policy.
+
+Read from TOML, validated like formulas (frozen, ``extra="forbid"``). Where the file is:
+``--settings PATH``, else ``$COMPOUNDING_SETTINGS``, else ``pharmacy.toml`` in the current
+directory, else the built-in defaults below (a Class III balance, USP <795> policy).
+Pure: :func:`resolve_path` takes the environment and cwd as arguments.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator
+
+from . import units as u
+from .errors import SpecError
+from .formulas import Mass, Spec, Volume, _messages, read_toml
+
+ENV_VAR = "COMPOUNDING_SETTINGS"
+DEFAULT_FILE = "pharmacy.toml"
+
+
+def gtin_check_digit(first13: str) -> int:
+    """GS1 mod-10 check digit for the first 13 digits of a GTIN-14."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(first13))
+    return (10 - total % 10) % 10
+
+
+def validate_gtin(value: str) -> str:
+    """Accept GTIN-8/12/13/14 digits, return the 14-digit form; refuse a bad check digit."""
+    if not re.fullmatch(r"\d{8}|\d{12,14}", value):
+        raise ValueError(f"GTIN {value!r} must be 8, 12, 13 or 14 digits")
+    g = value.zfill(14)
+    if gtin_check_digit(g[:13]) != int(g[13]):
+        raise ValueError(f"GTIN {value!r} has a wrong check digit (expected "
+                         f"{gtin_check_digit(g[:13])})")
+    return g
+
+
+class Balance(Spec):
+    """The balance used for weighing (USP <1176> / <41>)."""
+
+    name: str = "Class III prescription balance"
+    # USP <1176>: Class III sensitivity 6 mg; for <= 5% error MWQ = 6 mg / 0.05 = 120 mg.
+    min_weighable: Mass = u.q("120", "mg")
+    readability: Mass = u.q("1", "mg")
+
+
+class Measuring(Spec):
+    """Volumetric measuring devices for liquid aliquots."""
+
+    # Conservative default (unconfirmed for any given pharmacy): a 1 mL graduated oral
+    # syringe or pipette read to 0.01 mL; smaller volumes are not taken.
+    min_volume: Volume = u.q("1", "mL")
+    readability: Volume = u.q("0.01", "mL")
+
+
+class Pharmacy(Spec):
+    name: str = "Sample Compounding Pharmacy"
+    address: str = "1 Example Street, Springfield"
+    phone: str = "(555) 010-0100"
+
+
+class Settings(Spec):
+    pharmacy: Pharmacy = Pharmacy()
+    balance: Balance = Balance()
+    measuring: Measuring = Measuring()
+    #: Largest single dilution in the aliquot method (1 in N). Conservative default 100.
+    max_dilution_ratio: int = Field(default=100, ge=2, le=1000)
+    bud_policy: Literal["usp795", "stability-data"] = "usp795"
+    #: Statement printed on every label (USP <795> requires one saying it is compounded).
+    compounded_statement: str = "Compounded preparation"
+    #: Optional GTIN per formula id (for a GS1 DataMatrix on labels).
+    gtins: dict[Annotated[str, Field(pattern=r"^[a-z0-9-]+$")], str] = {}
+
+    @field_validator("gtins")
+    @classmethod
+    def _gtins(cls, gtins):
+        return {k: validate_gtin(v) for k, v in gtins.items()}
+
+
+def resolve_path(option: str | None, environ: dict, cwd: Path) -> Path | None:
+    """Which settings file applies (None: built-in defaults)."""
+    if option:
+        return Path(option)
+    if environ.get(ENV_VAR):
+        return Path(environ[ENV_VAR])
+    candidate = Path(cwd) / DEFAULT_FILE
+    return candidate if candidate.exists() else None
+
+
+def load_settings(path: Path | None) -> Settings:
+    if path is None:
+        return Settings()
+    if not Path(path).exists():
+        raise SpecError(path, [("", "settings file not found")])
+    raw, _ = read_toml(path)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(path, _messages(exc))
