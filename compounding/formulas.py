@@ -197,7 +197,7 @@ class Strength(Spec):
 
 
 class Component(Spec):
-    """A non-active component. Exactly one of amount / qs / per_unit."""
+    """A non-active component: an amount (% of the batch) or q.s.; capsule fillers have neither."""
 
     ingredient: Id
     role: Literal["vehicle", "base", "filler", "antioxidant", "preservative", "co-solvent",
