@@ -56,8 +56,8 @@ KIND_TEXT = {
 
 #: Storage conditions as read in an explanation (USP <659> ranges).
 STORAGE_WORDS = {
-    "refrigerated": "refrigerated (2 °C to 8 °C)",
-    "room": "room temperature (20 °C to 25 °C)",
+    "refrigerated": "in a refrigerator (2 °C to 8 °C)",
+    "room": "at room temperature (20 °C to 25 °C)",
 }
 
 
@@ -324,7 +324,7 @@ def compute_bud(formula: "Formula", compounded: dt.date, storage: str,
         raise BudError(f"policy {pol.name} has no default BUD for category {category!r}")
     # USP <795> Table 4: each category's default assumes a storage (non-preserved: fridge).
     if storage not in default.storage:
-        raise BudError(f"storage {storage!r} is not allowed for a {category} preparation "
+        raise BudError(f"storage {storage!r} is not allowed for category {category} "
                        f"({default.citation}); allowed: {', '.join(sorted(default.storage))}",
                        storage=storage, allowed=tuple(sorted(default.storage)))
 
@@ -433,7 +433,8 @@ def compute_bud(formula: "Formula", compounded: dt.date, storage: str,
                            f"date {format_date(compounded)}")
         hand = Candidate(
             "hand-set", str(reason).strip(), shorten_to, days_to(shorten_to),
-            rule="a BUD may be shortened by hand, never lengthened (best practice, shared/DOMAIN.md)",
+            rule="a BUD may be shortened by hand, never lengthened "
+                 "(best practice, shared/DOMAIN.md)",
             note=f"computed BUD was {format_date(computed.date)} ({computed.describe()})")
         candidates.append(hand)
         if shorten_to == computed.date:
