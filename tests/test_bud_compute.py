@@ -12,8 +12,8 @@ from types import MappingProxyType
 import pytest
 
 from compounding import bud as budmod
-from compounding.bud import (KINDS, POLICIES, USP795_TABLE_4, BudResult, Candidate, Policy,
-                             Span, compute_bud, period_end)
+from compounding.bud import (KINDS, POLICIES, USP795_TABLE_4, Policy, Span, compute_bud,
+                             period_end)
 from compounding.dates import parse_expiry
 from compounding.errors import BudError
 from compounding.formulas import Category, Formula, Registry, StorageSpec
