@@ -1,0 +1,127 @@
+"""`compounding db ...`: migrate, print the schema, back up and verify the database.
+
+Also home of :func:`db_option`, the shared ``--db PATH`` option every command that opens
+the database uses (``--db``, else ``$COMPOUNDING_DB``, else ``./compounding.db``), and of
+:func:`open_store`, which opens (creating and migrating) it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from . import echo_json, json_option, pass_app
+
+
+def db_option(fn):
+    """Add ``--db PATH`` to a command; the command receives ``db_path`` (may be None)."""
+    @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
+                  help="SQLite database (else $COMPOUNDING_DB, else ./compounding.db). "
+                       "Created and migrated on first use.")
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+def open_store(app, db_path):
+    """Open the store for a command: resolve the path, create, migrate."""
+    from ..store import Store, resolve_db_path
+    path = resolve_db_path(db_path, app.environ, app.cwd)
+    return Store.open(path)
+
+
+@click.group()
+def db():
+    """Create, migrate, inspect, back up and verify the compounding database."""
+
+
+@db.command(name="migrate")
+@db_option
+@json_option
+@pass_app
+def db_migrate(app, db_path, as_json):
+    """Create the database if needed and apply pending schema migrations."""
+    from ..store import Store, resolve_db_path
+    path = resolve_db_path(db_path, app.environ, app.cwd)
+    store = Store.open(path, migrate=False)
+    try:
+        applied = store.migrate()
+        result = {"path": str(path), "applied": applied,
+                  "migrations": [m["name"] for m in store.applied_migrations()]}
+    finally:
+        store.close()
+    if as_json:
+        echo_json(result)
+        return
+    if applied:
+        for name in applied:
+            click.echo(f"Applied {name}")
+    else:
+        click.echo("Schema up to date")
+    click.echo(f"{path}: {len(result['migrations'])} migrations applied")
+
+
+@db.command(name="schema")
+@db_option
+@pass_app
+def db_schema(app, db_path):
+    """Print the database schema as SQL (tables, indexes, triggers, views)."""
+    store = open_store(app, db_path)
+    try:
+        click.echo(store.schema_sql(), nl=False)
+    finally:
+        store.close()
+
+
+@db.command(name="backup")
+@click.argument("dest", type=click.Path(dir_okay=False))
+@db_option
+@json_option
+@pass_app
+def db_backup(app, dest, db_path, as_json):
+    """Copy the database to DEST with SQLite's online backup (safe while others write).
+
+    DEST must not exist. The copy is checked with PRAGMA integrity_check.
+    """
+    store = open_store(app, db_path)
+    try:
+        result = store.backup(dest)
+    finally:
+        store.close()
+    if as_json:
+        echo_json(result)
+        return
+    c = result["counts"]
+    click.echo(f"Backed up to {result['path']} ({result['bytes']:,} bytes, integrity "
+               f"{result['integrity_check']}): {c['component_lots']} component lots, "
+               f"{c['batches']} batches, {c['weighings']} weighings, "
+               f"{c['audit_log']} audit entries")
+
+
+@db.command(name="verify")
+@db_option
+@json_option
+@pass_app
+def db_verify(app, db_path, as_json):
+    """Check integrity, the audit hash chain and that no record changed since it was written.
+
+    Exit 0 when everything is consistent; exit 1 with one line per problem otherwise.
+    """
+    store = open_store(app, db_path)
+    try:
+        problems = store.verify()
+        entries = store.db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
+    finally:
+        store.close()
+    if as_json:
+        echo_json({"ok": not problems, "audit_entries": entries, "problems": problems})
+    elif not problems:
+        click.echo(f"OK: integrity check passed, {entries} audit entries chain, "
+                   "every record matches the audit log")
+    else:
+        for p in problems:
+            click.echo(p, err=True)
+    if problems:
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,369 @@
+"""The database schema, documented from the code for inventory-script authors.
+
+:func:`schema_sql` prints what ``compounding db schema`` prints (the live database's SQL);
+:func:`schema_markdown` builds ``docs/schema.md`` from a freshly migrated database plus the
+descriptions below (a test checks the file is current and that every table, view and column
+is described). Regenerate with::
+
+    .venv/bin/python -c "from compounding.store.schema import write_docs; write_docs()"
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from . import lotid
+
+#: Plain-language description of every table and view, and of each of their columns.
+TABLES: dict[str, tuple[str, dict[str, str]]] = {
+    "component_lots": (
+        "One row per supplier lot of an ingredient (inventory). Identity only: the amount "
+        "received is in `lot_receipts`, the amount used in `weighings`; the quantity on hand "
+        "is never stored, it is derived (view `stock_on_hand`). Append-only.",
+        {
+            "id": "internal row id",
+            "ingredient": "ingredient id from formulas/ingredients.toml (e.g. naltrexone-hcl)",
+            "lot_number": "the supplier's lot number, as printed on the container",
+            "manufacturer": "manufacturer or supplier (optional)",
+            "expires": "expiry date YYYY-MM-DD (a month-only expiry is its last day)",
+            "potency_percent": "potency from the certificate of analysis, percent (decimal "
+                               "text; 100 when not given); the calculator plans with it",
+            "unit": "unit of every amount of this lot: mg (solids) or mL (liquids)",
+            "created_by": "who received it first (free text until users exist)",
+            "created_at": "first receipt, UTC ISO 8601 (…Z)",
+        }),
+    "lot_receipts": (
+        "Every receipt of stock into a component lot (a lot may be received more than once). "
+        "Append-only.",
+        {
+            "id": "internal row id",
+            "component_lot_id": "the lot (component_lots.id)",
+            "quantity": "amount received in the lot's unit (exact decimal text)",
+            "received_as": "the amount as it was entered (e.g. '25 g')",
+            "received_by": "who received it",
+            "received_at": "UTC ISO 8601",
+        }),
+    "lot_ids": (
+        "Every batch lot ID ever allocated, whether or not its batch was saved, so no ID is "
+        "ever reused. Append-only.",
+        {
+            "lot_id": "10 digits YYMMDDSSSC: date, sequence of the day, GS1 mod-10 check digit",
+            "day": "the compounding date the ID belongs to (YYYY-MM-DD)",
+            "seq": "sequence of the day, 1-999",
+            "allocated_by": "who asked for it",
+            "allocated_at": "UTC ISO 8601",
+        }),
+    "batches": (
+        "The compounding record of one batch (USP <795>). Only `status`, `bud` and "
+        "`bud_json` may change, and the BUD of a released or rejected batch is final; "
+        "everything else, including the formula snapshot and the plan, is fixed by trigger. "
+        "A batch can never be deleted.",
+        {
+            "lot_id": "the internal lot ID (see lot_ids), printed on labels and worksheets",
+            "formula_id": "formula id (formulas/<id>.toml)",
+            "formula_version": "formula version at the time",
+            "formula_sha256": "SHA-256 of the formula file as used",
+            "formula_snapshot": "the formula as used (JSON); later edits of the file do not "
+                                "change it",
+            "catalogue_snapshot": "the catalogue entries of the ingredients used (JSON)",
+            "dosage_form": "capsule, oral-liquid, sublingual-drops or cream",
+            "strength": "labelled strength (e.g. '1.5 mg', '1 mg/mL')",
+            "quantity": "quantity ordered (e.g. '100 capsules', '100 mL')",
+            "units_made": "what the plan makes, overage included (e.g. '103 capsules')",
+            "order_json": "the order as given to the calculator (JSON)",
+            "plan_json": "the calculator's plan (JSON, the shape of `compounding plan --json`)",
+            "plan_text": "the plan as printed for the technician when the batch was created",
+            "storage": "refrigerated or room",
+            "compounded_on": "date of compounding (USP <795>: day 1 of the BUD)",
+            "bud": "beyond-use date YYYY-MM-DD, recomputed from the lots actually weighed",
+            "bud_json": "the BUD result: binding limit and every limit considered (JSON)",
+            "status": "planned, compounded, released, rejected or quarantine",
+            "compounded_by": "who made the batch",
+            "created_at": "UTC ISO 8601",
+        }),
+    "batch_components": (
+        "The component lot chosen for each ingredient when the batch was planned, and how "
+        "much of it the plan needs. Append-only.",
+        {
+            "lot_id": "the batch",
+            "ingredient": "ingredient id",
+            "component_lot_id": "the chosen lot (component_lots.id)",
+            "planned_quantity": "amount the plan needs from it, in the lot's unit",
+            "unit": "mg or mL (the lot's unit)",
+            "chosen": "named (by --component-lot) or earliest-expiry (picked by the store)",
+        }),
+    "batch_steps": (
+        "The plan's weighing lines, numbered as in the plan (dilution steps included). "
+        "Append-only.",
+        {
+            "lot_id": "the batch",
+            "step": "the plan's step number (1, 2, ...), used by `batch weigh --step`",
+            "what": "what the line weighs or measures, as the plan words it",
+            "ingredient": "ingredient id; NULL for an aliquot of a dilution made in the batch",
+            "quantity": "planned amount (exact decimal text)",
+            "unit": "unit of the planned amount",
+        }),
+    "weighings": (
+        "What was actually weighed or measured for each plan step, from which component lot, "
+        "by whom and when. A step may be weighed again only with a reason (the earlier "
+        "weighing stays on record and its material counts as used). Triggers refuse an "
+        "expired lot, a lot of another ingredient and a batch that is not open. Append-only.",
+        {
+            "id": "internal row id",
+            "lot_id": "the batch",
+            "step": "plan step (batch_steps.step)",
+            "what": "copied from the plan step",
+            "ingredient": "ingredient id; NULL for a dilution aliquot",
+            "component_lot_id": "the lot used (NULL for a dilution aliquot)",
+            "planned_quantity": "planned amount",
+            "planned_unit": "its unit",
+            "quantity": "amount actually weighed or measured (exact decimal text)",
+            "unit": "its unit",
+            "consumed_quantity": "the same amount in the component lot's unit (reduces stock)",
+            "deviation_percent": "(actual - planned) / planned x 100",
+            "deviation_reason": "required when outside the formula's weighing tolerance",
+            "reweigh_reason": "required when the step was weighed before",
+            "weighed_by": "who weighed",
+            "weighed_at": "UTC ISO 8601",
+        }),
+    "label_prints": (
+        "Every label printed, with the template version and the PDF's hash. A second print of "
+        "the same batch and kind is marked as a reprint (checked by trigger). Append-only.",
+        {
+            "id": "internal row id",
+            "lot_id": "the batch",
+            "kind": "label kind (container, dispensing, ...)",
+            "template_id": "label template id",
+            "template_version": "template version",
+            "template_sha256": "SHA-256 of the template file as used",
+            "copies": "number of copies",
+            "pdf_sha256": "SHA-256 of the PDF produced",
+            "output_path": "where the PDF was written",
+            "reprint": "1 when this batch and kind were printed before, else 0",
+            "patient": "patient name (dispensing labels)",
+            "rx_number": "prescription number",
+            "prescriber": "prescriber",
+            "directions": "directions for use",
+            "dispensed_quantity": "quantity dispensed",
+            "printed_by": "who printed",
+            "printed_at": "UTC ISO 8601",
+        }),
+    "audit_log": (
+        "Every action, with actor, UTC time and details (JSON). Append-only and a SHA-256 hash "
+        "chain: `hash` = SHA-256 of the entry (id, at, actor, action, lot_id, details, "
+        "prev_hash) as sorted compact JSON; `prev_hash` is the previous entry's hash (64 zeros "
+        "for the first); a trigger refuses an entry that does not chain. Entries that wrote "
+        "records list them in `details.records` with each record's SHA-256, so "
+        "`compounding db verify` detects any later change.",
+        {
+            "id": "1, 2, 3, ... with no gaps",
+            "at": "UTC ISO 8601",
+            "actor": "who did it",
+            "action": "what was done (inventory.receive, batch.create, batch.weigh, "
+                      "label.print, ...)",
+            "lot_id": "the batch concerned, if any",
+            "details": "JSON object describing the action",
+            "prev_hash": "hash of the previous entry",
+            "hash": "hash of this entry",
+        }),
+    "batch_status_history": (
+        "Every status change of a batch, written by a trigger (so it cannot be skipped). "
+        "Append-only.",
+        {
+            "id": "internal row id",
+            "lot_id": "the batch",
+            "old_status": "status before",
+            "new_status": "status after",
+            "changed_at": "UTC ISO 8601 (SQLite's clock, millisecond precision)",
+        }),
+    "_sqlite_migrations": (
+        "Which schema migrations have been applied (managed by sqlite-utils).",
+        {
+            "id": "row id",
+            "migration_set": "always 'compounding' for this application",
+            "name": "migration function name (m001_records, ...)",
+            "applied_at": "when it was applied (UTC)",
+        }),
+}
+
+VIEWS: dict[str, tuple[str, dict[str, str]]] = {
+    "stock_on_hand": (
+        "Stock per component lot: received minus used. Amounts are numbers in the lot's unit "
+        "rounded to 6 decimals (the store itself computes exactly).",
+        {
+            "component_lot_id": "component_lots.id",
+            "ingredient": "ingredient id",
+            "lot_number": "supplier lot number",
+            "manufacturer": "manufacturer",
+            "expires": "expiry date",
+            "days_to_expiry": "days from today (local time) to the expiry; negative: expired",
+            "potency_percent": "certificate potency, percent",
+            "unit": "mg or mL",
+            "received": "total received",
+            "consumed": "total weighed into batches",
+            "on_hand": "received - consumed",
+        }),
+    "batch_summary": (
+        "One line per batch: what, how much, status, dates and weighing progress.",
+        {
+            "lot_id": "batch lot ID",
+            "formula_id": "formula id",
+            "formula_version": "formula version",
+            "dosage_form": "dosage form",
+            "strength": "labelled strength",
+            "quantity": "quantity ordered",
+            "units_made": "quantity made",
+            "status": "status",
+            "compounded_on": "compounding date",
+            "bud": "beyond-use date",
+            "storage": "refrigerated or room",
+            "compounded_by": "who made it",
+            "created_at": "UTC ISO 8601",
+            "steps_planned": "number of plan steps",
+            "steps_weighed": "number of plan steps with a weighing",
+        }),
+    "batch_status_counts": (
+        "Batches by status.",
+        {
+            "status": "status",
+            "batches": "number of batches",
+            "oldest": "earliest compounding date",
+            "newest": "latest compounding date",
+        }),
+    "lot_usage": (
+        "Which batches used which component lot (the recall query): `weighed` rows are "
+        "what was weighed, `planned` rows are lots chosen for a batch and not weighed yet.",
+        {
+            "component_lot_id": "component_lots.id",
+            "ingredient": "ingredient id",
+            "lot_number": "supplier lot number",
+            "manufacturer": "manufacturer",
+            "expires": "lot expiry",
+            "batch_lot_id": "the batch",
+            "formula_id": "formula id",
+            "status": "batch status",
+            "compounded_on": "compounding date",
+            "bud": "batch BUD",
+            "basis": "weighed or planned",
+            "quantity": "amount used (or planned), in the lot's unit",
+            "unit": "mg or mL",
+            "first_used_at": "first weighing (UTC); NULL when planned",
+        }),
+}
+
+QUERIES = [
+    ("Stock on hand of every unexpired lot",
+     "SELECT ingredient, lot_number, expires, on_hand, unit\n"
+     "FROM stock_on_hand WHERE days_to_expiry >= 0 ORDER BY ingredient, expires;"),
+    ("Lots expiring within :days days (expired ones included)",
+     "SELECT ingredient, lot_number, expires, days_to_expiry, on_hand, unit\n"
+     "FROM stock_on_hand WHERE expires <= date('now', 'localtime', '+' || :days || ' days')\n"
+     "ORDER BY expires;"),
+    ("Batches by status",
+     "SELECT * FROM batch_status_counts;\n"
+     "SELECT lot_id, formula_id, strength, bud FROM batch_summary WHERE status = :status;"),
+    ("Recall: every batch that used supplier lot :lot",
+     "SELECT batch_lot_id, formula_id, status, bud, basis, quantity, unit\n"
+     "FROM lot_usage WHERE lot_number = :lot ORDER BY batch_lot_id;"),
+    ("Patients who received a batch",
+     "SELECT patient, rx_number, printed_at FROM label_prints\n"
+     "WHERE lot_id = :batch AND patient IS NOT NULL;"),
+]
+
+_ORDER = {"table": 0, "index": 1, "trigger": 2, "view": 3}
+
+
+def schema_sql(db_or_conn) -> str:
+    """Every CREATE statement of the database, tables first, then indexes, triggers, views."""
+    conn = getattr(db_or_conn, "conn", db_or_conn)
+    rows = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master "
+                        "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'").fetchall()
+    rows.sort(key=lambda r: (_ORDER.get(r[0], 9), r[2] if r[0] != "table" else "", r[1]))
+    return "\n\n".join(r[3].strip() + ";" for r in rows) + "\n"
+
+
+def fresh_schema() -> str:
+    """The schema SQL of a database built from nothing by the current migrations."""
+    from .store import Store
+    store = Store.open(":memory:")
+    try:
+        return schema_sql(store.db)
+    finally:
+        store.close()
+
+
+def columns(conn: sqlite3.Connection, name: str) -> list[tuple[str, str]]:
+    return [(r[1], r[2] or "") for r in conn.execute(f"PRAGMA table_xinfo('{name}')")]
+
+
+def schema_markdown() -> str:
+    from .store import Store
+    store = Store.open(":memory:")
+    conn = store.db.conn
+    try:
+        width = lotid.code128_width_mm("2605230014")
+        mixed = lotid.code128_width_mm("A605230014")
+        out = [
+            "# The compounding database\n",
+            "Generated from the code by `compounding.store.schema.schema_markdown()` "
+            "(do not edit by hand; a test checks it is current).\n",
+            "SQLite, WAL journal. Where it is: `--db PATH`, else `$COMPOUNDING_DB`, else "
+            "`compounding.db` in the current directory. It is created and migrated on first "
+            "use; `compounding db migrate` applies pending migrations, `compounding db schema` "
+            "prints the SQL below, `compounding db backup PATH` copies it safely while other "
+            "commands run, `compounding db verify` re-checks the audit chain and every record.\n",
+            "## For script authors\n",
+            "- Read freely; use the views. **Writes are refused by triggers** on every record "
+            "table (`UPDATE`/`DELETE` raise an error): history cannot be rewritten. Record new "
+            "facts through the `compounding` commands so they reach the audit log.",
+            "- Amounts are exact decimal **text** in the unit beside them (mg or mL for lots); "
+            "`CAST(x AS REAL)` for arithmetic. The views already do this.",
+            "- Dates are `YYYY-MM-DD`; timestamps are UTC ISO 8601 ending in `Z`.",
+            "- Open with `PRAGMA foreign_keys = ON` and a busy timeout "
+            "(`sqlite3.connect(path, timeout=60)`) so you wait for, not break, a running "
+            "command.\n",
+            "## Batch lot IDs\n",
+            "`YYMMDDSSSC`: 10 digits, the compounding date, the sequence of the day "
+            f"(001-{lotid.MAX_PER_DAY}) and a GS1 mod-10 check digit over the first nine. "
+            "Sortable by date, unique across processes (allocated under SQLite's write lock and "
+            "kept in `lot_ids` forever, so never reused, even after a failed create). In Code 128 "
+            f"(code set C, two digits per symbol) it is {lotid.code128_modules('2605230014')} "
+            f"modules with the two 10-module quiet zones: **{width} mm at "
+            f"{lotid.MODULE_MM} mm per module**, inside a 2-inch ({lotid.LABEL_WIDTH_MM} mm) "
+            f"label. A 10-character mixed ID (code set B) would need "
+            f"{lotid.code128_modules('A605230014')} modules = {mixed} mm.\n",
+            "## Tables\n",
+        ]
+        for name, (desc, cols) in TABLES.items():
+            out.append(f"### `{name}`\n\n{desc}\n\n| column | type | meaning |\n|---|---|---|")
+            for col, typ in columns(conn, name):
+                out.append(f"| `{col}` | {typ} | {cols.get(col, '')} |")
+            out.append("")
+        out.append("## Views\n")
+        for name, (desc, cols) in VIEWS.items():
+            out.append(f"### `{name}`\n\n{desc}\n\n| column | meaning |\n|---|---|")
+            for col, _ in columns(conn, name):
+                out.append(f"| `{col}` | {cols.get(col, '')} |")
+            out.append("")
+        out.append("## Queries\n")
+        for title, sql in QUERIES:
+            out.append(f"{title}:\n\n```sql\n{sql}\n```\n")
+        out.append("## Migrations\n")
+        from .migrations import migrations
+        for m in migrations._migrations:
+            doc = " ".join((m.fn.__doc__ or "").split())
+            out.append(f"- `{m.name}`: {doc}")
+        out.append("\n## Full schema (`compounding db schema`)\n")
+        out.append(f"```sql\n{schema_sql(conn)}```\n")
+        return "\n".join(out)
+    finally:
+        store.close()
+
+
+DOC_PATH = Path(__file__).resolve().parent.parent.parent / "docs" / "schema.md"
+
+
+def write_docs(path: Path = DOC_PATH) -> Path:
+    Path(path).write_text(schema_markdown(), encoding="utf-8")
+    return Path(path)
