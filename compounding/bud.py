@@ -298,12 +298,15 @@ def _check_date(value, what: str) -> dt.date:
 def compute_bud(formula: "Formula", compounded: dt.date, storage: str,
                 component_expiries: Mapping[str, dt.date] | None = None,
                 policy: str = "usp795", shorten_to: dt.date | None = None,
-                reason: str | None = None) -> BudResult:
+                reason: str | None = None, filler: str | None = None) -> BudResult:
     """The beyond-use date of one batch, with the limit that bound it and every candidate.
 
     ``component_expiries`` maps a label (an ingredient id, or e.g. ``"naltrexone-hcl lot
     ABC123"``) to that lot's expiry date (a month-only expiry already resolved to its last
     day, see :func:`compounding.dates.parse_expiry`). Pure: no clock, no files.
+
+    ``filler`` is the capsule filler used (default: the formula's default filler); a study
+    that lists the fillers it covered applies only to batches made with one of them.
 
     Raises :class:`BudError` for an unknown policy, a storage the formula (or its category)
     does not allow, an expired component, a hand-set date without a reason, later than the
@@ -341,7 +344,18 @@ def compute_bud(formula: "Formula", compounded: dt.date, storage: str,
     #    directions: a study shorter than the default binds too), else the default.
     default_end = end(Span(default.days, "days"))
     default_text = f"{default.description}: {default.days} days"
-    studies = [s for s in formula.stability.studies if s.storage == storage]
+    if filler is None and formula.capsule is not None:
+        filler = formula.capsule.default_filler
+    studies, uncovered = [], []
+    for s in formula.stability.studies:
+        if s.storage != storage:
+            continue
+        # A study speaks only for the formulation it tested (shared/DOMAIN.md: "same
+        # preparation"); with another filler fall back to the category default (conservative).
+        (studies if not s.fillers or filler in s.fillers else uncovered).append(s)
+    for s in uncovered:
+        notes.append(f"The stability study ({s.reference}) covered only {', '.join(s.fillers)}; "
+                     f"this batch uses {filler}, so the study does not apply (conservative).")
     if pol.follows_studies and studies:
         dated = sorted(((end(Span.parse(s.duration)), i, s) for i, s in enumerate(studies)),
                        key=lambda t: (t[0], t[1]))
@@ -378,7 +392,8 @@ def compute_bud(formula: "Formula", compounded: dt.date, storage: str,
                 default=default.days, default_date=format_date(default_end)))
     else:
         # USP <795> (2023) Table 4 default, no study for this storage.
-        why = ("no stability study for this storage" if not studies
+        why = ("the stability study does not cover this batch's filler" if uncovered and not studies
+               else "no stability study for this storage" if not studies
                else "this policy does not use stability studies")
         candidates.append(Candidate(
             "category-default", f"{default.citation}: {default_text}", default_end,

@@ -263,6 +263,9 @@ class Study(Spec):
     storage: Storage
     duration: Duration
     reference: str = Field(min_length=1)
+    fillers: tuple[Id, ...] = Field(default=(), description="capsule fillers the study "
+                                    "covered; a batch with another filler does not get the "
+                                    "study's BUD (empty: the study covers the formula as written)")
     notes: str | None = None
 
 
@@ -400,6 +403,9 @@ class Formula(Spec):
         if self.dosage_form == "cream" and not aqueous:
             raise ValueError("stability.category: creams count as aqueous (USP <795>)")
         for i, st in enumerate(self.stability.studies):
+            if st.fillers and (self.capsule is None or not set(st.fillers) <= set(self.capsule.fillers)):
+                raise ValueError(f"stability.studies.{i}.fillers: must be fillers this capsule "
+                                 "formula allows")
             if st.storage not in self.storage.conditions:
                 raise ValueError(f"stability.studies.{i}.storage: {st.storage!r} is not one of "
                                  f"storage.conditions {list(self.storage.conditions)}")

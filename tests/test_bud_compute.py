@@ -458,3 +458,17 @@ def test_adding_a_jurisdiction_is_adding_a_table(registry, monkeypatch):
                                policy="test-day0")
     assert drops.bud == date(2026, 3, 15)
     assert drops.explain()[1].endswith("policy test-day0: Test day-0 policy")
+
+
+# ---------------------------------------------------------------- study coverage (lead)
+
+def test_capsule_study_applies_only_to_the_filler_it_tested(registry):
+    # Cote 2018 tested microcrystalline cellulose only: a lactose batch must not get 360 days.
+    caps = registry.get("ldn-capsules")
+    made = date(2026, 3, 1)
+    mcc = compute_bud(caps, made, "room", {}, policy="stability-data")
+    assert mcc.days == 360 and mcc.binding.kind == "study"
+    lac = compute_bud(caps, made, "room", {}, policy="stability-data",
+                      filler="lactose-monohydrate")
+    assert lac.days == 180 and lac.binding.kind == "category-default"
+    assert any("covered only microcrystalline-cellulose" in n for n in lac.notes)

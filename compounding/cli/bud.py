@@ -39,13 +39,16 @@ def _formula_ingredients(formula) -> list[str]:
               help="Expiry of a component lot used (repeat for each lot). The name may carry "
                    "the lot, e.g. 'naltrexone-hcl lot ABC123=2027-05'; YYYY-MM means the "
                    "last day of that month.")
+@click.option("--filler", metavar="ID",
+              help="Capsule filler used (default: the formula's default filler); a study "
+                   "that covered other fillers does not apply.")
 @click.option("--shorten-to", metavar="YYYY-MM-DD",
               help="Hand-set an earlier BUD (never a later one); needs --reason.")
 @click.option("--reason", metavar="TEXT", help="Why the BUD is shortened by hand.")
 @json_option
 @pass_app
-def bud(app, formula_id, compounded, storage, policy, component_expiries, shorten_to, reason,
-        as_json):
+def bud(app, formula_id, compounded, storage, policy, component_expiries, filler, shorten_to,
+        reason, as_json):
     """Compute a batch's beyond-use date and show which limit binds it.
 
     The BUD is the earliest of: the policy's limit (a stability study for this storage,
@@ -58,6 +61,9 @@ def bud(app, formula_id, compounded, storage, policy, component_expiries, shorte
     from ..errors import BudError
 
     formula = app.registry.get(formula_id)
+    if filler is not None and (formula.capsule is None or filler not in formula.capsule.fillers):
+        allowed = ", ".join(formula.capsule.fillers) if formula.capsule else "none (not a capsule formula)"
+        raise BudError(f"--filler: {filler!r} is not a filler of {formula.id}; allowed: {allowed}")
     made = parse_date(compounded, field="--compounded") if compounded is not None else _today()
     storage = storage if storage is not None else formula.storage.conditions[0]
     policy = policy if policy is not None else app.settings.bud_policy
@@ -81,7 +87,7 @@ def bud(app, formula_id, compounded, storage, policy, component_expiries, shorte
         raise BudError("--reason is only used with --shorten-to")
 
     result = compute_bud(formula, made, storage, expiries, policy=policy,
-                         shorten_to=shorten, reason=reason)
+                         shorten_to=shorten, reason=reason, filler=filler)
 
     # Warnings go to stderr so --json output stays clean.
     known = _formula_ingredients(formula)
