@@ -124,6 +124,7 @@ def create_batch(store: Store, formula, catalogue, settings, order, *, by: str,
     expiries = {_label(ing, lot): date.fromisoformat(lot["expires"])
                 for ing, (lot, _) in chosen.items()}
     bud = compute_bud(formula, day, storage, expiries, settings.bud_policy)
+    plan_text = render_plan_text(plan)  # everything pure is done before an ID is spent
 
     # 4. Lot ID (committed on its own: never reused), then the record.
     lot_id = store.allocate_lot_id(by, day)
@@ -148,7 +149,7 @@ def create_batch(store: Store, formula, catalogue, settings, order, *, by: str,
                 "quantity": u.fmt(plan.quantity), "units_made": u.fmt(plan.units_to_make),
                 "order_json": canonical(order_json(order)),
                 "plan_json": canonical(plan.as_json()),
-                "plan_text": render_plan_text(plan),
+                "plan_text": plan_text,
                 "storage": storage, "compounded_on": day.isoformat(),
                 "bud": bud.bud.isoformat(), "bud_json": canonical(_bud_json(bud)),
                 "status": "planned", "compounded_by": by, "created_at": store.stamp(),

@@ -52,7 +52,7 @@ def validate_lot_id(text: str, field: str = "lot") -> str:
     """Return the lot ID if it is well formed (10 digits, check digit right), else InputError."""
     s = (text or "").strip()
     if not LOT_ID_RE.fullmatch(s):
-        raise InputError(f"{field}: {text!r} is not a batch lot ID (10 digits, e.g. 2605230014)")
+        raise InputError(f"{field}: {text!r} is not a batch lot ID (10 digits, e.g. 2605230011)")
     if check_digit(s[:9]) != int(s[9]):
         raise InputError(f"{field}: {s!r} has a wrong check digit (mistyped lot ID?)")
     return s

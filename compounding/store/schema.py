@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from .. import units as u
 from . import lotid
 
 #: Plain-language description of every table and view, and of each of their columns.
@@ -302,7 +303,7 @@ def schema_markdown() -> str:
     store = Store.open(":memory:")
     conn = store.db.conn
     try:
-        width = lotid.code128_width_mm("2605230014")
+        width = lotid.code128_width_mm("2605230011")
         mixed = lotid.code128_width_mm("A605230014")
         out = [
             "# The compounding database\n",
@@ -328,11 +329,11 @@ def schema_markdown() -> str:
             f"(001-{lotid.MAX_PER_DAY}) and a GS1 mod-10 check digit over the first nine. "
             "Sortable by date, unique across processes (allocated under SQLite's write lock and "
             "kept in `lot_ids` forever, so never reused, even after a failed create). In Code 128 "
-            f"(code set C, two digits per symbol) it is {lotid.code128_modules('2605230014')} "
-            f"modules with the two 10-module quiet zones: **{width} mm at "
+            f"(code set C, two digits per symbol) it is {lotid.code128_modules('2605230011')} "
+            f"modules with the two 10-module quiet zones: **{u.plain(width)} mm at "
             f"{lotid.MODULE_MM} mm per module**, inside a 2-inch ({lotid.LABEL_WIDTH_MM} mm) "
             f"label. A 10-character mixed ID (code set B) would need "
-            f"{lotid.code128_modules('A605230014')} modules = {mixed} mm.\n",
+            f"{lotid.code128_modules('A605230014')} modules = {u.plain(mixed)} mm.\n",
             "## Tables\n",
         ]
         for name, (desc, cols) in TABLES.items():

@@ -1,0 +1,229 @@
+"""`compounding batch ...`: create a batch, record weighings, show and list batches.
+
+The worksheet and sign-off subcommands live in other modules (lazy: listed once they exist).
+"""
+
+from __future__ import annotations
+
+import click
+
+from . import LazyGroup, echo_json, json_option, pass_app, table
+from .db import db_option, open_store
+
+
+@click.group(cls=LazyGroup, lazy={
+    "worksheet": "compounding.cli.worksheet:batch_worksheet",
+    "verify": "compounding.cli.signoff:batch_verify",
+    "release": "compounding.cli.signoff:batch_release",
+    "reject": "compounding.cli.signoff:batch_reject",
+    "quarantine": "compounding.cli.signoff:batch_quarantine",
+})
+def batch():
+    """Create batches (compounding records), record weighings, show and list them."""
+
+
+def _component_lots(values) -> dict[str, str]:
+    out = {}
+    for v in values:
+        ing, sep, lot = v.partition("=")
+        if not sep or not ing.strip() or not lot.strip():
+            raise click.BadParameter(f"{v!r}: write INGREDIENT=LOT (e.g. naltrexone-hcl=NX1)",
+                                     param_hint="--component-lot")
+        if ing.strip() in out:
+            raise click.BadParameter(f"{ing.strip()} named twice", param_hint="--component-lot")
+        out[ing.strip()] = lot.strip()
+    return out
+
+
+def _date(iso: str) -> str:
+    from datetime import date
+
+    from ..dates import format_date
+    return format_date(date.fromisoformat(iso))
+
+
+@batch.command(name="create")
+@click.argument("formula_id")
+@click.option("--quantity", required=True,
+              help="Batch size: capsules by count (100), liquids in mL, cream in g.")
+@click.option("--strength", help="Strength (e.g. 1.5 mg per capsule); default: the formula's.")
+@click.option("--filler", help="Capsule filler ingredient id (default: the formula's).")
+@click.option("--capsule-size", help="Capsule size (e.g. 1); default: chosen by the plan.")
+@click.option("--storage", type=click.Choice(["refrigerated", "room"]),
+              help="Storage condition (default: the formula's first).")
+@click.option("--component-lot", "component_lots", multiple=True, metavar="INGREDIENT=LOT",
+              help="Use this supplier lot for an ingredient (repeatable). Default: the "
+                   "earliest-expiring unexpired lot with enough stock.")
+@click.option("--by", "by", required=True, help="Who compounds the batch.")
+@db_option
+@json_option
+@pass_app
+def batch_create(app, formula_id, quantity, strength, filler, capsule_size, storage,
+                 component_lots, by, db_path, as_json):
+    """Plan a batch with the lots in stock, allocate its lot ID and record it.
+
+    The active ingredient's certificate potency is used in the plan. Not enough stock, or
+    only expired lots, is refused naming the ingredient. Prints the lot ID and the plan.
+    """
+    from ..plan import Order
+
+    reg = app.registry
+    formula = reg.get(formula_id)
+    lots = _component_lots(component_lots)
+    order = Order.from_text(formula, quantity=quantity, strength=strength, filler=filler,
+                            capsule_size=capsule_size)
+    store = open_store(app, db_path)
+    try:
+        rec = store.create_batch(formula, reg.catalogue, app.settings, order, by=by,
+                                 formula_sha256=reg.hashes[formula.id], component_lots=lots,
+                                 storage=storage)
+    finally:
+        store.close()
+    if as_json:
+        echo_json(rec)
+        return
+    click.echo(f"Batch {rec['lot_id']}: {formula.name}, {rec['strength']}, {rec['quantity']} "
+               f"(status {rec['status']})")
+    click.echo(f"Beyond-use date: {_date(rec['bud'])}")
+    click.echo("Component lots:")
+    for c in rec["components"]:
+        click.echo(f"  {c['ingredient']}: lot {c['lot_number']} (expires "
+                   f"{_date(c['expires'])}, potency {c['potency_percent']}%, {c['chosen']})")
+    click.echo("")
+    click.echo(rec["plan_text"].rstrip("\n"))
+
+
+@batch.command(name="weigh")
+@click.argument("lot")
+@click.option("--step", type=click.IntRange(min=1),
+              help="The plan step number (as printed by `batch show`).")
+@click.option("--ingredient", help="Ingredient id of the line weighed (enough on its own when "
+                                    "that ingredient has one pending step).")
+@click.option("--component-lot", help="Supplier lot used (default: the lot chosen at create).")
+@click.option("--amount", required=True, help="Amount actually weighed or measured (e.g. "
+                                               "121.5 mg, 20 mL).")
+@click.option("--deviation", "deviation_reason",
+              help="Reason, when the amount is outside the formula's weighing tolerance.")
+@click.option("--reweigh", "reweigh_reason",
+              help="Reason, to record a step that was already weighed again (both are kept).")
+@click.option("--by", "by", required=True, help="Who weighed.")
+@db_option
+@json_option
+@pass_app
+def batch_weigh(app, lot, step, ingredient, component_lot, amount, deviation_reason,
+                reweigh_reason, by, db_path, as_json):
+    """Record the amount weighed or measured for one plan line of batch LOT.
+
+    Every plan line has a step number (see `compounding batch show LOT`). Give --step N, or
+    --ingredient ID when that ingredient has a single pending step. Dilution (aliquot)
+    steps are recorded one by one, in order, by step number: the drug and each portion of
+    diluent with --step N (their component lot is used), and each aliquot taken from a
+    dilution made in the batch with --step N alone (it uses no component lot). An expired
+    lot, or a lot of another ingredient, is refused. The BUD is recomputed from the lots
+    actually weighed; when every step is weighed the batch becomes 'compounded'.
+    """
+    from .. import units as u
+
+    qty = u.parse(amount, {u.MASS, u.VOLUME}, field="--amount")
+    store = open_store(app, db_path)
+    try:
+        w = store.record_weighing(lot, amount=qty, by=by, step=step, ingredient=ingredient,
+                                  component_lot=component_lot,
+                                  deviation_reason=deviation_reason,
+                                  reweigh_reason=reweigh_reason)
+    finally:
+        store.close()
+    if as_json:
+        echo_json(w)
+        return
+    src = f" from {w['ingredient']} lot {w['component_lot']}" if w["component_lot"] else ""
+    click.echo(f"Step {w['step']} ({w['what']}): {u.fmt(u.q(w['quantity'], w['unit']))}"
+               f"{src}, planned {u.fmt(u.q(w['planned_quantity'], w['planned_unit']))} "
+               f"({w['deviation_percent']}%)")
+    if w["bud_changed"]:
+        click.echo(f"BUD recomputed from the lots weighed: {_date(w['bud'])}")
+    if w["complete"]:
+        click.echo("Every step weighed: batch is now compounded")
+    else:
+        click.echo("Steps still to weigh: " + ", ".join(map(str, w["steps_pending"])))
+
+
+@batch.command(name="show")
+@click.argument("lot")
+@db_option
+@json_option
+@pass_app
+def batch_show(app, lot, db_path, as_json):
+    """Show the compounding record of batch LOT: plan, lots, weighings, BUD, prints."""
+    from .. import units as u
+
+    store = open_store(app, db_path)
+    try:
+        rec = store.get_batch(lot)
+        plan_text = store.db.execute("SELECT plan_text FROM batches WHERE lot_id = ?",
+                                     [rec["lot_id"]]).fetchone()[0]
+    finally:
+        store.close()
+    if as_json:
+        echo_json(rec)
+        return
+    f = rec["formula_snapshot"]
+    click.echo(f"Batch {rec['lot_id']}: {f['name']} (formula {rec['formula_id']} version "
+               f"{rec['formula_version']})")
+    click.echo(f"Strength {rec['strength']}; quantity {rec['quantity']}; made "
+               f"{rec['units_made']}; storage {rec['storage']}")
+    click.echo(f"Status: {rec['status']}; compounded {_date(rec['compounded_on'])} by "
+               f"{rec['compounded_by']}")
+    click.echo("")
+    for line in rec["bud_result"].get("explanation", []):
+        click.echo(line)
+    click.echo("")
+    click.echo("Component lots:")
+    for c in rec["components"]:
+        click.echo(f"  {c['ingredient']}: lot {c['lot_number']} (expires "
+                   f"{_date(c['expires'])}, potency {c['potency_percent']}%)")
+    click.echo("")
+    click.echo(plan_text.rstrip("\n"))
+    click.echo("")
+    rows = []
+    for w in rec["weighings"]:
+        rows.append([str(w["step"]), w["what"], w["component_lot"] or "-",
+                     u.fmt(u.q(w["planned_quantity"], w["planned_unit"])),
+                     u.fmt(u.q(w["quantity"], w["unit"])), w["deviation_percent"] + "%",
+                     w["weighed_by"], w["weighed_at"]])
+    if rows:
+        click.echo(table(rows, ["STEP", "WHAT", "LOT", "PLANNED", "WEIGHED", "DEV", "BY",
+                                "AT (UTC)"]))
+    else:
+        click.echo("No weighings recorded yet")
+    if rec["steps_pending"]:
+        click.echo("Steps still to weigh: " + ", ".join(map(str, rec["steps_pending"])))
+    for p in rec["label_prints"]:
+        click.echo(f"Label {p['kind']}{' (reprint)' if p['reprint'] else ''}: "
+                   f"{p['copies']} by {p['printed_by']} at {p['printed_at']}")
+
+
+@batch.command(name="list")
+@click.option("--status", type=click.Choice(["planned", "compounded", "released", "rejected",
+                                             "quarantine"]), help="Only batches of this status.")
+@db_option
+@json_option
+@pass_app
+def batch_list(app, status, db_path, as_json):
+    """List batches, newest first."""
+    store = open_store(app, db_path)
+    try:
+        rows = store.list_batches(status)
+    finally:
+        store.close()
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("No batches" + (f" with status {status}" if status else ""))
+        return
+    click.echo(table([[r["lot_id"], r["formula_id"], r["strength"], r["quantity"], r["status"],
+                       _date(r["compounded_on"]), _date(r["bud"]),
+                       f"{r['steps_weighed']}/{r['steps_planned']}"] for r in rows],
+                     ["LOT", "FORMULA", "STRENGTH", "QUANTITY", "STATUS", "COMPOUNDED", "BUD",
+                      "WEIGHED"]))
