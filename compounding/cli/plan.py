@@ -1,0 +1,42 @@
+"""`compounding plan FORMULA_ID ...`: the batch calculator (what to weigh, in what order)."""
+
+from __future__ import annotations
+
+import click
+
+from . import echo_json, json_option, pass_app
+
+
+@click.command(name="plan")
+@click.argument("formula_id")
+@click.option("--quantity", "-q", required=True,
+              help="Batch size: capsules by count ('100'), liquids and drops in mL, cream in g "
+                   "(mL accepted when the formula gives a density).")
+@click.option("--strength", "-s", help="Per capsule ('1.5 mg', '0.1 mcg'), mg/mL for liquids "
+              "and drops, mg/g for cream. Required for capsules and drops.")
+@click.option("--filler", help="Capsule filler ingredient id (one the formula allows).")
+@click.option("--capsule-size", help="Capsule size (e.g. 1 or '#0'); default: chosen from "
+              "the fill.")
+@click.option("--potency", help="Assay of the drug lot from its certificate (default 100%).")
+@click.option("--overage", help="Extra made to cover losses (default: the formula's).")
+@click.option("--min-weighable", help="Minimum weighable quantity (default: the pharmacy "
+              "settings, 120 mg for a Class III balance).")
+@click.option("--avoid", multiple=True, metavar="TAG",
+              help="Allergen/intolerance tag the patient must avoid (repeatable), e.g. lactose.")
+@json_option
+@pass_app
+def plan(app, formula_id, quantity, strength, filler, capsule_size, potency, overage,
+         min_weighable, avoid, as_json):
+    """Calculate a batch: every weighing, dilution steps, capsule fill or drops."""
+    from ..plan import Order, make_plan, render_plan_text
+
+    reg = app.registry
+    formula = reg.get(formula_id)
+    order = Order.from_text(formula, quantity=quantity, strength=strength, filler=filler,
+                            capsule_size=capsule_size, potency=potency, overage=overage,
+                            min_weighable=min_weighable, avoid=avoid)
+    result = make_plan(formula, reg.catalogue, app.settings, order)
+    if as_json:
+        echo_json(result.as_json())
+    else:
+        click.echo(render_plan_text(result))

@@ -1,0 +1,129 @@
+"""The batch plan as a worksheet a technician follows and a pharmacist verifies.
+
+Aligned columns; every amount through the ISMP formatter (``mcg`` never ``µg``, no trailing
+zero, always a leading zero, thousands separated by commas).
+"""
+
+from __future__ import annotations
+
+from .. import units as u
+from .core import show
+from .model import BatchPlan
+
+
+def _table(rows: list[list[str]], headers: list[str], right: set[int]) -> list[str]:
+    cols = [headers] + rows
+    widths = [max(len(r[i]) for r in cols) for i in range(len(headers))]
+
+    def line(r):
+        cells = [c.rjust(w) if i in right else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(r, widths))]
+        return "  ".join(cells).rstrip()
+
+    return [line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
+
+
+def _pct(value) -> str:
+    return f"{u.number(value)}%"
+
+
+def render(plan: BatchPlan) -> str:
+    out: list[str] = []
+    add = out.append
+    form = plan.dosage_form
+    add(f"BATCH PLAN: {plan.formula_name}  [{plan.formula_id} v{plan.formula_version}]")
+    per = " per capsule" if form == "capsule" else ""
+    facts = []
+    if plan.strength is not None:
+        facts.append(("Strength", show(plan.strength) + per))
+    make = f"{u.fmt(plan.quantity)} ordered; make {show(plan.units_to_make)} " \
+           f"(overage {_pct(plan.overage_percent)}"
+    if plan.capsule:
+        make += f", at least 1 extra capsule"
+    facts.append(("Quantity", make + ")"))
+    facts.append(("Balance", f"minimum weighable {show(plan.min_weighable)}, readability "
+                  f"{show(plan.readability)}; dilutions at most 1 in {plan.max_dilution_ratio}"))
+    if any(w.action == "measure" for w in plan.weighings):
+        facts.append(("Measuring", f"at least {u.fmt(plan.min_volume)}, read to "
+                      f"{u.fmt(plan.volume_readability)}"))
+    d = plan.drug
+    facts.append(("Potency", _pct(plan.potency_percent)
+                  + ("" if d.salt_factor == 1 else
+                     f"; salt factor {u.number(d.salt_factor)} ({d.ingredient} weighed, "
+                     f"strength as {d.basis})")))
+    facts.append(("Drug", f"target {show(d.target)}, delivered {show(d.delivered)} "
+                  f"(error {_pct(d.error_percent)})"))
+    w = max(len(k) for k, _ in facts)
+    for k, v in facts:
+        add(f"{(k + ':').ljust(w + 1)}  {v}")
+
+    if plan.capsule:
+        c = plan.capsule
+        how = "chosen by fill weight" if c["size_chosen_by"] == "fill" else "as ordered"
+        add("")
+        add("CAPSULES")
+        add(f"  Size #{c['size']} ({how}): body {u.fmt(c['body_volume'])}; "
+            f"{c['filler_name']} at {u.fmt(c['filler_density'])}")
+        add(f"  Fill weight {show(c['fill_weight'])} per capsule; total blend "
+            f"{show(c['total_blend'])} for {u.fmt(plan.units_to_make)}")
+        add(f"  Filler added to the blend {show(c['filler_amount'])} (all filler "
+            f"{show(c['filler_total'])}); drug share of blend {_pct(c['drug_share_percent'])}")
+    if plan.cream:
+        c = plan.cream
+        add("")
+        add("CREAM")
+        add(f"  Drug per g {show(c['drug_per_g'])}; base added {show(c['base_amount'])}; "
+            f"total {show(c['total'])}")
+    if plan.device:
+        dv = plan.device
+        per_click = show(dv["mg_per_click"]) if dv["mg_per_click"] is not None else "not stated"
+        add(f"  {dv['name']}: {u.fmt(dv['ml_per_click'])} per click = {per_click} per click")
+        if dv.get("note"):
+            add(f"  {dv['note']}")
+
+    add("")
+    add("INGREDIENTS")
+    rows = [[i.name, i.role, show(i.theoretical),
+             ("q.s. to " if i.qs and i.to_weigh.kind == u.VOLUME else "") + show(i.to_weigh),
+             show(i.in_batch)] for i in plan.ingredients]
+    out.extend("  " + x for x in _table(
+        rows, ["INGREDIENT", "ROLE", "THEORETICAL", "WEIGH/MEASURE", "IN BATCH"], {2, 3, 4}))
+
+    if plan.dilution_steps:
+        add("")
+        add("DILUTIONS (aliquot method)")
+        rows = []
+        for s in plan.dilution_steps:
+            diluent = show(s.diluent_amount) if s.diluent_amount is not None else "to volume"
+            ratio = f"1 in {u.number(s.ratio)}" if s.ratio is not None else "dissolve"
+            material = s.material if s.material.startswith("dilution") else s.ingredient
+            rows.append([str(s.number), material, show(s.amount_in), diluent, show(s.total),
+                         ratio, show(s.concentration), show(s.take), show(s.take_contains)])
+        out.extend("  " + x for x in _table(
+            rows, ["#", "TAKE OF", "AMOUNT", "+ DILUENT", "TOTAL", "RATIO", "CONCENTRATION",
+                   "USE", "CONTAINS"], {0, 2, 3, 4, 6, 7, 8}))
+
+    add("")
+    add("WEIGHINGS AND MEASUREMENTS (in this order)")
+    rows = [[str(x.step), x.action, x.what, show(x.amount)] for x in plan.weighings]
+    out.extend("  " + x for x in _table(rows, ["STEP", "ACTION", "WHAT", "AMOUNT"], {0, 3}))
+
+    if plan.drops:
+        dr = plan.drops
+        add("")
+        add(f"DROPS: {u.number(dr['drops_per_ml'])} drops per mL (calibrated); "
+            f"{show(dr['mg_per_drop'])} per drop")
+        rows = [[show(r["dose"]), str(r["drops"]), show(r["dose_given"]),
+                 _pct(r["deviation_percent"]), "" if r["within_limits"] else "outside limits"]
+                for r in dr["dose_table"]]
+        out.extend("  " + x for x in _table(
+            rows, ["DOSE", "DROPS", "GIVES", "DEVIATION", ""], {0, 1, 2, 3}))
+
+    add("")
+    add("ROUNDING")
+    out.extend(f"  - {r}" for r in plan.rounding)
+    if plan.warnings:
+        add("")
+        add("WARNINGS")
+        out.extend(f"  ! {w_}" for w_ in plan.warnings)
+    return "\n".join(out)

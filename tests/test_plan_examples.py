@@ -1,0 +1,236 @@
+"""Hand-worked batch plans (issue 3): the arithmetic a pharmacist would do, shown in comments.
+
+Defaults: Class III balance, minimum weighable 120 mg, readability 1 mg; measuring at least
+1 mL read to 0.01 mL; dilutions at most 1 in 100.
+"""
+
+from decimal import Decimal as D
+from pathlib import Path
+
+import re
+
+import pytest
+
+from compounding import units as u
+from compounding.formulas import Active, Registry
+from compounding.plan import Order, make_plan, render_plan_text
+from compounding.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+REG = Registry.load(ROOT / "formulas")
+CAT = REG.catalogue
+
+
+def plan(fid, formula=None, settings=None, **text):
+    f = formula or REG.get(fid)
+    return make_plan(f, CAT, settings or Settings(), Order.from_text(f, **text))
+
+
+def weighings(p):
+    return [(w.step, w.action, w.ingredient, u.plain(w.amount.value), w.amount.unit)
+            for w in p.weighings]
+
+
+def test_90_capsules_of_1_5_mg():
+    # 90 ordered + max(1 extra, ceil(2% x 90 = 1.8) = 2) = 92 capsules to make.
+    # drug = 1.5 mg x 92 = 138 mg >= 120 mg: weigh directly.
+    # size: #4 holds 0.21 mL x 450 mg/mL = 94.5 -> 95 mg (< 120 mg, cannot be check-weighed);
+    #       #3 holds 0.30 mL x 450 mg/mL = 135 mg (>= 120 mg) -> size 3.
+    # blend = 135 mg x 92 = 12,420 mg; filler = 12,420 - 138 = 12,282 mg;
+    # drug share = 138 / 12,420 = 1.111%.
+    p = plan("ldn-capsules", quantity="90", strength="1.5 mg")
+    assert p.units_to_make == u.q(92, "capsules")
+    assert weighings(p) == [(1, "weigh", "naltrexone-hcl", "138", "mg"),
+                            (2, "weigh", "microcrystalline-cellulose", "12282", "mg")]
+    assert p.capsule["size"] == "3"
+    assert p.capsule["fill_weight"] == u.q(135, "mg")
+    assert p.capsule["total_blend"] == u.q(12420, "mg")
+    assert p.capsule["drug_share_percent"] == D("1.111")
+    assert p.drug.target == u.q(138, "mg") and p.drug.delivered == u.q(138, "mg")
+    assert p.drug.error_percent == 0
+    assert p.dilution_steps == []
+
+
+def test_30_capsules_of_0_5_mg_need_one_dilution():
+    # 30 + max(1, ceil(0.6) = 1) = 31 capsules; drug = 0.5 mg x 31 = 15.5 mg < 120 mg.
+    # take >= 120 mg needs a dilution of at least 120 / 15.5 = 7.74: one 1 in 10 step.
+    # weigh 120 mg drug + 1,080 mg filler = 1,200 mg (100 mg/g); take 15.5 / 0.1 = 155 mg.
+    # blend = 31 x 135 mg = 4,185 mg; filler to add = 4,185 - 155 = 4,030 mg.
+    p = plan("ldn-capsules", quantity="30 capsules", strength="0.5 mg")
+    assert weighings(p) == [
+        (1, "weigh", "naltrexone-hcl", "120", "mg"),
+        (2, "weigh", "microcrystalline-cellulose", "1080", "mg"),
+        (3, "weigh", None, "155", "mg"),
+        (4, "weigh", "microcrystalline-cellulose", "4030", "mg")]
+    (d,) = p.dilution_steps
+    assert (d.ratio, d.total, d.concentration) == (10, u.q(1200, "mg"), u.q(100, "mg/g"))
+    assert p.drug.delivered == u.q("15.5", "mg") and p.drug.error_percent == 0
+    assert p.ingredients[1].to_weigh == u.q(5110, "mg")  # 1,080 + 4,030
+
+
+def test_100_capsules_of_0_1_mcg_need_several_dilutions():
+    # 100 + max(1, ceil(2) = 2) = 102 capsules; drug = 0.1 mcg x 102 = 10.2 mcg = 0.0102 mg.
+    # take >= 120 mg needs 120 / 0.0102 = 11,765-fold: 100 x 100 = 10,000 is not enough,
+    # so three steps: 1 in 10, 1 in 100, 1 in 100 (100,000-fold, 10 mcg/g).
+    # 120 mg + 1,080 mg = 1,200 mg (100 mg/g); 120 mg + 11,880 mg = 12 g (1 mg/g);
+    # 120 mg + 11,880 mg = 12 g (0.01 mg/g = 10 mcg/g); take 0.0102 / 0.00001 = 1,020 mg.
+    # blend = 102 x 135 = 13,770 mg; filler to add = 13,770 - 1,020 = 12,750 mg.
+    p = plan("ldn-capsules", quantity="100", strength="0.1 mcg")
+    assert [d.ratio for d in p.dilution_steps] == [10, 100, 100]
+    assert p.dilution_steps[-1].concentration == u.q(10, "mcg/g")
+    assert [(a, b) for _, _, _, a, b in weighings(p)] == [
+        ("120", "mg"), ("1080", "mg"), ("120", "mg"), ("11880", "mg"), ("120", "mg"),
+        ("11880", "mg"), ("1020", "mg"), ("12750", "mg")]
+    assert p.drug.target == u.q("10.2", "mcg") and p.drug.delivered == u.q("10.2", "mcg")
+    assert all(w.amount >= u.q(120, "mg") for w in p.weighings)
+
+
+def test_100_ml_oral_liquid_at_98_5_percent_potency():
+    # 100 mL + 2% = 102 mL; drug = 1 mg/mL x 102 mL = 102 mg; / 0.985 = 103.55 mg < 120 mg:
+    # weigh 120 mg, dissolve to 5 mL (24 mg/mL x 0.985 = 23.64 mg/mL of pure drug);
+    # take 102 / 23.64 = 4.3147 -> 4.31 mL; delivered 4.31 x 23.64 = 101.8884 mg (-0.109%).
+    # ascorbic acid 0.5% w/v x 102 mL = 510 mg; sodium benzoate 0.1% w/v = 102 mg < 120 mg:
+    # 120 mg to 5 mL = 24 mg/mL, take 102 / 24 = 4.25 mL; glycerol 20% w/v = 20.4 g;
+    # purified water q.s. to 102 mL.
+    p = plan("ldn-oral-liquid", quantity="100 mL", potency="98.5%")
+    assert weighings(p) == [
+        (1, "weigh", "naltrexone-hcl", "120", "mg"),
+        (2, "make-up", "purified-water", "5", "mL"),
+        (3, "measure", None, "4.31", "mL"),
+        (4, "weigh", "ascorbic-acid", "510", "mg"),
+        (5, "weigh", "sodium-benzoate", "120", "mg"),
+        (6, "make-up", "purified-water", "5", "mL"),
+        (7, "measure", None, "4.25", "mL"),
+        (8, "weigh", "glycerol", "20400", "mg"),
+        (9, "make-up", "purified-water", "102", "mL")]
+    assert p.drug.target == u.q(102, "mg")
+    assert p.drug.delivered == u.q("101.888", "mg")
+    assert p.drug.error_percent == D("-0.109")
+    assert p.dilution_steps[0].concentration == u.q("23.64", "mg/mL")
+    assert p.units_to_make == u.q(102, "mL")
+
+
+def test_strength_stated_as_base_while_weighing_the_hcl_salt():
+    # Same 92 capsules of 1.5 mg, but 1.5 mg of naltrexone *base*: target 138 mg of base.
+    # HCl to weigh = 138 x 377.86 / 341.40 (= 1.1068) = 152.74 -> 153 mg.
+    # delivered = 153 x 341.40 / 377.86 = 138.2369 mg of base; error 0.2369 / 138 = +0.172%.
+    f = REG.get("ldn-capsules")
+    f = f.model_copy(update={"active": Active(ingredient="naltrexone-hcl",
+                                              strength_basis="naltrexone-base")})
+    p = plan(None, formula=f, quantity="90", strength="1.5 mg")
+    assert p.drug.salt_factor == D("1.10680")
+    assert weighings(p)[0] == (1, "weigh", "naltrexone-hcl", "153", "mg")
+    assert p.drug.delivered == u.q("138.237", "mg")
+    assert p.drug.error_percent == D("0.172")
+
+
+def test_sublingual_drops_30_ml_of_1_5_mg_per_ml():
+    # 30 mL + 5% = 31.5 -> 32 mL (whole mL); drug 1.5 x 32 = 48 mg < 120 mg:
+    # 120 mg to 5 mL = 24 mg/mL; take 48 / 24 = 2 mL. mg per drop = 1.5 / 20 = 0.075 mg;
+    # 0.5 mg = 6.67 -> 7 drops (0.525 mg, +5%); 3 mg = 40 drops > 30 (flagged).
+    p = plan("ldn-sublingual-drops", quantity="30 mL", strength="1.5 mg/mL")
+    assert p.units_to_make == u.q(32, "mL")
+    assert p.drops["mg_per_drop"] == u.q("0.075", "mg")
+    table = {u.plain(r["dose"].value): (r["drops"], r["within_limits"])
+             for r in p.drops["dose_table"]}
+    assert table == {"0.5": (7, True), "1": (13, True), "1.5": (20, True), "3": (40, False),
+                     "4.5": (60, False)}
+    assert weighings(p)[:3] == [(1, "weigh", "naltrexone-hcl", "120", "mg"),
+                                (2, "make-up", "purified-water", "5", "mL"),
+                                (3, "measure", None, "2", "mL")]
+    assert "Lactose monohydrate carries lactose: check the patient's allergies and " \
+           "intolerances" in p.warnings
+
+
+def test_cream_100_g_with_topi_click():
+    # 100 g + 3% = 103 g; drug 0.5 mg/g x 103 g = 51.5 mg < 120 mg: a 1 in 10 concentrate
+    # in the cream base (120 mg + 1,080 mg base), take 51.5 / 0.1 = 515 mg;
+    # base to add = 103,000 - 515 = 102,485 mg. Topi-CLICK: 0.5 mg/g x 1 g/mL x 0.25 mL
+    # = 0.125 mg per click.
+    p = plan("ldn-cream", quantity="100 g")
+    assert weighings(p) == [(1, "weigh", "naltrexone-hcl", "120", "mg"),
+                            (2, "weigh", "cream-base-preserved", "1080", "mg"),
+                            (3, "weigh", None, "515", "mg"),
+                            (4, "weigh", "cream-base-preserved", "102485", "mg")]
+    assert p.device["mg_per_click"] == u.q("0.125", "mg")
+    assert p.units_to_make == u.q(103, "g")
+
+
+def test_cream_quantity_in_ml_uses_the_density():
+    # 50 mL x 1.00 g/mL = 50 g
+    p = plan("ldn-cream", quantity="50 mL", strength="1 mg/g")
+    assert p.quantity == u.q(50, "g")
+
+
+def test_json_shape():
+    j = plan("ldn-capsules", quantity="30", strength="0.5 mg").as_json()
+    assert set(j) >= {"formula", "strength", "quantity", "units_to_make", "ingredients",
+                      "weighings", "drug", "dilution_steps", "capsule", "warnings",
+                      "min_weighable", "potency_percent", "overage_percent", "rounding",
+                      "drops", "device"}
+    assert j["formula"]["id"] == "ldn-capsules" and j["formula"]["version"] == 1
+    assert j["strength"] == {"amount": "0.5", "unit": "mg"}
+    assert j["weighings"][2] == {"step": 3, "what": "Dilution 1 into the blend",
+                                 "ingredient": None, "action": "weigh", "dilution": 1,
+                                 "amount": "155", "unit": "mg"}
+    assert j["drug"]["target"] == {"amount": "15.5", "unit": "mg"}
+    assert j["drug"]["error_percent"] == "0"
+    assert set(j["ingredients"][0]) >= {"id", "name", "role", "theoretical", "to_weigh"}
+    assert j["capsule"]["fill_weight"] == {"amount": "135", "unit": "mg"}
+
+
+@pytest.mark.parametrize("fid,text", [
+    ("ldn-capsules", dict(quantity="100", strength="0.1 mcg")),
+    ("ldn-oral-liquid", dict(quantity="100 mL", potency="98.5")),
+    ("ldn-sublingual-drops", dict(quantity="30 mL", strength="1.5 mg/mL")),
+    ("ldn-cream", dict(quantity="100 g")),
+])
+def test_worksheet_is_ismp_formatted(fid, text):
+    out = render_plan_text(plan(fid, **text))
+    assert "\u00b5g" not in out
+    assert not re.search(r"(?<![\d.])\.\d", out)  # no missing leading zero
+    assert not re.search(r"\d\.\d*0 (mg|mcg|g|mL)\b", out)  # no trailing zero
+    assert "WEIGHINGS AND MEASUREMENTS" in out
+
+
+def test_worksheet_capsule_lines():
+    out = render_plan_text(plan("ldn-capsules", quantity="30", strength="0.5 mg"))
+    assert "Strength:  0.5 mg per capsule" in out
+    assert "     3  weigh   Dilution 1 into the blend" in out
+    assert "1,080 mg" in out
+
+
+def test_higher_potency_weighs_less():
+    # 92 x 1.5 mg = 138 mg at 102% potency: 138 / 1.02 = 135.29 -> 135 mg
+    p = plan("ldn-capsules", quantity="90", strength="1.5 mg", potency="102")
+    assert weighings(p)[0][3] == "135"
+
+
+def test_warnings_for_potency_and_overage():
+    p = plan("ldn-capsules", quantity="90", strength="1.5 mg", potency="88", overage="12")
+    assert "Potency 88% is outside 90% to 110%: check the certificate of analysis and the " \
+           "lot before use" in p.warnings
+    assert "Overage 12% is above 10%: a pharmacist should confirm it" in p.warnings
+    # 90 + ceil(10.8) = 101 capsules
+    assert p.units_to_make == u.q(101, "capsules")
+
+
+def test_lactose_filler_warns_and_sizes_by_its_density():
+    # lactose 0.60 g/mL: #4 holds 0.21 x 600 = 126 mg >= 120 mg -> size 4
+    p = plan("ldn-capsules", quantity="90", strength="1.5 mg", filler="lactose-monohydrate")
+    assert p.capsule["size"] == "4" and p.capsule["fill_weight"] == u.q(126, "mg")
+    assert p.warnings == ["Lactose monohydrate carries lactose: check the patient's allergies "
+                          "and intolerances"]
+
+
+def test_given_capsule_size_below_minimum_weighable_warns():
+    p = plan("ldn-capsules", quantity="90", strength="1.5 mg", capsule_size="#4")
+    assert p.capsule["size"] == "4" and p.capsule["fill_weight"] == u.q(95, "mg")
+    assert any("cannot be check-weighed" in w for w in p.warnings)
+
+
+def test_analytical_balance_min_weighable_avoids_dilution():
+    # --min-weighable 10 mg (analytical balance, readability 0.1 mg): 15.5 mg weighed directly
+    s = Settings.model_validate({"balance": {"min_weighable": "10 mg", "readability": "0.1 mg"}})
+    p = plan("ldn-capsules", settings=s, quantity="30", strength="0.5 mg")
+    assert p.dilution_steps == [] and weighings(p)[0][3] == "15.5"
