@@ -1,0 +1,213 @@
+"""What a label says, separate from how it is drawn: :class:`LabelData` and its builders.
+
+Everything here is pure: the formula, settings, strength, quantity, lot, BUD and (for a
+dispensing label) the prescription are arguments; no clock, no database, no files. Every
+amount is formatted by the units layer (``fmt``: ``0.1 mcg``, ``1.5 mg``, never ``µg`` or
+``1.0``) and every date by ``compounding.dates.format_date`` (``23 MAY 2027``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from .. import units as u
+from ..errors import LabelError
+from .fonts import NBSP
+
+#: How each dosage form is named after the strength in the drug line.
+FORM_NOUN = {"capsule": "capsules", "oral-liquid": "oral liquid",
+             "sublingual-drops": "sublingual drops", "cream": "cream"}
+#: Words in a formula name that start the form description rather than the drug's name.
+_FORM_WORDS = {"immediate-release", "oral", "sublingual", "transdermal", "topical", "capsules",
+               "capsule", "cream", "drops", "liquid", "solution", "modified-release"}
+#: Excipients with a known effect: catalogue tag -> how a patient reads it.
+EXCIPIENT_TEXT = {
+    "lactose": "lactose", "sucrose": "sucrose", "glycerol": "glycerol",
+    "benzoate": "benzoates", "parabens": "parabens (hydroxybenzoates)", "gluten": "gluten",
+    "dyes": "colouring agents", "cetostearyl-alcohol": "cetostearyl alcohol",
+    "propylene-glycol": "propylene glycol", "sorbitol": "sorbitol",
+    "alcohol": "alcohol (ethanol)", "fragrance": "fragrance",
+}
+
+
+def qty_text(q: u.Quantity) -> str:
+    """``fmt`` with a no-break space between number and unit (a line never splits them)."""
+    return u.fmt(q).replace(" ", NBSP)
+
+
+def strength_text(strength: u.Quantity) -> str:
+    """A strength as a person reads it: masses in mcg below 0.1 mg (``0.1 mcg``), never
+    rounded; concentrations as given (``1 mg/mL``)."""
+    if strength.kind == u.MASS:
+        strength = u.readable_mass(strength)
+    return qty_text(strength)
+
+
+def drug_base_name(formula) -> str:
+    """``Naltrexone HCl`` from ``Naltrexone HCl immediate-release capsules``: the formula
+    name up to its first strength or form word (the drug is never abbreviated further)."""
+    words = []
+    for w in formula.name.split():
+        if w[0].isdigit() or w.lower() in _FORM_WORDS:
+            break
+        words.append(w)
+    return " ".join(words) or formula.name
+
+
+def drug_line(formula, strength: u.Quantity) -> str:
+    return f"{drug_base_name(formula)} {strength_text(strength)} {FORM_NOUN[formula.dosage_form]}"
+
+
+def form_route_line(formula) -> str:
+    """The route (``For oral use``); the dosage form itself ends the drug line, so it is
+    not repeated on a small label. A formula's ``label.route_text`` overrides it."""
+    if formula.label.route_text:
+        return formula.label.route_text
+    return f"For {formula.route} use"
+
+
+def _keep_together(s: str) -> str:
+    """A phone number or similar never splits across lines."""
+    return s.strip().replace(" ", NBSP)
+
+
+def _sentence(s: str) -> str:
+    s = s.strip()
+    return s if s.endswith((".", "!", "?")) else s + "."
+
+
+def excipient_statement(tags) -> str:
+    """``Contains lactose.`` for the tags of every ingredient the batch contains."""
+    names = [EXCIPIENT_TEXT.get(t, t.replace("-", " ")) for t in dict.fromkeys(tags)]
+    if not names:
+        return ""
+    return "Contains " + ", ".join(names) + "."
+
+
+@dataclass(frozen=True)
+class Dispensing:
+    """The prescription a dispensing label is made for."""
+
+    patient: str
+    directions: str
+    prescriber: str
+    rx_number: str
+    dispensed_on: date
+    quantity: str  # formatted by the units layer
+
+
+@dataclass(frozen=True)
+class LabelData:
+    """Everything a label shows, already formatted for a person to read."""
+
+    drug: str                      # "Naltrexone HCl 1.5 mg capsules"
+    form_route: str                # "For oral use" (the form ends the drug line)
+    quantity: str                  # "100 capsules"
+    lot: str
+    bud: date
+    storage: tuple[str, ...]
+    auxiliary: tuple[str, ...]
+    compounded_statement: str
+    pharmacy_name: str
+    pharmacy_phone: str
+    pharmacy_address: str = ""
+    excipients: str = ""           # "Contains lactose."
+    gtin: str | None = None
+    dispensing: Dispensing | None = None
+
+    def field_text(self, name: str, template_statements=()) -> str:
+        """The text of one template field (see ``templates.FIELDS``); '' if empty."""
+        from ..dates import format_date
+
+        d = self.dispensing
+        if name == "drug":
+            return self.drug
+        if name == "form_route":
+            return self.form_route
+        if name == "quantity":
+            return f"Qty: {d.quantity if d else self.quantity}"
+        if name == "lot":
+            return f"Lot: {self.lot}"
+        if name == "bud":
+            return "BUD: " + format_date(self.bud).replace(" ", NBSP)
+        if name == "storage":
+            return " ".join(_sentence(s) for s in self.storage)
+        if name == "auxiliary":
+            return " ".join(_sentence(s) for s in self.auxiliary)
+        if name == "compounded":
+            return self.compounded_statement
+        if name == "pharmacy":
+            return f"{self.pharmacy_name}, Tel {_keep_together(self.pharmacy_phone)}"
+        if name == "pharmacy_address":
+            return self.pharmacy_address
+        if name == "statements":
+            return " ".join(_sentence(s) for s in template_statements)
+        if name == "excipients":
+            return self.excipients
+        if d is None:
+            raise LabelError(f"{name}: a dispensing label needs the prescription details",
+                             field=name)
+        if name == "patient":
+            return d.patient
+        if name == "directions":
+            return d.directions
+        if name == "prescriber":
+            return f"Prescriber: {d.prescriber}"
+        if name == "rx":
+            return f"Rx: {d.rx_number}"
+        if name == "dispensed":
+            return "Dispensed: " + format_date(d.dispensed_on).replace(" ", NBSP)
+        raise LabelError(f"unknown label field {name!r}", field=name)
+
+
+def label_data(formula, settings, *, strength: u.Quantity, quantity: u.Quantity, lot: str,
+               bud: date, storage: str, ingredient_tags=(), dispensing: Dispensing | None = None
+               ) -> LabelData:
+    """Build the content of a label from a formula, the pharmacy settings and one batch.
+
+    ``storage`` is the batch's storage condition (``room`` / ``refrigerated``);
+    ``ingredient_tags`` the catalogue tags of every ingredient in the batch (for the
+    excipients-with-known-effect statement on a dispensing label).
+    """
+    if storage not in formula.storage.conditions:
+        raise LabelError(f"storage: {storage!r} is not one of the formula's storage conditions "
+                         f"{list(formula.storage.conditions)}", field="storage")
+    if not re.fullmatch(r"[\x21-\x7e]{1,20}", lot or ""):
+        raise LabelError(f"lot: {lot!r} cannot be printed as a Code 128 lot barcode",
+                         field="lot")
+    ph = settings.pharmacy
+    return LabelData(
+        drug=drug_line(formula, strength),
+        form_route=form_route_line(formula),
+        quantity=qty_text(quantity),
+        lot=lot,
+        bud=bud,
+        storage=tuple(formula.storage.text(storage)),
+        auxiliary=tuple(formula.label.auxiliary),
+        compounded_statement=settings.compounded_statement,
+        pharmacy_name=ph.name,
+        pharmacy_phone=ph.phone,
+        pharmacy_address=ph.address,
+        excipients=excipient_statement(ingredient_tags),
+        gtin=settings.gtins.get(formula.id),
+        dispensing=dispensing,
+    )
+
+
+def batch_ingredient_ids(formula, filler: str | None = None) -> list[str]:
+    """Every ingredient a batch of ``formula`` contains (the capsule filler chosen per batch)."""
+    ids = [formula.active.ingredient] + [c.ingredient for c in formula.components]
+    if formula.capsule is not None:
+        ids.append(filler or formula.capsule.default_filler)
+    return ids
+
+
+def ingredient_tags(catalogue, ingredient_ids) -> list[str]:
+    tags: list[str] = []
+    for iid in ingredient_ids:
+        ing = catalogue.ingredients.get(iid)
+        if ing is not None:
+            tags.extend(ing.tags)
+    return tags

@@ -1,0 +1,282 @@
+"""Pure layout: a template and one label's content in, positioned text and barcodes out.
+
+No ReportLab canvas, no files, no clock: :func:`layout_label` returns a
+:class:`LabelLayout` that :mod:`render` only has to draw, and that tests can inspect.
+
+Coordinates are in points from the label's top-left corner, y downwards. Barcodes are in
+whole printer dots (the template's dpi) so every bar edge lies on the print head's dot grid.
+
+Fitting (issue 6): each block wraps at spaces (never between a number and its unit, which
+are joined by a no-break space); if the text does not fit, every block shrinks in 0.5 pt
+steps down to its minimum (never below 6 pt); if it still does not fit, the label is refused
+with a :class:`LabelError` naming the field. Text is never clipped and never placed in a
+barcode's zone (its bars plus quiet zones plus the template's gap).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from ..errors import LabelError
+from . import code128, datamatrix
+from .content import LabelData
+from .fonts import ASCENT, BOLD, DESCENT, NBSP, REGULAR, clean, widths
+from .templates import REFER_TEXT, LabelTemplate
+
+SEPARATOR = "\u00a0\u00b7 "  # between fields sharing a block (the dot stays with the text before)
+SHRINK_STEP = 0.5
+
+
+@dataclass(frozen=True)
+class Line:
+    x: float
+    baseline: float  # from the label's top
+    font: str
+    size: float
+    text: str        # as drawn (no-break spaces already turned into spaces)
+    field: str       # the block's field names joined by '+'
+
+
+@dataclass(frozen=True)
+class Box:
+    x0: float
+    y0: float  # top
+    x1: float
+    y1: float  # bottom
+
+    def overlaps_rows(self, top: float, bottom: float) -> bool:
+        return top < self.y1 and bottom > self.y0
+
+
+@dataclass(frozen=True)
+class LabelLayout:
+    width: float
+    height: float
+    dot: float                      # one printer dot in points
+    lines: tuple[Line, ...]
+    bars: code128.Bars
+    bars_x: int                     # dots from the label's left to the first bar
+    bars_top: int                   # dots from the label's top to the top of the bars
+    bars_height: int                # dots
+    code_zone: Box                  # bars + quiet zones (points)
+    matrix: datamatrix.Symbol | None
+    matrix_x: int                   # dots, first module's left edge
+    matrix_top: int
+    matrix_module: int              # dots per module
+    matrix_zone: Box | None         # symbol + quiet zone (points)
+    sizes: tuple[tuple[str, float], ...]  # block field -> font size used
+    omitted: tuple[str, ...] = ()   # auxiliary statements left to the dispensing label
+
+    def zones(self) -> list[Box]:
+        return [z for z in (self.code_zone, self.matrix_zone) if z is not None]
+
+
+def _wrap(words: list[str], font: str, size: float, span_at, top: float, lh: float,
+          bottom: float, full: float, field: str, at_min: bool):
+    """Greedy word wrap; ``span_at(top, bottom)`` is the free (x, width) for a line there.
+
+    A line slot narrowed by a barcode that is too narrow for the next word is skipped.
+    Returns (lines as (top, x, text), next top) or None when the text runs past ``bottom``;
+    raises when a single word is wider than a full-width line at the minimum size.
+    """
+    w = widths()
+    space = w(" ", font, size)
+    out, cur, cur_w = [], [], 0.0
+    y = top
+    x, avail = span_at(y, y + lh)
+    i = 0
+    while i < len(words):
+        if y + lh > bottom + 1e-6:
+            return None
+        word = words[i]
+        ww = w(word, font, size)
+        if not cur:
+            x, avail = span_at(y, y + lh)
+            if ww > avail + 1e-6:
+                if avail < full - 1e-6:  # a narrowed slot: try the next line
+                    y += lh
+                    continue
+                if at_min:
+                    shown = word.replace(NBSP, " ")
+                    raise LabelError(f"{field}: {shown!r} is too wide for the label even at "
+                                     f"{size:g} pt", field=field)
+                return None
+            cur, cur_w = [word], ww
+            i += 1
+            continue
+        if cur_w + space + ww <= avail + 1e-6:
+            cur.append(word)
+            cur_w += space + ww
+            i += 1
+            continue
+        out.append((y, x, " ".join(cur)))
+        y += lh
+        cur, cur_w = [], 0.0
+    if cur:
+        if y + lh > bottom + 1e-6:
+            return None
+        out.append((y, x, " ".join(cur)))
+        y += lh
+    return out, y
+
+
+def _texts(template: LabelTemplate, item: LabelData, keep: int | None = None):
+    """(block, field label, font, words) for every non-empty block, text checked for glyphs.
+
+    ``keep``: how many auxiliary statements a block with ``overflow = "refer"`` shows (the
+    rest are replaced by REFER_TEXT); None for all.
+    """
+    out = []
+    for b in template.blocks:
+        shown = item
+        if keep is not None and b.overflow == "refer" and keep < len(item.auxiliary):
+            shown = replace(item, auxiliary=item.auxiliary[:keep] + (REFER_TEXT,))
+        parts = [shown.field_text(f, template.statements) for f in b.fields]
+        fname = "+".join(b.fields)
+        text = SEPARATOR.join(p for p in parts if p.strip())
+        if not text.strip():
+            continue
+        font = BOLD if b.bold else REGULAR
+        text = clean(text, fname, font)
+        out.append((b, fname, font, [w for w in text.split(" ") if w]))
+    return out
+
+
+def _place_codes(template: LabelTemplate, item: LabelData):
+    lay = template.layout
+    dot = template.dot
+    W, H = template.stock.label_width, template.stock.label_height
+    pad = lay.padding
+    bc = lay.barcode
+    bars = code128.layout_bars(item.lot, bc.module_dots, bc.quiet_modules)
+    # quiet zone starts at the padding; +1 dot of slack each side for snapping to the
+    # page's dot grid when the label sits at a fractional dot offset on a sheet.
+    qx = math.ceil(pad / dot)
+    bars_x = qx + bars.quiet
+    h = math.ceil(bc.height / dot)
+    bottom = math.floor((H - pad) / dot) - 1
+    top = bottom - h
+    code_zone = Box(qx * dot, top * dot, (bars_x + bars.width + bars.quiet + 1) * dot,
+                    (bottom + 1) * dot)
+    if code_zone.x1 > W - pad + 1e-6:
+        mm = bars.total_width * dot * 25.4 / 72
+        raise LabelError(f"barcode: the Code 128 of lot {item.lot!r} needs {mm:.1f} mm with its "
+                         f"quiet zones; template {template.id!r} has "
+                         f"{(W - 2 * pad) * 25.4 / 72:.1f} mm", field="barcode")
+    sym, mx, mt, mzone, md = None, 0, 0, None, 0
+    if item.gtin and lay.datamatrix is not None:
+        dm = lay.datamatrix
+        sym = datamatrix.encode(datamatrix.gs1_element_string(item.gtin, item.bud, item.lot))
+        md = dm.module_dots
+        q = dm.quiet_modules * md
+        side = sym.size * md
+        right = math.floor((W - pad) / dot) - 1
+        mx = right - q - side
+        if dm.position == "bottom-right":
+            mt = bottom - q - side
+        else:
+            mt = math.ceil(pad / dot) + q + 1
+        mzone = Box((mx - q) * dot, (mt - q - 1) * dot, (mx + side + q + 1) * dot,
+                    (mt + side + q + 1) * dot)
+        if mzone.x0 < pad - 1e-6 or mzone.y0 < pad - 1e-6 or (
+                mzone.overlaps_rows(code_zone.y0, code_zone.y1) and mzone.x0 < code_zone.x1):
+            raise LabelError(f"datamatrix: the GS1 DataMatrix does not fit beside the Code 128 "
+                             f"on template {template.id!r}", field="datamatrix")
+    return bars, bars_x, top, h, code_zone, sym, mx, mt, mzone, md
+
+
+def layout_label(template: LabelTemplate, item: LabelData) -> LabelLayout:
+    """Lay out one label; raise :class:`LabelError` naming the field if it cannot fit."""
+    lay = template.layout
+    W, H = template.stock.label_width, template.stock.label_height
+    pad, gap = lay.padding, lay.gap
+    bars, bars_x, bars_top, bars_h, code_zone, sym, mx, mt, mzone, md = \
+        _place_codes(template, item)
+    # Text flows from the top down to the bottom padding, around the barcode zones: beside
+    # the Code 128 (to its right) and beside the DataMatrix (to its left).
+    text_top, text_bottom = pad, H - pad
+    full = W - 2 * pad
+    zones = [z for z in (code_zone, mzone) if z is not None]
+
+    def span_at(top: float, bottom: float) -> tuple[float, float]:
+        left, right = pad, W - pad
+        for z in zones:
+            if z.overlaps_rows(top - gap, bottom + gap):
+                if z is code_zone:
+                    left = max(left, z.x1 + gap)
+                else:
+                    right = min(right, z.x0 - gap)
+        return left, right - left
+
+    refer = any(b.overflow == "refer" for b in template.blocks)
+    n_aux = len(item.auxiliary)
+    keeps = [None] + (list(range(n_aux - 1, 0, -1)) if refer else [])
+    for n, keep in enumerate(keeps):
+        try:
+            lines, sizes = _fit(template, _texts(template, item, keep), span_at, text_top,
+                                text_bottom, full)
+        except LabelError as exc:
+            if n + 1 < len(keeps) and getattr(exc, "fits", True) is False:
+                continue
+            raise
+        omitted = item.auxiliary[keep:] if keep is not None else ()
+        break
+    return LabelLayout(
+        width=W, height=H, dot=template.dot, lines=tuple(lines), bars=bars, bars_x=bars_x,
+        bars_top=bars_top, bars_height=bars_h, code_zone=code_zone, matrix=sym, matrix_x=mx,
+        matrix_top=mt, matrix_module=md, matrix_zone=mzone, sizes=sizes,
+        omitted=tuple(omitted))
+
+
+def _fit(template: LabelTemplate, blocks, span_at, text_top: float, text_bottom: float,
+         full: float):
+    """Wrap, then shrink every block in SHRINK_STEP steps to its minimum; else refuse."""
+    if not blocks:
+        raise LabelError("label: nothing to print", field="label")
+    ls = template.layout.line_spacing
+    step = 0.0
+    while True:
+        sizes = [max(b.min_size, b.size - step) for b, *_ in blocks]
+        at_min = all(s <= b.min_size for s, (b, *_) in zip(sizes, blocks))
+        y = text_top
+        lines: list[Line] = []
+        failed = None
+        for k, ((b, fname, font, words), size) in enumerate(zip(blocks, sizes)):
+            if k:
+                y += b.space_before
+            lh = size * ls
+            got = _wrap(words, font, size, span_at, y, lh, text_bottom, full, fname, at_min)
+            if got is None:
+                failed = fname
+                break
+            placed, y = got
+            for top, x, text in placed:
+                lines.append(Line(x, top + lh - DESCENT * size, font, size,
+                                  text.replace(NBSP, " "), fname))
+        if failed is None:
+            return lines, tuple((fname, s) for (b, fname, *_), s in zip(blocks, sizes))
+        if at_min:
+            raise LabelError(f"{failed}: the text does not fit on template {template.id!r} even "
+                             f"at {min(sizes):g} pt; refusing to print (shorten it or use a "
+                             f"larger label)", field=failed, template=template.id, fits=False)
+        step += SHRINK_STEP
+
+
+def verify(layout: LabelLayout, item: LabelData) -> None:
+    """Read every barcode back from what will be drawn; raise unless it says exactly what
+    it must (the lot; and (01) GTIN, (17) BUD, (10) lot for the DataMatrix)."""
+    code128.verify(layout.bars, item.lot)
+    if layout.matrix is not None:
+        datamatrix.verify(layout.matrix, item.gtin, item.bud, item.lot)
+    for ln in layout.lines:
+        top = ln.baseline - ASCENT * ln.size
+        bottom = ln.baseline + DESCENT * ln.size
+        if top < -1e-6 or bottom > layout.height + 1e-6:
+            raise LabelError(f"{ln.field}: text falls outside the label", field=ln.field)
+        w = widths()(ln.text, ln.font, ln.size)
+        if ln.x < -1e-6 or ln.x + w > layout.width + 1e-6:
+            raise LabelError(f"{ln.field}: text falls outside the label", field=ln.field)
+        for z in layout.zones():
+            if z.overlaps_rows(top, bottom) and ln.x < z.x1 and ln.x + w > z.x0:
+                raise LabelError(f"{ln.field}: text would overlap a barcode", field=ln.field)
