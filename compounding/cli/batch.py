@@ -136,9 +136,10 @@ def batch_weigh(app, lot, step, ingredient, component_lot, amount, deviation_rea
     if as_json:
         echo_json(w)
         return
+    from .inventory import show_amount
     src = f" from {w['ingredient']} lot {w['component_lot']}" if w["component_lot"] else ""
-    click.echo(f"Step {w['step']} ({w['what']}): {u.fmt(u.q(w['quantity'], w['unit']))}"
-               f"{src}, planned {u.fmt(u.q(w['planned_quantity'], w['planned_unit']))} "
+    click.echo(f"Step {w['step']} ({w['what']}): {show_amount(w['quantity'], w['unit'])}"
+               f"{src}, planned {show_amount(w['planned_quantity'], w['planned_unit'])} "
                f"({w['deviation_percent']}%)")
     if w["bud_changed"]:
         click.echo(f"BUD recomputed from the lots weighed: {_date(w['bud'])}")
@@ -155,8 +156,6 @@ def batch_weigh(app, lot, step, ingredient, component_lot, amount, deviation_rea
 @pass_app
 def batch_show(app, lot, db_path, as_json):
     """Show the compounding record of batch LOT: plan, lots, weighings, BUD, prints."""
-    from .. import units as u
-
     store = open_store(app, db_path)
     try:
         rec = store.get_batch(lot)
@@ -185,11 +184,12 @@ def batch_show(app, lot, db_path, as_json):
     click.echo("")
     click.echo(plan_text.rstrip("\n"))
     click.echo("")
+    from .inventory import show_amount
     rows = []
     for w in rec["weighings"]:
         rows.append([str(w["step"]), w["what"], w["component_lot"] or "-",
-                     u.fmt(u.q(w["planned_quantity"], w["planned_unit"])),
-                     u.fmt(u.q(w["quantity"], w["unit"])), w["deviation_percent"] + "%",
+                     show_amount(w["planned_quantity"], w["planned_unit"]),
+                     show_amount(w["quantity"], w["unit"]), w["deviation_percent"] + "%",
                      w["weighed_by"], w["weighed_at"]])
     if rows:
         click.echo(table(rows, ["STEP", "WHAT", "LOT", "PLANNED", "WEIGHED", "DEV", "BY",

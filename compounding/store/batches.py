@@ -258,6 +258,7 @@ def record_weighing(store: Store, lot_id: str, *, amount, by: str, step: int | N
             raise RefusedError(f"step {s['step']} ({s['what']}) is weighed already; to weigh "
                                "it again give --reweigh REASON (both stay on record)")
         catalogue = json.loads(batch["catalogue_snapshot"])
+        formula = Formula.model_validate(json.loads(batch["formula_snapshot"]))
         lot = None
         if s["ingredient"] is None:
             if component_lot:
@@ -272,6 +273,12 @@ def record_weighing(store: Store, lot_id: str, *, amount, by: str, step: int | N
                 if planned is None:
                     raise InputError(f"--component-lot: name the {s['ingredient']} lot used")
                 lot = store.lot(planned["component_lot_id"], today=today)
+            planned_potency = json.loads(batch["plan_json"]).get("potency_percent")
+            if (s["ingredient"] == formula.active.ingredient and planned_potency is not None
+                    and lot["potency_percent"] != Decimal(planned_potency)):
+                raise RefusedError(f"{s['ingredient']} lot {lot['lot_number']} has potency "
+                                   f"{u.plain(lot['potency_percent'])}% but the plan was made "
+                                   f"for {planned_potency}%; plan a new batch with that lot")
             expires = date.fromisoformat(lot["expires"])
             if expires < today:
                 raise RefusedError(f"{s['ingredient']} lot {lot['lot_number']} expired on "
@@ -284,7 +291,6 @@ def record_weighing(store: Store, lot_id: str, *, amount, by: str, step: int | N
         deviation = Decimal(0)
         if planned_q.value != 0:
             deviation = ((amount - planned_q) / planned_q) * 100
-        formula = Formula.model_validate(json.loads(batch["formula_snapshot"]))
         tolerance = formula.weighing_tolerance.value
         dev_text = u.plain(round(deviation, 2))
         if abs(deviation) > tolerance and not deviation_reason:

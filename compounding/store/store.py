@@ -655,6 +655,17 @@ FROM stock_on_hand s JOIN component_lots l ON l.id = s.component_lot_id"""
             raise NotFoundError(f"no component lot {component_lot} on record")
         rows = self._rows(sql + " ORDER BY batch_lot_id, ingredient", params)
         for r in rows:
+            # exact amounts (the view's are REAL for scripts)
+            if r["basis"] == "weighed":
+                r["quantity"] = sum((_dec(x[0]) for x in self.db.execute(
+                    "SELECT consumed_quantity FROM weighings WHERE lot_id = ? AND "
+                    "component_lot_id = ?", [r["batch_lot_id"], r["component_lot_id"]])),
+                    Decimal(0))
+            else:
+                r["quantity"] = _dec(self.db.execute(
+                    "SELECT planned_quantity FROM batch_components WHERE lot_id = ? AND "
+                    "component_lot_id = ?", [r["batch_lot_id"], r["component_lot_id"]]
+                ).fetchone()[0])
             r["dispensed"] = self._rows(
                 "SELECT patient, rx_number, prescriber, dispensed_quantity, printed_at, kind"
                 " FROM label_prints WHERE lot_id = ? AND (patient IS NOT NULL"
