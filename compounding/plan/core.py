@@ -168,11 +168,11 @@ class Ctx:
         o, f = self.order, self.formula
         if self.form != "capsule":
             if o.filler is not None:
-                raise PlanError(f"--filler is only for capsule formulas; {f.id} is a "
-                                f"{self.form}")
+                raise PlanError(f"--filler is only for capsule formulas, not {f.id} "
+                                f"({self.form})")
             if o.capsule_size is not None:
-                raise PlanError(f"--capsule-size is only for capsule formulas; {f.id} is a "
-                                f"{self.form}")
+                raise PlanError(f"--capsule-size is only for capsule formulas, not {f.id} "
+                                f"({self.form})")
 
     def _check_avoid_tags(self):
         for tag in self.order.avoid:

@@ -26,7 +26,7 @@ All amounts here are Decimals in mg (mass) and mL (volume); callers wrap them in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from itertools import combinations_with_replacement, product
 from math import prod
 
@@ -136,16 +136,18 @@ def plan_solid(target: Decimal, c0: Decimal, *, mwq: Decimal, readability: Decim
         for combo in combinations_with_replacement(cands, k):
             p = prod(combo)
             take = round_step(target * p / c0, readability)
-            if take < mwq or take > max_take or take > MAX_TAKE_FRACTION * base * combo[-1]:
+            if take < mwq or take > max_take:
                 continue
+            # weigh more than the minimum when the take would be too much of the last dilution
+            first = max(base, ceil_step(take / (MAX_TAKE_FRACTION * combo[-1]), readability))
             delivered = take * c0 / p
             if abs(error_percent(delivered, target)) > MAX_ERROR_PERCENT:
                 continue
-            score = (sum(not _is_power_of_ten(r) for r in combo), p)
+            score = (sum(not _is_power_of_ten(r) for r in combo), p, first)
             if best is None or score < best[0]:
                 best = (score, combo, take, delivered)
         if best is not None:
-            _, combo, take, delivered = best
+            (_, _, base), combo, take, delivered = best
             stages, conc = [], c0
             for i, r in enumerate(combo):  # ascending: the largest dilution is the last
                 conc = conc / r
@@ -173,27 +175,31 @@ def plan_solution(target: Decimal, c0: Decimal, *, mwq: Decimal, readability: De
     inter = ceil_step(min_volume, volume_readability)  # intermediate take (mL)
     for k in range(1, MAX_SOLUTION_STEPS + 1):
         best = None
+        # weigh more than the minimum when the take would be too much of one stock
+        more = ceil_step(target / c0 / MAX_TAKE_FRACTION, readability)
         for vols in product(FLASKS_ML, repeat=k):
-            if base / vols[0] > STOCK_MAX_CONCENTRATION:
-                continue
-            if any(v / inter > max_ratio for v in vols[1:]):
-                continue
-            if any(inter > MAX_TAKE_FRACTION * v for v in vols[:-1]):
-                continue
-            conc = base * c0 / vols[0]
-            for v in vols[1:]:
-                conc = conc * inter / v
-            take = round_step(target / conc, volume_readability)
-            if take < min_volume or take > max_take or take > MAX_TAKE_FRACTION * vols[-1]:
-                continue
-            delivered = take * conc
-            if abs(error_percent(delivered, target)) > MAX_ERROR_PERCENT:
-                continue
-            score = (sum(vols), vols)
-            if best is None or score < best[0]:
-                best = (score, vols, take, delivered)
+            strongest = round_step(STOCK_MAX_CONCENTRATION * vols[0], readability, ROUND_FLOOR)
+            for weighed in sorted({base, max(base, more), max(base, strongest)}):
+                if weighed / vols[0] > STOCK_MAX_CONCENTRATION:
+                    continue
+                if any(v / inter > max_ratio for v in vols[1:]):
+                    continue
+                if any(inter > MAX_TAKE_FRACTION * v for v in vols[:-1]):
+                    continue
+                conc = weighed * c0 / vols[0]
+                for v in vols[1:]:
+                    conc = conc * inter / v
+                take = round_step(target / conc, volume_readability)
+                if take < min_volume or take > max_take or take > MAX_TAKE_FRACTION * vols[-1]:
+                    continue
+                delivered = take * conc
+                if abs(error_percent(delivered, target)) > MAX_ERROR_PERCENT:
+                    continue
+                score = (sum(vols), weighed, vols)
+                if best is None or score < best[0]:
+                    best = (score, vols, take, delivered)
         if best is not None:
-            _, vols, take, delivered = best
+            (_, base, _), vols, take, delivered = best
             stages = []
             conc = base * c0 / vols[0]
             t = take if k == 1 else inter
