@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from .. import units as u
-from ..errors import LabelError
+from ..errors import InputError, LabelError
 from .fonts import NBSP
 
 #: How each dosage form is named after the strength in the drug line.
@@ -211,3 +211,37 @@ def ingredient_tags(catalogue, ingredient_ids) -> list[str]:
         if ing is not None:
             tags.extend(ing.tags)
     return tags
+
+
+def dispensed_quantity(batch: dict, text: str) -> str:
+    """Check a dispensed quantity against the batch (same kind, not more than was made)."""
+    made = u.parse(batch["quantity"], {u.MASS, u.VOLUME, u.COUNT}, field="quantity")
+    default = made.unit if made.kind == u.COUNT else None
+    q = u.parse(text, made.kind, field="quantity", default_unit=default)
+    if q.dim != made.dim:
+        raise InputError(f"quantity: {text!r} is not in {made.unit} like the batch "
+                         f"({u.fmt(made)})", field="quantity")
+    if q > made:
+        raise InputError(f"quantity: {u.fmt(q)} is more than the batch made ({u.fmt(made)})",
+                         field="quantity")
+    return qty_text(q)
+
+
+def from_batch(batch: dict, settings, *, dispensing: Dispensing | None = None) -> LabelData:
+    """Label content from a stored batch record (``Store.get_batch``): the formula *as used*
+    (its snapshot), the batch's strength, quantity, storage and BUD, and the ingredients the
+    batch actually contains (for the excipients-with-known-effect statement)."""
+    from ..dates import parse_date
+    from ..formulas import Formula
+
+    formula = Formula.model_validate(batch["formula_snapshot"])
+    strength = u.parse(batch["strength"], {u.MASS, u.CONCENTRATION}, field="strength")
+    quantity = u.parse(batch["quantity"], {u.MASS, u.VOLUME, u.COUNT}, field="quantity")
+    plan = batch.get("plan") or {}
+    ids = [i["id"] for i in plan.get("ingredients", [])] or \
+        [c["ingredient"] for c in batch.get("components", [])]
+    catalogue = batch.get("catalogue_snapshot") or {}
+    tags = [t for iid in ids for t in (catalogue.get(iid) or {}).get("tags", [])]
+    return label_data(formula, settings, strength=strength, quantity=quantity,
+                      lot=batch["lot_id"], bud=parse_date(batch["bud"], "bud"),
+                      storage=batch["storage"], ingredient_tags=tags, dispensing=dispensing)

@@ -52,6 +52,13 @@ def render(template: LabelTemplate, items: Sequence[LabelData], start_position: 
            copies: int = 1) -> bytes:
     """PDF bytes: each item ``copies`` times, in order, from ``start_position`` (1-based,
     sheets: left to right, top to bottom) on the first page."""
+    return render_with_layouts(template, items, start_position, copies)[0]
+
+
+def render_with_layouts(template: LabelTemplate, items: Sequence[LabelData],
+                        start_position: int = 1, copies: int = 1
+                        ) -> tuple[bytes, list[LabelLayout]]:
+    """:func:`render`, also returning each item's layout (sizes used, statements omitted)."""
     from reportlab.pdfgen.canvas import Canvas
 
     check_position(template, start_position)
@@ -84,7 +91,7 @@ def render(template: LabelTemplate, items: Sequence[LabelData], start_position: 
     if started:
         c.showPage()
     c.save()
-    return buf.getvalue()
+    return buf.getvalue(), lays
 
 
 def _draw(c, template: LabelTemplate, lay: LabelLayout, ox: float, oy: float,

@@ -1,0 +1,140 @@
+"""`compounding labels ...`: list label templates, print batch labels and dispensing labels.
+
+Template approval (`labels approve`) is added by the sign-off module (lazy: listed once it
+exists).
+"""
+
+from __future__ import annotations
+
+import click
+
+from . import LazyGroup, echo_json, json_option, pass_app, table
+from .db import db_option, open_store
+
+
+@click.group(cls=LazyGroup, lazy={"approve": "compounding.cli.signoff:labels_approve"})
+def labels():
+    """List label templates; print batch labels and dispensing labels (PDF)."""
+
+
+def _templates(app):
+    from ..labeling.templates import load_templates
+    return load_templates(app.templates_dir)
+
+
+@labels.command(name="templates")
+@json_option
+@pass_app
+def labels_templates(app, as_json):
+    """List the label templates: id, version, kind, label size, labels per page, dpi."""
+    ts = _templates(app)
+    rows = []
+    for tid in sorted(ts.templates):
+        t = ts.templates[tid]
+        rows.append({**t.summary(), "sha256": ts.hashes[tid]})
+    if as_json:
+        echo_json(rows)
+        return
+    click.echo(table([[r["id"], str(r["version"]), r["kind"], r["label_size"],
+                       str(r["labels_per_page"]), str(r["dpi"]), r["name"]] for r in rows],
+                     ["ID", "VERSION", "KIND", "SIZE", "PER PAGE", "DPI", "NAME"]))
+
+
+def _report(result, as_json):
+    if as_json:
+        echo_json(result.as_json())
+        return
+    t = result.template
+    n = result.labels
+    what = "dispensing label" if t.kind == "dispensing" else "batch label"
+    click.echo(f"Wrote {result.path} ({n} {what}{'s' if n != 1 else ''}, template {t.id} "
+               f"v{t.version})")
+    click.echo(f"PDF SHA-256: {result.pdf_sha256}")
+    if result.reprint:
+        click.echo("Recorded as a REPRINT (this batch was printed before).")
+    else:
+        click.echo("Recorded.")
+    for s in result.omitted:
+        click.echo(f"Note: not on this label for lack of room (the dispensing label carries "
+                   f"it): {s}", err=True)
+
+
+def _output(app, output, lot, template_id):
+    from pathlib import Path
+
+    from ..labeling.printing import default_output
+    return Path(output) if output else default_output(app.cwd, lot, template_id)
+
+
+@labels.command(name="print")
+@click.argument("lot")
+@click.option("--template", "template_id", default="batch-thermal", show_default=True,
+              help="Label template id (see `compounding labels templates`).")
+@click.option("--copies", type=click.IntRange(min=1, max=10000), default=1, show_default=True,
+              help="Number of labels.")
+@click.option("--start-position", type=click.IntRange(min=1), default=1, show_default=True,
+              help="First label position on a part-used sheet (1 = top left, then along the "
+                   "row).")
+@click.option("--output", type=click.Path(dir_okay=False),
+              help="PDF to write (default: labels/<lot>-<template>.pdf).")
+@click.option("--by", "by", required=True, help="Who prints the labels.")
+@db_option
+@json_option
+@pass_app
+def labels_print(app, lot, template_id, copies, start_position, output, by, db_path, as_json):
+    """Print the batch labels of LOT to a PDF and record the print (a second print is a
+    reprint)."""
+    from ..labeling.printing import print_labels
+
+    templates = _templates(app)
+    store = open_store(app, db_path)
+    try:
+        result = print_labels(store, templates, app.settings, lot, template_id=template_id,
+                              by=by, output=_output(app, output, lot, template_id),
+                              copies=copies, start_position=start_position)
+    finally:
+        store.close()
+    _report(result, as_json)
+
+
+@labels.command(name="dispense")
+@click.argument("lot")
+@click.option("--patient", required=True, help="Patient name (any script the font covers).")
+@click.option("--directions", required=True, help="Directions for use.")
+@click.option("--prescriber", required=True, help="Prescriber name.")
+@click.option("--rx", "rx_number", required=True, help="Prescription (Rx) number.")
+@click.option("--quantity", required=True,
+              help="Quantity dispensed, in the batch's unit (e.g. '30 capsules', '30 mL').")
+@click.option("--template", "template_id", default="dispensing-thermal", show_default=True,
+              help="Dispensing label template id.")
+@click.option("--output", type=click.Path(dir_okay=False),
+              help="PDF to write (default: labels/<lot>-<template>.pdf).")
+@click.option("--by", "by", required=True, help="Who dispenses.")
+@db_option
+@json_option
+@pass_app
+def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quantity,
+                    template_id, output, by, db_path, as_json):
+    """Print a dispensing (patient) label for LOT and record it (patient, Rx number, date)."""
+    from ..errors import InputError
+    from ..labeling.content import Dispensing, dispensed_quantity
+    from ..labeling.printing import print_labels
+
+    for name, value in (("patient", patient), ("directions", directions),
+                        ("prescriber", prescriber), ("rx", rx_number)):
+        if not value.strip():
+            raise InputError(f"{name}: must not be empty", field=name)
+    templates = _templates(app)
+    store = open_store(app, db_path)
+    try:
+        batch = store.get_batch(lot)
+        disp = Dispensing(patient=patient.strip(), directions=directions.strip(),
+                          prescriber=prescriber.strip(), rx_number=rx_number.strip(),
+                          dispensed_on=store.today(),
+                          quantity=dispensed_quantity(batch, quantity))
+        result = print_labels(store, templates, app.settings, lot, template_id=template_id,
+                              by=by, output=_output(app, output, lot, template_id),
+                              dispensing=disp)
+    finally:
+        store.close()
+    _report(result, as_json)
