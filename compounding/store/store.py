@@ -33,7 +33,7 @@ from sqlite_utils import Database
 from .. import units as u
 from ..errors import InputError, NotFoundError, RefusedError, StoreError
 from . import lotid
-from .migrations import GENESIS_HASH, BATCH_MUTABLE, SET_NAME, migrations
+from .migrations import BATCH_MUTABLE, GENESIS_HASH, migrations
 
 #: Seconds a command waits for another process's write to finish before giving up.
 BUSY_TIMEOUT_S = 60
