@@ -343,8 +343,8 @@ def fmt(qty: Quantity) -> str:
     unit = qty.unit
     if unit in _SINGULAR and qty.value == 1:
         unit = _SINGULAR[unit]
-    if unit == "%":
-        return f"{n}%"
+    if unit.startswith("%"):
+        return f"{n}{unit}"
     return f"{n} {unit}"
 
 

@@ -56,8 +56,8 @@ REFUSALS = [
      "Error: --strength: ldn-oral-liquid is made only at 1 mg/mL; 2 mg/mL needs a different "
      "formula"),
     (["ldn-sublingual-drops", "--quantity", "30 mL", "--strength", "0.25 mg/mL"],
-     "Error: --strength: 0.25 mg/mL gives 12.5 mcg per drop, so a 0.5 mg dose needs 40 drops "
-     "(allowed 1 to 30); use 0.3333 to 10 mg/mL"),
+     "Error: --strength: 0.25 mg/mL is outside the range for ldn-sublingual-drops: "
+     "0.5 mg/mL to 10 mg/mL"),
     (["ldn-capsules", "--quantity", "100", "--strength", "1 mg", "--potency", "20"],
      "Error: --potency: '20': must be between 50% and 150%"),
     (["ldn-capsules", "--quantity", "100", "--strength", "1 mg", "--min-weighable", "10 mg"],

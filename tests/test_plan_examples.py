@@ -234,3 +234,15 @@ def test_analytical_balance_min_weighable_avoids_dilution():
     s = Settings.model_validate({"balance": {"min_weighable": "10 mg", "readability": "0.1 mg"}})
     p = plan("ldn-capsules", settings=s, quantity="30", strength="0.5 mg")
     assert p.dilution_steps == [] and weighings(p)[0][3] == "15.5"
+
+
+def test_drop_count_rule_refuses_a_too_weak_concentration():
+    # A formula allowing 0.25 mg/mL at 20 drops/mL: 0.25 / 20 = 0.0125 mg = 12.5 mcg per drop,
+    # so the 0.5 mg reference dose needs 0.5 / 0.0125 = 40 drops > 30: refused, and the
+    # usable range is 0.5 x 20 / 30 = 0.3333 mg/mL up to 0.5 x 20 / 1 = 10 mg/mL.
+    from compounding.errors import PlanError
+    f = REG.get("ldn-sublingual-drops")
+    f = f.model_copy(update={"strength": f.strength.model_copy(update={"min": u.q("0.25", "mg/mL")})})
+    with pytest.raises(PlanError, match=r"0.25 mg/mL gives 12.5 mcg per drop, so a 0.5 mg dose "
+                                        r"needs 40 drops \(allowed 1 to 30\); use 0.3333 to 10 mg/mL"):
+        plan("ldn-sublingual-drops", formula=f, quantity="30 mL", strength="0.25 mg/mL")

@@ -61,7 +61,7 @@ def test_capsules(n, strength, filler, pot, ov, m, r):
 
 @FAST
 @given(fid=st.sampled_from(["ldn-oral-liquid", "ldn-sublingual-drops"]),
-       ml=st.integers(10, 500), conc=st.decimals(min_value=D("0.34"), max_value=D("10"),
+       ml=st.integers(10, 500), conc=st.decimals(min_value=D("0.5"), max_value=D("10"),
                                                    places=2),
        pot=potency, ov=overage, m=st.sampled_from([None, u.q(50, "mg"), u.q(200, "mg")]))
 def test_liquids(fid, ml, conc, pot, ov, m):

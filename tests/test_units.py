@@ -122,7 +122,7 @@ def test_dims_restrict_concentrations():
     (q("1", "capsules"), "1 capsule"),
     (q("30", "drops"), "30 drops"),
     (q("98.5", "%"), "98.5%"),
-    (q("0.5", "% w/v"), "0.5 % w/v"),
+    (q("0.5", "% w/v"), "0.5% w/v"),
     (q("1E+3", "mg"), "1,000 mg"),
     (q("0.00010", "mg"), "0.0001 mg"),
 ])
