@@ -123,7 +123,7 @@ def create_batch(store: Store, formula, catalogue, settings, order, *, by: str,
     # 3. BUD from the chosen lots (pure).
     expiries = {_label(ing, lot): date.fromisoformat(lot["expires"])
                 for ing, (lot, _) in chosen.items()}
-    bud = compute_bud(formula, day, storage, expiries, settings.bud_policy)
+    bud = compute_bud(formula, day, storage, expiries, settings.bud_policy, filler=order.filler)
     plan_text = render_plan_text(plan)  # everything pure is done before an ID is spent
 
     # 4. Lot ID (committed on its own: never reused), then the record.
@@ -352,8 +352,9 @@ def _recompute_bud(store: Store, lot_id: str, batch: dict, formula, by: str):
         if c["ingredient"] not in weighed_ings:
             expiries[_label(c["ingredient"], c)] = date.fromisoformat(c["expires"])
     stored = json.loads(batch["bud_json"])
+    filler = json.loads(batch["order_json"]).get("filler")
     bud = compute_bud(formula, date.fromisoformat(batch["compounded_on"]), batch["storage"],
-                      expiries, stored.get("policy", "usp795"))
+                      expiries, stored.get("policy", "usp795"), filler=filler)
     if bud.bud.isoformat() != batch["bud"]:
         store._update_batch(lot_id, bud=bud.bud.isoformat(), bud_json=canonical(_bud_json(bud)))
         store.audit("batch.bud-recomputed", by,
