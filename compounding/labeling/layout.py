@@ -229,6 +229,40 @@ def layout_label(template: LabelTemplate, item: LabelData) -> LabelLayout:
         omitted=tuple(omitted))
 
 
+def _flow(blocks, sizes, span_at, text_top, text_bottom, full, ls, at_min):
+    """Place every block at the given sizes; return (lines, None) or (lines, failed block)."""
+    y = text_top
+    lines: list[Line] = []
+    for k, ((b, fname, font, words), size) in enumerate(zip(blocks, sizes)):
+        if k:
+            y += b.space_before
+        lh = size * ls
+        got = _wrap(words, font, size, span_at, y, lh, text_bottom, full, fname, at_min)
+        if got is None:
+            return lines, fname
+        placed, y = got
+        for top, x, text in placed:
+            lines.append(Line(x, top + lh - DESCENT * size, font, size,
+                              text.replace(NBSP, " "), fname))
+    return lines, None
+
+
+def _culprit(blocks, sizes, span_at, text_top, text_bottom, full, ls, failed):
+    """The field to name when nothing fits: of the blocks whose removal lets the rest fit,
+    the one taking the most lines; else the block where the label ran out of room."""
+    best, best_lines = failed, -1
+    tall_bottom = text_bottom + 10_000
+    for k in range(len(blocks)):
+        rest = blocks[:k] + blocks[k + 1:]
+        rest_sizes = sizes[:k] + sizes[k + 1:]
+        if _flow(rest, rest_sizes, span_at, text_top, text_bottom, full, ls, False)[1] is None:
+            lines, _ = _flow([blocks[k]], [sizes[k]], lambda t, b: (0.0, full), 0.0,
+                             tall_bottom, full, ls, False)
+            if len(lines) > best_lines:
+                best, best_lines = blocks[k][1], len(lines)
+    return best
+
+
 def _fit(template: LabelTemplate, blocks, span_at, text_top: float, text_bottom: float,
          full: float):
     """Wrap, then shrink every block in SHRINK_STEP steps to its minimum; else refuse."""
@@ -239,27 +273,16 @@ def _fit(template: LabelTemplate, blocks, span_at, text_top: float, text_bottom:
     while True:
         sizes = [max(b.min_size, b.size - step) for b, *_ in blocks]
         at_min = all(s <= b.min_size for s, (b, *_) in zip(sizes, blocks))
-        y = text_top
-        lines: list[Line] = []
-        failed = None
-        for k, ((b, fname, font, words), size) in enumerate(zip(blocks, sizes)):
-            if k:
-                y += b.space_before
-            lh = size * ls
-            got = _wrap(words, font, size, span_at, y, lh, text_bottom, full, fname, at_min)
-            if got is None:
-                failed = fname
-                break
-            placed, y = got
-            for top, x, text in placed:
-                lines.append(Line(x, top + lh - DESCENT * size, font, size,
-                                  text.replace(NBSP, " "), fname))
+        lines, failed = _flow(blocks, sizes, span_at, text_top, text_bottom, full, ls, at_min)
         if failed is None:
             return lines, tuple((fname, s) for (b, fname, *_), s in zip(blocks, sizes))
         if at_min:
-            raise LabelError(f"{failed}: the text does not fit on template {template.id!r} even "
-                             f"at {min(sizes):g} pt; refusing to print (shorten it or use a "
-                             f"larger label)", field=failed, template=template.id, fits=False)
+            who = _culprit(blocks, sizes, span_at, text_top, text_bottom, full, ls, failed)
+            where = "" if who == failed else f"; the label runs out of room at {failed}"
+            raise LabelError(f"{who}: the text does not fit on template {template.id!r} even "
+                             f"at {min(sizes):g} pt{where}; refusing to print (shorten it or "
+                             f"use a larger label)", field=who, template=template.id,
+                             fits=False)
         step += SHRINK_STEP
 
 

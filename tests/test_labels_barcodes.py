@@ -1,0 +1,134 @@
+"""Code 128 and GS1 DataMatrix: symbol tables, decode-back checks, the python-barcode '99' bug."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from PIL import Image
+
+from compounding.errors import LabelError
+from compounding.labeling import code128, datamatrix
+from test_labels_support import GTIN, decode
+
+
+def test_symbol_table_matches_python_barcode():
+    """Our ISO/IEC 15417 table (typed from the standard) agrees with python-barcode's."""
+    from barcode.charsets import code128 as pb
+
+    for value, pattern in enumerate(code128.PATTERNS[:106]):
+        mods = "".join(("1" if i % 2 == 0 else "0") * int(w) for i, w in enumerate(pattern))
+        assert pb.CODES[value] == mods
+
+
+@pytest.mark.parametrize("text", ["2605230014", "9912345678", "99", "0", "LDN-26-a",
+                                  "A1b2C3", "123456789"])
+def test_round_trip(text):
+    bars = code128.layout_bars(text, 2)
+    assert code128.read_bars(bars) == text
+    code128.verify(bars, text)
+
+
+def test_python_barcode_leading_99_bug_is_caught_and_fixed():
+    """python-barcode drops a leading '99' in code set C; our decoder sees it, our subclass
+    fixes it, and verify() refuses any symbol that reads something else."""
+    from barcode.codex import Code128
+
+    raw = Code128("99123").build()[0]
+    if code128.decode(raw) != "99123":  # the installed python-barcode has the bug
+        assert code128.decode(raw) == "123"
+    assert code128.decode(code128.modules("99123")) == "99123"
+
+
+def test_verify_refuses_a_symbol_that_says_something_else():
+    bars = code128.layout_bars("2605230014", 2)
+    with pytest.raises(LabelError, match="reads '2605230014', not '2605230015'"):
+        code128.verify(bars, "2605230015")
+
+
+def test_tampered_bar_is_refused():
+    bars = code128.layout_bars("2605230014", 2)
+    x, w = bars.bars[3]
+    bad = code128.Bars(bars.text, 2, bars.quiet, bars.bars[:3] + ((x, w + 2),) + bars.bars[4:],
+                       bars.width)
+    with pytest.raises(LabelError):
+        code128.read_bars(bad)
+
+
+def test_bars_are_whole_dots_and_quiet_zone_ten_modules():
+    for dots in (2, 3):
+        b = code128.layout_bars("2605230014", dots)
+        assert all(x % dots == 0 and w % dots == 0 for x, w in b.bars)
+        assert b.quiet == 10 * dots
+        # 10-digit numeric lot: start C + 5 + check = 7 symbols x 11 + stop 13 = 90 modules
+        assert b.width == 90 * dots
+    with pytest.raises(LabelError, match="quiet zone"):
+        code128.layout_bars("1", 2, quiet_modules=9)
+
+
+def test_non_ascii_lot_refused():
+    with pytest.raises(LabelError, match="printable ASCII"):
+        code128.modules("Lot-é")
+
+
+# ---------------------------------------------------------------- DataMatrix
+
+def _image(sym, module=4, quiet=2):
+    side = (sym.size + 2 * quiet) * module
+    img = Image.new("L", (side, side), 255)
+    px = img.load()
+    for r, c in sym.dark_modules():
+        for y in range((r + quiet) * module, (r + quiet + 1) * module):
+            for x in range((c + quiet) * module, (c + quiet + 1) * module):
+                px[x, y] = 0
+    return img
+
+
+@pytest.mark.parametrize("lot", ["2605230014", "A", "ABCDEFGHIJ0123456789", "lot-7/b"])
+def test_gs1_datamatrix_decodes_with_zxing(lot):
+    es = datamatrix.gs1_element_string(GTIN, date(2027, 5, 23), lot)
+    sym = datamatrix.encode(es)
+    datamatrix.verify(sym, GTIN, date(2027, 5, 23), lot)
+    [res] = decode(_image(sym))
+    assert res.format.name == "DataMatrix"
+    assert res.symbology_identifier == "]d2"  # GS1 DataMatrix (FNC1 first)
+    assert res.text == f"(01){GTIN}(17)270523(10){lot}"
+
+
+@pytest.mark.parametrize("size", [s[0] for s in datamatrix.SIZES if s[0] >= 18])
+def test_every_symbol_size_decodes(size):
+    spec = next(s for s in datamatrix.SIZES if s[0] == size)
+    # FNC1 + (01) 8 + (17) 4 + "10" 1 = 14 codewords, then one codeword per letter: full
+    es = f"01{GTIN}17270523" + "10" + "A" * (spec[2] - 14)
+    sym = datamatrix.encode(es)
+    assert sym.size == size
+    assert datamatrix.read(sym.rows) == es
+    res = decode(_image(sym, module=3))
+    assert res and res[0].bytes.decode().replace("\x1d", "") == es.replace("\x1d", "")
+
+
+def test_gtin_check_digit_and_date_are_validated():
+    with pytest.raises(LabelError, match="check digit"):
+        datamatrix.gs1_element_string("00614141000013", date(2027, 5, 23), "1")
+    with pytest.raises(LabelError, match="YYMMDD"):
+        datamatrix.gs1_element_string(GTIN, date(1999, 5, 23), "1")
+    with pytest.raises(LabelError, match="character set 82"):
+        datamatrix.gs1_element_string(GTIN, date(2027, 5, 23), "lot with space")
+
+
+def test_damaged_symbol_is_refused():
+    sym = datamatrix.encode(datamatrix.gs1_element_string(GTIN, date(2027, 5, 23), "1"))
+    rows = [list(r) for r in sym.rows]
+    rows[5][5] = not rows[5][5]
+    with pytest.raises(LabelError, match="Reed-Solomon"):
+        datamatrix.read(rows)
+    rows = [list(r) for r in sym.rows]
+    rows[-1][3] = False
+    with pytest.raises(LabelError, match="finder"):
+        datamatrix.read(rows)
+
+
+def test_verify_refuses_wrong_content():
+    sym = datamatrix.encode(datamatrix.gs1_element_string(GTIN, date(2027, 5, 23), "1"))
+    with pytest.raises(LabelError, match="refusing to print"):
+        datamatrix.verify(sym, GTIN, date(2027, 5, 24), "1")
