@@ -354,6 +354,8 @@ def readable_mass(qty: Quantity) -> Quantity:
     The value is unchanged, only re-expressed; it never rounds.
     """
     mg = qty.to("mg").value
+    if mg == 0:
+        return qty.to("mg")
     if mg < Decimal("0.1"):
         return qty.to("mcg")
     if mg >= Decimal("10000"):
