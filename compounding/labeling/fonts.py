@@ -51,6 +51,7 @@ def _cmap(name: str) -> frozenset:
     return frozenset(register()[name].face.charToGlyph)
 
 
+@lru_cache(maxsize=4096)
 def clean(text: str, field: str, font: str = REGULAR) -> str:
     """NFC-normalise ``text`` and refuse control characters and characters the font lacks."""
     # any other space character (thin, em...) is an ordinary space on a label

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from ..errors import LabelError
 from . import code128, datamatrix
@@ -49,6 +50,9 @@ class Box:
         return top < self.y1 and bottom > self.y0
 
 
+_NOWHERE = Box(0.0, -1e9, 0.0, -1e9)
+
+
 @dataclass(frozen=True)
 class LabelLayout:
     width: float
@@ -72,7 +76,31 @@ class LabelLayout:
         return [z for z in (self.code_zone, self.matrix_zone) if z is not None]
 
 
-def _wrap(words: list[str], font: str, size: float, span_at, top: float, lh: float,
+@dataclass(frozen=True)
+class _Spans:
+    """Free horizontal span of a text line: beside the Code 128 (to its right) and beside the
+    DataMatrix (to its left). Hashable, so wrapping the same words in the same place is
+    computed once (labels of one template differ mostly in the lot)."""
+
+    pad: float
+    width: float
+    gap: float
+    code_zone: Box
+    matrix_zone: Box | None
+
+    def __call__(self, top: float, bottom: float) -> tuple[float, float]:
+        left, right = self.pad, self.width - self.pad
+        z = self.code_zone
+        if z.overlaps_rows(top - self.gap, bottom + self.gap):
+            left = max(left, z.x1 + self.gap)
+        z = self.matrix_zone
+        if z is not None and z.overlaps_rows(top - self.gap, bottom + self.gap):
+            right = min(right, z.x0 - self.gap)
+        return left, right - left
+
+
+@lru_cache(maxsize=8192)
+def _wrap(words: tuple[str, ...], font: str, size: float, span_at, top: float, lh: float,
           bottom: float, full: float, field: str, at_min: bool):
     """Greedy word wrap; ``span_at(top, bottom)`` is the free (x, width) for a line there.
 
@@ -139,7 +167,7 @@ def _texts(template: LabelTemplate, item: LabelData, keep: int | None = None):
             continue
         font = BOLD if b.bold else REGULAR
         text = clean(text, fname, font)
-        out.append((b, fname, font, [w for w in text.split(" ") if w]))
+        out.append((b, fname, font, tuple(w for w in text.split(" ") if w)))
     return out
 
 
@@ -197,17 +225,7 @@ def layout_label(template: LabelTemplate, item: LabelData) -> LabelLayout:
     # the Code 128 (to its right) and beside the DataMatrix (to its left).
     text_top, text_bottom = pad, H - pad
     full = W - 2 * pad
-    zones = [z for z in (code_zone, mzone) if z is not None]
-
-    def span_at(top: float, bottom: float) -> tuple[float, float]:
-        left, right = pad, W - pad
-        for z in zones:
-            if z.overlaps_rows(top - gap, bottom + gap):
-                if z is code_zone:
-                    left = max(left, z.x1 + gap)
-                else:
-                    right = min(right, z.x0 - gap)
-        return left, right - left
+    span_at = _Spans(pad, W, gap, code_zone, mzone)
 
     refer = any(b.overflow == "refer" for b in template.blocks)
     n_aux = len(item.auxiliary)
@@ -256,8 +274,8 @@ def _culprit(blocks, sizes, span_at, text_top, text_bottom, full, ls, failed):
         rest = blocks[:k] + blocks[k + 1:]
         rest_sizes = sizes[:k] + sizes[k + 1:]
         if _flow(rest, rest_sizes, span_at, text_top, text_bottom, full, ls, False)[1] is None:
-            lines, _ = _flow([blocks[k]], [sizes[k]], lambda t, b: (0.0, full), 0.0,
-                             tall_bottom, full, ls, False)
+            lines, _ = _flow([blocks[k]], [sizes[k]], _Spans(0.0, full, 0.0, _NOWHERE, None),
+                             0.0, tall_bottom, full, ls, False)
             if len(lines) > best_lines:
                 best, best_lines = blocks[k][1], len(lines)
     return best

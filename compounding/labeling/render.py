@@ -69,6 +69,8 @@ def render_with_layouts(template: LabelTemplate, items: Sequence[LabelData],
         raise InputError("nothing to print: no labels given", field="items")
     lays = layouts_for(template, items)
     register()
+    from reportlab import rl_config
+    rl_config.useA85 = 0  # binary (Flate) streams: smaller files, no ASCII85 pass
     stock = template.stock
     page_w, page_h = stock.page_size
     buf = io.BytesIO()
