@@ -363,6 +363,18 @@ def readable_mass(qty: Quantity) -> Quantity:
     return qty.to("mg")
 
 
+def readable(qty: Quantity) -> Quantity:
+    """The unit a person reads any quantity in: masses as :func:`readable_mass`,
+    concentrations in mcg/mL or mcg/g below 0.1 mg/mL (mg/g); others unchanged."""
+    if qty.kind == MASS:
+        return readable_mass(qty)
+    if qty.dim in ("w/v", "w/w") and qty.unit not in ("g/mL",):
+        small = "mcg/mL" if qty.dim == "w/v" else "mcg/g"
+        big = "mg/mL" if qty.dim == "w/v" else "mg/g"
+        return qty.to(small if 0 < qty.base < Decimal("0.1") else big)
+    return qty
+
+
 def round_to(qty: Quantity, step: Quantity, *, rounding=ROUND_HALF_UP) -> Quantity:
     """Round to a multiple of ``step`` (e.g. the balance readability 1 mg), in step's unit."""
     v = qty.to(step.unit).value

@@ -193,3 +193,13 @@ def test_parser_never_crashes_on_junk(text):
     except UnitError:
         return
     assert got.value > 0
+
+
+def test_readable_picks_the_unit_a_person_reads():
+    assert fmt(u.readable(q("0.0102", "mg"))) == "10.2 mcg"
+    assert fmt(u.readable(q("13499.99", "mg"))) == "13.49999 g"
+    assert fmt(u.readable(q("0.01", "mg/g"))) == "10 mcg/g"
+    assert fmt(u.readable(q("100", "mg/g"))) == "100 mg/g"
+    assert fmt(u.readable(q("500", "mcg/mL"))) == "0.5 mg/mL"
+    assert fmt(u.readable(q("0.45", "g/mL"))) == "0.45 g/mL"
+    assert fmt(u.readable(q("4.31", "mL"))) == "4.31 mL"

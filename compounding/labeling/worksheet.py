@@ -23,13 +23,13 @@ def _q(d) -> str:
     """A plan amount ``{"amount", "unit"}`` as a person reads it."""
     if not d:
         return ""
-    return u.fmt(u.q(str(d["amount"]), d["unit"]))
+    return u.fmt(u.readable(u.q(str(d["amount"]), d["unit"])))
 
 
 def _amount(amount, unit) -> str:
     if amount is None or unit is None:
         return ""
-    return u.fmt(u.q(str(amount), unit))
+    return u.fmt(u.readable(u.q(str(amount), unit)))
 
 
 def _date(iso: str | None) -> str:
