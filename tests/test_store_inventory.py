@@ -13,6 +13,7 @@ from compounding import units as u
 from compounding.cli import cli
 from compounding.errors import InputError, NotFoundError, RefusedError
 from compounding.store import Store, lotid
+from signoff_support import ENV, add_users
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -20,6 +21,7 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 @pytest.fixture
 def store(tmp_path):
     s = Store.open(tmp_path / "t.db", clock=lambda: NOW)
+    add_users(s, "ana")  # issue 7: whoever acts is a user
     yield s
     s.close()
 
@@ -119,31 +121,32 @@ def test_plain_sql_cannot_rewrite_history(store, table):
 
 
 def test_audit_chain_and_verify_detect_tampering(store):
+    base = len(store.audit_log())  # the users' entries (issue 7)
     store.receive_lot("naltrexone-hcl", "NX1", date(2027, 5, 31), u.parse("25 g"), "ana")
     e = store.audit("note", "ana", {"text": "hello"})
-    log = store.audit_log()
+    log = store.audit_log()[base:]
     assert [x["action"] for x in log] == ["inventory.receive", "note"]
-    assert log[1]["prev_hash"] == log[0]["hash"] and e["id"] == 2
+    assert log[1]["prev_hash"] == log[0]["hash"] and e["id"] == base + 2
     assert store.audit_log(action="note")[0]["details"] == {"text": "hello"}
     assert store.verify() == []
     # a raw insert that does not chain is refused by trigger
     with pytest.raises(sqlite3.IntegrityError, match="audit_log: an entry must chain"):
         store.db.execute("INSERT INTO audit_log (id, at, actor, action, details, prev_hash, "
-                         "hash) VALUES (3, '2026-03-01T00:00:00Z', 'x', 'y', '{}', ?, ?)",
-                         ["0" * 64, "1" * 64])
+                         "hash) VALUES (?, '2026-03-01T00:00:00Z', 'x', 'y', '{}', ?, ?)",
+                         [base + 3, "0" * 64, "1" * 64])
     # someone drops the triggers and edits history: verify still notices
     store.db.execute("DROP TRIGGER lot_receipts_no_update")
     store.db.execute("UPDATE lot_receipts SET quantity = '250000'")
     store.db.execute("DROP TRIGGER audit_log_no_update")
-    store.db.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 2")
+    store.db.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = ?", [base + 2])
     store.db.execute("DROP TRIGGER component_lots_no_delete")
     store.db.execute("INSERT INTO component_lots (ingredient, lot_number, expires, unit, "
                      "created_by, created_at) VALUES ('sucrose', 'S', '2027-01-01', 'mg', 'm', "
                      "'2026-03-01T00:00:00Z')")
     store.db.conn.commit()
     assert store.verify() == [
-        "lot_receipts 1: record differs from what audit entry 1 recorded",
-        "audit_log 2: content does not match its hash",
+        f"lot_receipts 1: record differs from what audit entry {base + 1} recorded",
+        f"audit_log {base + 2}: content does not match its hash",
         "component_lots 2: not on the audit log",
     ]
 
@@ -159,7 +162,11 @@ def test_label_prints_mark_reprints(store):
 # ---------------------------------------------------------------- CLI
 
 def run(*args, db):
-    return CliRunner().invoke(cli, [*args, "--db", str(db)])
+    if not db.exists():  # issue 7: users who act, with their passphrase
+        s = Store.open(db)
+        add_users(s, "ana")
+        s.close()
+    return CliRunner().invoke(cli, [*args, "--db", str(db)], env=ENV)
 
 
 def test_cli_inventory_receive_and_list(tmp_path):
@@ -176,7 +183,7 @@ def test_cli_inventory_receive_and_list(tmp_path):
     assert lines[0].split() == ["INGREDIENT", "LOT", "EXPIRES", "LEFT", "POTENCY", "ON", "HAND",
                                 "RESERVED"]
     assert lines[2].split() == ["naltrexone-hcl", "NX1", "31", "MAY", "2099", str(days), "days",
-                                "99.2%", "25", "g", "0", "mcg"]
+                                "99.2%", "25", "g", "0", "mg"]
     r = run("inventory", "list", "--expiring-within", "30", db=db)
     assert r.output == "No component lots expiring within 30 days\n"
     r = run("inventory", "receive", "naltrexone", "--lot", "X", "--expires", "2099-01-01",
@@ -199,7 +206,7 @@ def test_cli_db_backup_and_verify(tmp_path):
     assert r.exit_code == 0, r.output
     assert r.output.startswith(f"Backed up to {dest} (")
     assert r.output.endswith("integrity ok): 1 component lots, 0 batches, 0 weighings, "
-                             "1 audit entries\n")
+                             "6 audit entries\n")  # 5: adding the users (issue 7)
     copy = Store.open(dest)
     assert copy.lots()[0]["lot_number"] == "S1"
     copy.close()
