@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from compounding.cli import cli
+from signoff_support import ENV, release_db, setup_db
 from test_labels_support import ROOT, decode, page_text, plumber_pages, raster, templates
 
 
@@ -25,11 +26,13 @@ def run(tmp_path, *args):
     pre = ["--formulas", str(ROOT / "formulas"), "--templates", str(ROOT / "templates")]
     return CliRunner().invoke(cli, [*pre, *args, *(["--db", str(tmp_path / "c.db")]
                                                    if args[0] not in ("labels",) or
-                                                   args[1] != "templates" else [])])
+                                                   args[1] != "templates" else [])],
+                                env=ENV)  # issue 7: the acting user's passphrase
 
 
 @pytest.fixture
 def lot(tmp_path):
+    setup_db(tmp_path / "c.db", "alice", "bob", templates=True)  # issue 7: users, approvals
     for ing, lot_no, qty in (("naltrexone-hcl", "NX1", "10 g"),
                              ("lactose-monohydrate", "LA1", "500 g")):
         r = run(tmp_path, "inventory", "receive", ing, "--lot", lot_no, "--expires",
@@ -38,7 +41,9 @@ def lot(tmp_path):
     r = run(tmp_path, "batch", "create", "ldn-capsules", "--quantity", "100 capsules",
             "--strength", "1.5 mg", "--filler", "lactose-monohydrate", "--by", "alice", "--json")
     assert r.exit_code == 0, r.output
-    return json.loads(r.stdout)["lot_id"]
+    lot_id = json.loads(r.stdout)["lot_id"]
+    release_db(tmp_path / "c.db", lot_id)  # issue 7: labels print only for a released batch
+    return lot_id
 
 
 def test_templates_table():

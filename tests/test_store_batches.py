@@ -20,6 +20,7 @@ from compounding.formulas import Registry
 from compounding.plan import Order
 from compounding.settings import Settings
 from compounding.store import Store
+from signoff_support import ENV, add_users, approve_formulas, setup_db
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMULAS = ROOT / "formulas"
@@ -46,6 +47,8 @@ def clock():
 @pytest.fixture
 def store(tmp_path, clock):
     s = Store.open(tmp_path / "b.db", clock=clock)
+    add_users(s, "ana", "bo")  # issue 7: users who act, formulas approved by a pharmacist
+    approve_formulas(s)
     yield s
     s.close()
 
@@ -325,7 +328,9 @@ def test_label_prints_reprint_flag_and_recall(store, reg):
 # ---------------------------------------------------------------- CLI
 
 def run(*args, db):
-    return CliRunner().invoke(cli, [*args, "--db", str(db)])
+    if not db.exists():  # issue 7: users with their passphrase, approved formulas
+        setup_db(db, "ana", "bo")
+    return CliRunner().invoke(cli, [*args, "--db", str(db)], env=ENV)
 
 
 def test_cli_batch_create_weigh_show_list_recall(tmp_path):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from compounding import units as u
 from compounding.store import Store, lotid
+from signoff_support import add_users, approve_formulas
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,11 +35,11 @@ WORKER = textwrap.dedent("""
     for i in range(n):
         store = Store.open(path)  # one connection per batch, like one CLI command each
         try:
-            rec = store.create_batch(f, reg.catalogue, Settings(), order, by=f"worker{i}",
+            rec = store.create_batch(f, reg.catalogue, Settings(), order, by="worker",
                                      formula_sha256=reg.hashes[f.id])
             if weigh:
                 for s in rec["steps"]:
-                    store.record_weighing(rec["lot_id"], step=s["step"], by="w",
+                    store.record_weighing(rec["lot_id"], step=s["step"], by="worker",
                                           amount=u.q(s["quantity"], s["unit"]))
         finally:
             store.close()
@@ -48,6 +49,8 @@ WORKER = textwrap.dedent("""
 
 def stock(path: Path):
     s = Store.open(path)
+    add_users(s, "ana", "worker")  # issue 7: users who act; an approved formula
+    approve_formulas(s)
     s.receive_lot("naltrexone-hcl", "NX1", date(2099, 1, 31), u.parse("100 g"), "ana")
     s.receive_lot("microcrystalline-cellulose", "MCC1", date(2099, 1, 31), u.parse("5000 g"),
                   "ana")

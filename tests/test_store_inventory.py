@@ -21,7 +21,7 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 @pytest.fixture
 def store(tmp_path):
     s = Store.open(tmp_path / "t.db", clock=lambda: NOW)
-    add_users(s, "ana")  # issue 7: whoever acts is a user
+    add_users(s, "ana", "bo")  # issue 7: whoever acts is a user
     yield s
     s.close()
 
@@ -213,5 +213,5 @@ def test_cli_db_backup_and_verify(tmp_path):
     r = run("db", "backup", str(dest), db=db)
     assert r.exit_code == 1 and "already exists" in r.output
     r = run("db", "verify", db=db)
-    assert r.output == ("OK: integrity check passed, 2 audit entries chain, every record "
+    assert r.output == ("OK: integrity check passed, 7 audit entries chain, every record "
                         "matches the audit log\n")

@@ -54,12 +54,15 @@ def _date(iso: str) -> str:
 @click.option("--component-lot", "component_lots", multiple=True, metavar="INGREDIENT=LOT",
               help="Use this supplier lot for an ingredient (repeatable). Default: the "
                    "earliest-expiring unexpired lot with enough stock.")
+@click.option("--corrects", metavar="LOT", help="The rejected or quarantined batch this new "
+              "batch corrects (the link is kept on both records).")
+@click.option("--reason", help="Why, with --corrects.")
 @click.option("--by", "by", required=True, help="Who compounds the batch.")
 @db_option
 @json_option
 @pass_app
 def batch_create(app, formula_id, quantity, strength, filler, capsule_size, storage,
-                 component_lots, by, db_path, as_json):
+                 component_lots, corrects, reason, by, db_path, as_json):
     """Plan a batch with the lots in stock, allocate its lot ID and record it.
 
     The active ingredient's certificate potency is used in the plan. Not enough stock, or
@@ -76,7 +79,7 @@ def batch_create(app, formula_id, quantity, strength, filler, capsule_size, stor
     try:
         rec = store.create_batch(formula, reg.catalogue, app.settings, order, by=by,
                                  formula_sha256=reg.hashes[formula.id], component_lots=lots,
-                                 storage=storage)
+                                 storage=storage, corrects=corrects, reason=reason)
     finally:
         store.close()
     if as_json:
@@ -85,6 +88,9 @@ def batch_create(app, formula_id, quantity, strength, filler, capsule_size, stor
     click.echo(f"Batch {rec['lot_id']}: {formula.name}, {rec['strength']}, {rec['quantity']} "
                f"(status {rec['status']})")
     click.echo(f"Beyond-use date: {_date(rec['bud'])}")
+    if rec.get("corrects"):
+        click.echo(f"Corrects batch {rec['corrects']['corrects_lot_id']}: "
+                   f"{rec['corrects']['reason']}")
     click.echo("Component lots:")
     for c in rec["components"]:
         click.echo(f"  {c['ingredient']}: lot {c['lot_number']} (expires "
@@ -201,6 +207,16 @@ def batch_show(app, lot, db_path, as_json):
     for p in rec["label_prints"]:
         click.echo(f"Label {p['kind']}{' (reprint)' if p['reprint'] else ''}: "
                    f"{p['copies']} by {p['printed_by']} at {p['printed_at']}")
+    for sig in rec.get("signatures", []):
+        click.echo(f"Signature: {sig['meaning']} by {sig['signer_name']} ({sig['signer']}, "
+                   f"{sig['role']}) at {sig['signed_at']}"
+                   + (f": {sig['reason']}" if sig["reason"] else ""))
+    if rec.get("corrects"):
+        click.echo(f"Corrects batch {rec['corrects']['corrects_lot_id']}: "
+                   f"{rec['corrects']['reason']}")
+    if rec.get("corrected_by"):
+        click.echo(f"Corrected by batch {rec['corrected_by']['lot_id']}: "
+                   f"{rec['corrected_by']['reason']}")
 
 
 @batch.command(name="list")

@@ -9,7 +9,7 @@ import click
 from . import LazyGroup, echo_json, json_option, pass_app, table
 
 
-@click.group(cls=LazyGroup)
+@click.group(cls=LazyGroup, lazy={"submit": "compounding.cli.signoff:formulas_submit", "approve": "compounding.cli.signoff:formulas_approve"})
 def formulas():
     """List, show and validate formula specs (Master Formulation Records)."""
 

@@ -12,7 +12,7 @@ from . import LazyGroup, echo_json, json_option, pass_app, table
 from .db import db_option, open_store
 
 
-@click.group(cls=LazyGroup, lazy={"approve": "compounding.cli.signoff:labels_approve"})
+@click.group(cls=LazyGroup, lazy={"approve": "compounding.cli.signoff:labels_approve", "submit": "compounding.cli.signoff:labels_submit"})
 def labels():
     """List label templates; print batch labels and dispensing labels (PDF)."""
 

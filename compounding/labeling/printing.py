@@ -58,6 +58,8 @@ def check_printable(store, batch: dict, template: LabelTemplate, template_sha256
     if template.kind != kind:
         raise InputError(f"template: {template.id!r} is a {template.kind} label template; "
                          f"use a {kind} template", field="template")
+    from ..store.signoff import check_label_printable  # issue 7: approved template, released
+    check_label_printable(store, batch, template.id, template.version, template_sha256)
 
 
 def default_output(cwd: Path, lot_id: str, template_id: str) -> Path:
@@ -91,6 +93,7 @@ def print_labels(store, templates: TemplateSet, settings, lot_id: str, *, templa
     kind = "dispensing" if dispensing is not None else "batch"
     if not (by or "").strip():
         raise InputError("by: who prints the labels is required", field="by")
+    by = store.acting(by)  # issue 7: an active, unlocked (and, in the CLI, authenticated) user
     template = templates.get(template_id)
     tsha = templates.hashes[template.id]
     batch = store.get_batch(lot_id)

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from .. import units as u
 from ..errors import InputError, NotFoundError, RefusedError, StoreError
-from .store import Store, _need_text, _show_date, canonical, to_unit
+from .store import Store, _show_date, canonical, to_unit
 
 OPEN_STATUSES = ("planned", "compounded")
 
@@ -75,11 +75,17 @@ def _short(ingredient: str, need: Decimal, unit: str, lots: list[dict], named: b
 
 def create_batch(store: Store, formula, catalogue, settings, order, *, by: str,
                  formula_sha256: str, component_lots: dict[str, str], storage: str | None,
-                 compounded: date | None) -> dict:
+                 compounded: date | None, corrects: str | None = None,
+                 reason: str | None = None) -> dict:
     from ..bud import compute_bud
     from ..plan import make_plan, render_plan_text
+    from . import signoff
 
-    by = _need_text(by, "by").strip()
+    by = store.acting(by)
+    # issue 7: only a pharmacist-approved formula file (this exact SHA-256) makes batches
+    signoff.require_approved(store, "formula", formula.id, formula.version, formula_sha256)
+    if corrects is not None:
+        corrects, reason = signoff.check_correction(store, corrects, reason)
     day = compounded or store.today()
     storage = storage or formula.storage.conditions[0]
     active = formula.active.ingredient
@@ -171,11 +177,14 @@ def create_batch(store: Store, formula, catalogue, settings, order, *, by: str,
                     [lot_id, w.step, w.what, w.ingredient, u.plain(w.amount.value),
                      w.amount.unit])
                 records.append(store._ref("batch_steps", lot_id, w.step))
+            if corrects is not None:
+                records.append(signoff.record_correction(store, lot_id, corrects, reason, by))
             store.audit("batch.create", by, {
                 "formula_id": formula.id, "formula_version": formula.version,
                 "formula_sha256": formula_sha256, "order": order_json(order),
                 "storage": storage, "bud": bud.bud.isoformat(),
-                "component_lots": {i: lot["lot_number"] for i, (lot, _) in chosen.items()}},
+                "component_lots": {i: lot["lot_number"] for i, (lot, _) in chosen.items()},
+                **({"corrects": corrects, "reason": reason} if corrects else {})},
                 lot_id=lot_id, records=records)
     except BaseException as exc:
         try:
@@ -240,8 +249,8 @@ def record_weighing(store: Store, lot_id: str, *, amount, by: str, step: int | N
                     today: date | None) -> dict:
     from ..formulas import Formula
 
-    by = _need_text(by, "by").strip()
     amount = u.parse(amount, {u.MASS, u.VOLUME}, field="amount")
+    by = store.acting(by)  # issue 7: an active user (authenticated in the CLI)
     today = today or store.today()
     deviation_reason = (deviation_reason or "").strip() or None
     reweigh_reason = (reweigh_reason or "").strip() or None

@@ -349,3 +349,179 @@ JOIN component_lots l ON l.id = bc.component_lot_id
 JOIN batches b ON b.lot_id = bc.lot_id
 WHERE NOT EXISTS (SELECT 1 FROM weighings w
                   WHERE w.lot_id = bc.lot_id AND w.component_lot_id = bc.component_lot_id)""".strip())
+
+
+# ---------------------------------------------------------------- issue 7: sign-offs
+
+#: People who may act, and what each signature means. A signature by a technician may only
+#: carry the meanings in ``TECHNICIAN_MEANINGS``; every other meaning is a pharmacist's.
+ROLES = ("technician", "pharmacist")
+MEANINGS = ("approved", "verified", "verification-failed", "released", "rejected",
+            "quarantined", "hold-lifted", "user-added", "user-deactivated", "user-unlocked")
+TECHNICIAN_MEANINGS = ("quarantined",)
+SUBJECTS = ("formula", "template", "batch", "user")
+
+#: Sign-off tables that are append-only (their own triggers; ``APPEND_ONLY`` above belongs
+#: to m002 and must not change).
+SIGNOFF_APPEND_ONLY = ("submissions", "signatures", "verifications", "verification_checks",
+                       "batch_corrections")
+
+#: Columns of ``users`` that may change: the account state (never the name, role or creation).
+USER_MUTABLE = ("passphrase_hash", "active", "failed_attempts", "locked_at", "deactivated_by",
+                "deactivated_at")
+
+#: The batch lifecycle: every status change the database allows (``old>new``). Rejected is
+#: final (m002). Released may only go on hold; a hold ends in release, rejection, or (for a
+#: batch held before it was released) the status it had before the hold.
+TRANSITIONS = ("planned>compounded", "planned>quarantine", "planned>rejected",
+               "compounded>released", "compounded>quarantine", "compounded>rejected",
+               "released>quarantine",
+               "quarantine>released", "quarantine>rejected", "quarantine>planned",
+               "quarantine>compounded")
+
+
+@migrations()
+def m004_users_and_signoffs(db):
+    """Users (scrypt passphrase hashes, lockout), formula and template submissions, electronic
+    signatures (signer, role, meaning, UTC time, SHA-256 of what was signed), batch
+    verifications with each checklist result, corrections linking a new batch to the one it
+    corrects; triggers for the batch lifecycle (a release needs a pharmacist's release
+    signature, a released batch changes only through a signed hold) and append-only records."""
+    roles = ", ".join(f"'{r}'" for r in ROLES)
+    meanings = ", ".join(f"'{m}'" for m in MEANINGS)
+    tech = ", ".join(f"'{m}'" for m in TECHNICIAN_MEANINGS)
+    subjects = ", ".join(f"'{s}'" for s in SUBJECTS)
+    transitions = ", ".join(f"'{t}'" for t in TRANSITIONS)
+    statuses = ", ".join(f"'{s}'" for s in STATUSES)  # unknown ones: the CHECK constraint
+    sql = [f"""
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE
+        CHECK (length(name) BETWEEN 2 AND 40 AND name GLOB '[A-Za-z]*'
+               AND name NOT GLOB '*[^A-Za-z0-9._-]*'),
+    full_name TEXT NOT NULL {_text('full_name')},
+    role TEXT NOT NULL CHECK (role IN ({roles})),
+    passphrase_hash TEXT NOT NULL CHECK (passphrase_hash GLOB 'scrypt$*'),
+    active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    failed_attempts INTEGER NOT NULL DEFAULT 0 CHECK (failed_attempts >= 0),
+    locked_at TEXT {_utc('locked_at')},
+    created_by TEXT NOT NULL {_text('created_by')},
+    created_at TEXT NOT NULL {_utc('created_at')},
+    deactivated_by TEXT,
+    deactivated_at TEXT {_utc('deactivated_at')},
+    CHECK ((active = 0) = (deactivated_at IS NOT NULL))
+);
+CREATE TABLE submissions (
+    id INTEGER PRIMARY KEY,
+    subject_type TEXT NOT NULL CHECK (subject_type IN ('formula', 'template')),
+    subject_id TEXT NOT NULL {_text('subject_id')},
+    version INTEGER NOT NULL CHECK (version >= 1),
+    sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+    content TEXT NOT NULL,
+    note TEXT,
+    submitted_by TEXT NOT NULL {_text('submitted_by')},
+    submitted_at TEXT NOT NULL {_utc('submitted_at')},
+    UNIQUE (subject_type, subject_id, sha256)
+);
+CREATE TABLE signatures (
+    id INTEGER PRIMARY KEY,
+    signer TEXT NOT NULL {_text('signer')},
+    signer_name TEXT NOT NULL {_text('signer_name')},
+    role TEXT NOT NULL CHECK (role IN ({roles})),
+    meaning TEXT NOT NULL CHECK (meaning IN ({meanings})),
+    subject_type TEXT NOT NULL CHECK (subject_type IN ({subjects})),
+    subject_id TEXT NOT NULL {_text('subject_id')},
+    subject_version INTEGER,
+    record_sha256 TEXT NOT NULL CHECK (length(record_sha256) = 64),
+    lot_id TEXT REFERENCES batches(lot_id),
+    reason TEXT,
+    details TEXT NOT NULL {_json('details')},
+    signed_at TEXT NOT NULL {_utc('signed_at')},
+    CHECK (role = 'pharmacist' OR meaning IN ({tech})),
+    CHECK ((subject_type = 'batch') = (lot_id IS NOT NULL)),
+    CHECK (meaning NOT IN ('rejected', 'quarantined', 'hold-lifted')
+           OR length(trim(reason)) > 0)
+);
+CREATE INDEX signatures_lot ON signatures(lot_id);
+CREATE INDEX signatures_subject ON signatures(subject_type, subject_id, record_sha256);
+CREATE TABLE verifications (
+    id INTEGER PRIMARY KEY,
+    lot_id TEXT NOT NULL REFERENCES batches(lot_id),
+    signature_id INTEGER NOT NULL UNIQUE REFERENCES signatures(id),
+    passed INTEGER NOT NULL CHECK (passed IN (0, 1)),
+    batch_sha256 TEXT NOT NULL CHECK (length(batch_sha256) = 64)
+);
+CREATE INDEX verifications_lot ON verifications(lot_id);
+CREATE TABLE verification_checks (
+    verification_id INTEGER NOT NULL REFERENCES verifications(id),
+    seq INTEGER NOT NULL CHECK (seq >= 1),
+    code TEXT NOT NULL {_text('code')},
+    passed INTEGER NOT NULL CHECK (passed IN (0, 1)),
+    detail TEXT NOT NULL {_text('detail')},
+    PRIMARY KEY (verification_id, seq)
+);
+CREATE TABLE batch_corrections (
+    lot_id TEXT PRIMARY KEY REFERENCES batches(lot_id),
+    corrects_lot_id TEXT NOT NULL UNIQUE REFERENCES batches(lot_id),
+    reason TEXT NOT NULL {_text('reason')},
+    created_by TEXT NOT NULL {_text('created_by')},
+    created_at TEXT NOT NULL {_utc('created_at')},
+    CHECK (lot_id <> corrects_lot_id)
+);"""]
+    for table in SIGNOFF_APPEND_ONLY:
+        sql.append(f"""
+CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be changed'); END;
+CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be deleted'); END;""")
+    fixed = ("id", "name", "full_name", "role", "created_by", "created_at")
+    changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in fixed)
+    sql.append(f"""
+CREATE TRIGGER users_no_delete BEFORE DELETE ON users
+BEGIN SELECT RAISE(ABORT, 'users: a user is never deleted (deactivate instead)'); END;
+CREATE TRIGGER users_fixed_columns BEFORE UPDATE ON users
+WHEN {changed}
+BEGIN SELECT RAISE(ABORT, 'users: name, role and creation are fixed; add a new user'); END;
+CREATE TRIGGER users_stay_deactivated BEFORE UPDATE ON users
+WHEN OLD.active = 0 AND (NEW.active IS NOT 0 OR NEW.deactivated_at IS NOT OLD.deactivated_at
+                         OR NEW.deactivated_by IS NOT OLD.deactivated_by)
+BEGIN SELECT RAISE(ABORT, 'users: a deactivated user stays deactivated (names are never reused)'); END;
+CREATE TRIGGER signatures_signer BEFORE INSERT ON signatures
+BEGIN
+    SELECT RAISE(ABORT, 'signatures: the signer must be an active, unlocked user of that role')
+    WHERE NOT EXISTS (SELECT 1 FROM users WHERE name = NEW.signer AND role = NEW.role
+                      AND active = 1 AND locked_at IS NULL);
+    SELECT RAISE(ABORT, 'signatures: an approval needs a submission by someone other than the approver')
+    WHERE NEW.meaning = 'approved' AND NOT EXISTS
+          (SELECT 1 FROM submissions WHERE subject_type = NEW.subject_type
+           AND subject_id = NEW.subject_id AND sha256 = NEW.record_sha256
+           AND version IS NEW.subject_version AND submitted_by <> NEW.signer COLLATE NOCASE);
+END;
+CREATE TRIGGER verifications_signed BEFORE INSERT ON verifications
+WHEN NOT EXISTS (SELECT 1 FROM signatures WHERE id = NEW.signature_id AND lot_id = NEW.lot_id
+                 AND meaning = CASE NEW.passed WHEN 1 THEN 'verified'
+                                               ELSE 'verification-failed' END
+                 AND record_sha256 = NEW.batch_sha256)
+BEGIN SELECT RAISE(ABORT, 'verifications: must match the pharmacist''s signature of this batch'); END;
+CREATE TRIGGER batch_corrections_target BEFORE INSERT ON batch_corrections
+WHEN (SELECT status FROM batches WHERE lot_id = NEW.corrects_lot_id)
+     NOT IN ('rejected', 'quarantine')
+BEGIN SELECT RAISE(ABORT, 'batch_corrections: only a rejected or quarantined batch can be corrected'); END;
+CREATE TRIGGER batches_lifecycle BEFORE UPDATE OF status ON batches
+WHEN NEW.status IS NOT OLD.status AND OLD.status <> 'rejected' AND NEW.status IN ({statuses})
+     AND OLD.status || '>' || NEW.status NOT IN ({transitions})
+BEGIN SELECT RAISE(ABORT, 'batches: the batch lifecycle does not allow this status change'); END;
+CREATE TRIGGER batches_release_signed BEFORE UPDATE OF status ON batches
+WHEN NEW.status = 'released' AND OLD.status IN ('compounded', 'quarantine')
+     AND NOT EXISTS (SELECT 1 FROM signatures s WHERE s.lot_id = NEW.lot_id
+                     AND s.meaning = 'released' AND s.role = 'pharmacist'
+                     AND s.id = (SELECT MAX(id) FROM signatures WHERE lot_id = NEW.lot_id))
+BEGIN SELECT RAISE(ABORT, 'batches: a batch is released only with a pharmacist''s release signature'); END;
+CREATE TRIGGER batches_released_final BEFORE UPDATE OF status ON batches
+WHEN OLD.status = 'released' AND NEW.status IS NOT 'released'
+     AND NOT EXISTS (SELECT 1 FROM signatures s WHERE s.lot_id = NEW.lot_id
+                     AND s.meaning = 'quarantined'
+                     AND s.id = (SELECT MAX(id) FROM signatures WHERE lot_id = NEW.lot_id))
+BEGIN SELECT RAISE(ABORT, 'batches: a released batch is final; only a signed quarantine (hold) may change it'); END;
+""")
+    db.executescript("\n".join(sql))

@@ -79,7 +79,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "compounded_on": "date of compounding (USP <795>: day 1 of the BUD)",
             "bud": "beyond-use date YYYY-MM-DD, recomputed from the lots actually weighed",
             "bud_json": "the BUD result: binding limit and every limit considered (JSON)",
-            "status": "planned, compounded, released, rejected or quarantine",
+            "status": "planned, compounded, released, rejected or quarantine (the lifecycle "
+                      "is enforced by triggers; see docs/signoff.md)",
             "compounded_by": "who made the batch",
             "created_at": "UTC ISO 8601",
         }),
@@ -178,6 +179,95 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "new_status": "status after",
             "changed_at": "UTC ISO 8601 (SQLite's clock, millisecond precision)",
         }),
+    # issue 7: users and sign-offs (compounding/store/signoff.py, docs/signoff.md)
+    "users": (
+        "People who may act. Only a salted scrypt hash of the passphrase is kept. A user is "
+        "never deleted and a name never reused: deactivation is final. Five wrong passphrases "
+        "in a row lock the user until a pharmacist unlocks them. Name, role and creation are "
+        "fixed (trigger).",
+        {
+            "id": "internal row id",
+            "name": "login name, unique regardless of case (used by --by)",
+            "full_name": "printed name shown with each signature",
+            "role": "technician or pharmacist",
+            "passphrase_hash": "scrypt$n$r$p$salt$hash (compounding.auth)",
+            "active": "1, or 0 once deactivated (final)",
+            "failed_attempts": "wrong passphrases in a row (reset by a right one or an unlock)",
+            "locked_at": "UTC ISO 8601 when locked by wrong passphrases; NULL when not locked",
+            "created_by": "the pharmacist who added the user (the first user: themself)",
+            "created_at": "UTC ISO 8601",
+            "deactivated_by": "the pharmacist who deactivated the user",
+            "deactivated_at": "UTC ISO 8601",
+        }),
+    "submissions": (
+        "Formula and label template versions proposed for approval, with the exact file "
+        "content and its author (who submitted it). Append-only.",
+        {
+            "id": "internal row id",
+            "subject_type": "formula or template",
+            "subject_id": "formula or template id",
+            "version": "the version number in the file",
+            "sha256": "SHA-256 of the file's bytes",
+            "content": "the file's text as submitted (shown as a diff at approval)",
+            "note": "what changed and why",
+            "submitted_by": "the author",
+            "submitted_at": "UTC ISO 8601",
+        }),
+    "signatures": (
+        "Electronic signatures (after 21 CFR Part 11): who (name, printed name, role), what it "
+        "means, when (UTC) and what was signed (subject and the SHA-256 of its content). Only "
+        "a pharmacist signs anything but a quarantine (CHECK); the signer must be an active, "
+        "unlocked user of that role and an approval needs a submission by someone else "
+        "(trigger). Append-only.",
+        {
+            "id": "internal row id",
+            "signer": "users.name",
+            "signer_name": "the signer's printed name at signing",
+            "role": "the signer's role at signing",
+            "meaning": "approved, verified, verification-failed, released, rejected, "
+                       "quarantined, hold-lifted, user-added, user-deactivated, user-unlocked",
+            "subject_type": "formula, template, batch or user",
+            "subject_id": "formula/template id, batch lot ID or user name",
+            "subject_version": "formula or template version (approvals)",
+            "record_sha256": "SHA-256 of what was signed: the file (approvals), the batch "
+                             "record with its components, steps and weighings (batches), the "
+                             "user record (users)",
+            "lot_id": "the batch, for batch signatures",
+            "reason": "required for rejected, quarantined and hold-lifted",
+            "details": "JSON: e.g. the author of an approved version, the verification "
+                       "released",
+            "signed_at": "UTC ISO 8601",
+        }),
+    "verifications": (
+        "A pharmacist's verification of a batch: passed or not, and the SHA-256 of the batch "
+        "content checked (a release needs the latest verification passed with the content "
+        "unchanged). Append-only.",
+        {
+            "id": "internal row id",
+            "lot_id": "the batch",
+            "signature_id": "the signature (verified or verification-failed)",
+            "passed": "1 when every check passed",
+            "batch_sha256": "SHA-256 of the batch content verified",
+        }),
+    "verification_checks": (
+        "Each checklist result of a verification. Append-only.",
+        {
+            "verification_id": "verifications.id",
+            "seq": "1, 2, ... in checklist order",
+            "code": "formula-approved, steps-weighed, tolerance, component-lot, bud, verifier",
+            "passed": "1 or 0",
+            "detail": "what was checked and found, for a person",
+        }),
+    "batch_corrections": (
+        "A new batch that corrects a rejected or quarantined one (the old record stays as "
+        "it was). Append-only.",
+        {
+            "lot_id": "the new (correcting) batch",
+            "corrects_lot_id": "the batch it corrects",
+            "reason": "why",
+            "created_by": "who created the correction",
+            "created_at": "UTC ISO 8601",
+        }),
     "_sqlite_migrations": (
         "Which schema migrations have been applied (managed by sqlite-utils).",
         {
@@ -267,6 +357,13 @@ QUERIES = [
     ("Recall: every batch that used supplier lot :lot",
      "SELECT batch_lot_id, formula_id, status, bud, basis, quantity, unit\n"
      "FROM lot_usage WHERE lot_number = :lot ORDER BY batch_lot_id;"),
+    ("Who signed what for batch :batch (sign-offs, oldest first)",
+     "SELECT signed_at, meaning, signer, role, reason FROM signatures\n"
+     "WHERE lot_id = :batch ORDER BY id;"),
+    ("Patients who received any batch made with supplier lot :lot (recall)",
+     "SELECT DISTINCT p.patient, p.rx_number, p.printed_at, p.lot_id FROM label_prints p\n"
+     "JOIN lot_usage u ON u.batch_lot_id = p.lot_id\n"
+     "WHERE u.lot_number = :lot AND p.kind = 'dispensing' ORDER BY p.printed_at;"),
     ("Patients who received a batch",
      "SELECT patient, rx_number, printed_at FROM label_prints\n"
      "WHERE lot_id = :batch AND patient IS NOT NULL;"),

@@ -33,7 +33,7 @@ from sqlite_utils import Database
 from .. import units as u
 from ..errors import InputError, NotFoundError, RefusedError, StoreError
 from . import lotid
-from .migrations import BATCH_MUTABLE, GENESIS_HASH, migrations
+from .migrations import BATCH_MUTABLE, GENESIS_HASH, USER_MUTABLE, migrations
 
 #: Seconds a command waits for another process's write to finish before giving up.
 BUSY_TIMEOUT_S = 60
@@ -50,6 +50,13 @@ RECORD_KEYS = {
     "batch_steps": ("lot_id", "step"),
     "weighings": ("id",),
     "label_prints": ("id",),
+    # issue 7: users and sign-offs (signoff.py)
+    "users": ("id",),
+    "submissions": ("id",),
+    "signatures": ("id",),
+    "verifications": ("id",),
+    "verification_checks": ("verification_id", "seq"),
+    "batch_corrections": ("lot_id",),
 }
 
 
@@ -104,6 +111,10 @@ class Store:
         self.db = db
         self.path = path
         self.clock = clock or _system_clock
+        #: ``name -> passphrase``: when set (the CLI sets it), every person acting under a
+        #: name is authenticated once per store (see :func:`.signoff.acting`).
+        self.passphrase_source: Callable[[str], str] | None = None
+        self._authenticated: set[str] = set()
 
     # ------------------------------------------------------------ opening
 
@@ -238,7 +249,15 @@ class Store:
         if table == "batches":
             for c in BATCH_MUTABLE:
                 row.pop(c, None)
+        elif table == "users":
+            for c in USER_MUTABLE:
+                row.pop(c, None)
         return sha256(canonical(row))
+
+    def acting(self, by: str) -> str:
+        """The canonical name of an active, unlocked user acting as ``by`` (issue 7)."""
+        from .signoff import acting
+        return acting(self, by)
 
     def _ref(self, table: str, *key) -> dict:
         return {"table": table, "key": list(key), "sha256": self.record_digest(table, key)}
@@ -346,6 +365,7 @@ class Store:
             raise RefusedError(f"lot {lot_number} of {ingredient} expired on "
                                f"{_show_date(expires)}; it cannot be received into stock")
         manufacturer = manufacturer.strip() if manufacturer and manufacturer.strip() else None
+        by = self.acting(by)  # issue 7: an active user (authenticated in the CLI)
         stamp = self.stamp()
         with self.write():
             lot = self._one("SELECT * FROM component_lots WHERE ingredient = ? AND lot_number = ?",
@@ -469,6 +489,7 @@ FROM stock_on_hand s JOIN component_lots l ON l.id = s.component_lot_id"""
         reused ID (the ``lot_ids`` table is append-only).
         """
         day = day or self.today()
+        by = self.acting(by)
         with self.write():
             seq = self.db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM lot_ids WHERE day = ?",
                                   [day.isoformat()]).fetchone()[0]
@@ -486,12 +507,15 @@ FROM stock_on_hand s JOIN component_lots l ON l.id = s.component_lot_id"""
 
     def create_batch(self, formula, catalogue, settings, order, *, by: str,
                      formula_sha256: str, component_lots: dict[str, str] | None = None,
-                     storage: str | None = None, compounded: date | None = None) -> dict:
-        """Plan and record a new batch; see :mod:`compounding.store.batches`."""
+                     storage: str | None = None, compounded: date | None = None,
+                     corrects: str | None = None, reason: str | None = None) -> dict:
+        """Plan and record a new batch; see :mod:`compounding.store.batches`. ``corrects``:
+        the rejected or quarantined batch this one corrects (with ``reason``)."""
         from .batches import create_batch
         return create_batch(self, formula, catalogue, settings, order, by=by,
                             formula_sha256=formula_sha256, component_lots=component_lots or {},
-                            storage=storage, compounded=compounded)
+                            storage=storage, compounded=compounded, corrects=corrects,
+                            reason=reason)
 
     def _batch_row(self, lot_id: str) -> dict:
         row = self._one("SELECT * FROM batches WHERE lot_id = ?", [lot_id])
@@ -521,6 +545,10 @@ FROM stock_on_hand s JOIN component_lots l ON l.id = s.component_lot_id"""
         out["status_history"] = self._rows(
             "SELECT old_status, new_status, changed_at FROM batch_status_history"
             " WHERE lot_id = ? ORDER BY id", [lot_id])
+        from . import signoff  # issue 7: sign-offs and correction links
+        out["signatures"] = signoff.signatures(self, lot_id=lot_id)
+        out["verifications"] = signoff.verifications(self, lot_id)
+        out.update(signoff.corrections(self, lot_id))
         return out
 
     def batch_components(self, lot_id: str) -> list[dict]:
@@ -602,7 +630,7 @@ FROM stock_on_hand s JOIN component_lots l ON l.id = s.component_lot_id"""
                            dispensed_quantity: str | None = None) -> dict:
         """Record a label print; a second print of the same batch and kind is a reprint."""
         lot_id = lotid.validate_lot_id(lot_id)
-        by = _need_text(by, "by").strip()
+        by = self.acting(by)
         _need_text(kind, "kind")
         if int(copies) < 1:
             raise InputError("copies: must be 1 or more")

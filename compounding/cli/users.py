@@ -1,0 +1,183 @@
+"""`compounding users ...`: add, list, deactivate and unlock the people who may act.
+
+Also home of the passphrase helpers every command uses (:func:`passphrase_source`,
+:func:`signer_passphrase`): a passphrase is read from ``$COMPOUNDING_PASSPHRASE`` when set
+(scripts and tests), else prompted without echo.
+"""
+
+from __future__ import annotations
+
+import click
+
+from . import echo_json, json_option, pass_app, table
+from .db import db_option, open_store
+
+ENV_PASSPHRASE = "COMPOUNDING_PASSPHRASE"
+ENV_NEW_PASSPHRASE = "COMPOUNDING_NEW_PASSPHRASE"
+
+
+def passphrase_source(environ):
+    """``name -> passphrase`` for the store: the person acting (``--by``) authenticates."""
+    def source(name: str) -> str:
+        if environ.get(ENV_PASSPHRASE):
+            return environ[ENV_PASSPHRASE]
+        return click.prompt(f"Passphrase for {name}", hide_input=True, err=True)
+    return source
+
+
+def signer_passphrase(app, name: str, meaning: str) -> str:
+    """The signer's passphrase for one signature, the meaning shown at the prompt."""
+    if app.environ.get(ENV_PASSPHRASE):
+        return app.environ[ENV_PASSPHRASE]
+    return click.prompt(f"Passphrase for {name} (signing: {meaning})", hide_input=True,
+                        err=True)
+
+
+def new_passphrase(app, name: str, signer: bool) -> str:
+    """A new user's passphrase: $COMPOUNDING_NEW_PASSPHRASE, else (when nobody signs, i.e.
+    the first user) $COMPOUNDING_PASSPHRASE, else prompted twice without echo."""
+    if app.environ.get(ENV_NEW_PASSPHRASE):
+        return app.environ[ENV_NEW_PASSPHRASE]
+    if not signer and app.environ.get(ENV_PASSPHRASE):
+        return app.environ[ENV_PASSPHRASE]
+    return click.prompt(f"New passphrase for {name}", hide_input=True,
+                        confirmation_prompt=True, err=True)
+
+
+@click.group()
+def users():
+    """Add, list, deactivate and unlock users (technicians and pharmacists)."""
+
+
+def _show(u: dict) -> str:
+    return f"{u['name']} ({u['full_name']}, {u['role']}, {u['state']})"
+
+
+@users.command(name="add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["technician", "pharmacist"]),
+              help="What the user may do: pharmacists also approve, verify and release.")
+@click.option("--full-name", help="Printed name shown with each signature (default: NAME).")
+@click.option("--by", "by", help="The pharmacist adding the user (signs; not needed for the "
+                                 "very first user, who must be a pharmacist).")
+@db_option
+@json_option
+@pass_app
+def users_add(app, name, role, full_name, by, db_path, as_json):
+    """Add user NAME with a passphrase (asked twice, without echo; only a hash is kept).
+
+    The first user of a database must be a pharmacist. Every later user is added by a
+    pharmacist (--by), who signs with their passphrase. Scripts: the new passphrase from
+    $COMPOUNDING_NEW_PASSPHRASE (or $COMPOUNDING_PASSPHRASE for the first user), the
+    signer's from $COMPOUNDING_PASSPHRASE. Names are unique (case-insensitive) and never
+    reused.
+    """
+    from ..store import signoff
+
+    store = open_store(app, db_path)
+    try:
+        signer_pw = signer_passphrase(app, by, "add user") if by else None
+        pw = new_passphrase(app, name, signer=bool(by))
+        u = signoff.add_user(store, name, role, pw, full_name=full_name, by=by,
+                             by_passphrase=signer_pw)
+    finally:
+        store.close()
+    if as_json:
+        echo_json(u)
+        return
+    click.echo(f"Added {_show(u)}" + (f", by {u['created_by']}" if by else ""))
+
+
+@users.command(name="list")
+@db_option
+@json_option
+@pass_app
+def users_list(app, db_path, as_json):
+    """List users: role, state (active, locked, deactivated), wrong passphrases in a row."""
+    from ..store import signoff
+
+    store = open_store(app, db_path)
+    try:
+        rows = signoff.list_users(store)
+    finally:
+        store.close()
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("No users (add the first pharmacist: compounding users add NAME --role "
+                   "pharmacist)")
+        return
+    click.echo(table([[r["name"], r["full_name"], r["role"], r["state"],
+                       str(r["failed_attempts"]), r["created_by"], r["created_at"][:10]]
+                      for r in rows],
+                     ["NAME", "FULL NAME", "ROLE", "STATE", "FAILED", "ADDED BY", "ADDED"]))
+
+
+@users.command(name="deactivate")
+@click.argument("name")
+@click.option("--by", "by", required=True, help="The pharmacist deactivating the user (signs).")
+@click.option("--reason", help="Why (kept with the signature).")
+@db_option
+@json_option
+@pass_app
+def users_deactivate(app, name, by, reason, db_path, as_json):
+    """Deactivate user NAME for good: they can no longer act or sign (their records stay)."""
+    from ..store import signoff
+
+    store = open_store(app, db_path)
+    try:
+        u = signoff.deactivate_user(store, name, by=by, reason=reason,
+                                    passphrase=signer_passphrase(app, by, "deactivate user"))
+    finally:
+        store.close()
+    if as_json:
+        echo_json(u)
+        return
+    click.echo(f"Deactivated {u['name']} (signed by {u['deactivated_by']})")
+
+
+@users.command(name="unlock")
+@click.argument("name")
+@click.option("--by", "by", required=True, help="The pharmacist unlocking the user (signs).")
+@click.option("--reason", help="Why (kept with the signature).")
+@db_option
+@json_option
+@pass_app
+def users_unlock(app, name, by, reason, db_path, as_json):
+    """Unlock user NAME after too many wrong passphrases (a pharmacist signs)."""
+    from ..store import signoff
+
+    store = open_store(app, db_path)
+    try:
+        u = signoff.unlock_user(store, name, by=by, reason=reason,
+                                passphrase=signer_passphrase(app, by, "unlock user"))
+    finally:
+        store.close()
+    if as_json:
+        echo_json(u)
+        return
+    click.echo(f"Unlocked {u['name']} (signed by {by})")
+
+
+@users.command(name="passphrase")
+@click.argument("name")
+@db_option
+@pass_app
+def users_passphrase(app, name, db_path):
+    """Change your own passphrase (the current one first, then the new one twice).
+
+    Scripts: current from $COMPOUNDING_PASSPHRASE, new from $COMPOUNDING_NEW_PASSPHRASE.
+    """
+    from ..store import signoff
+
+    store = open_store(app, db_path)
+    try:
+        old = signer_passphrase(app, name, "change passphrase")
+        new = (app.environ.get(ENV_NEW_PASSPHRASE)
+               or click.prompt(f"New passphrase for {name}", hide_input=True,
+                               confirmation_prompt=True, err=True))
+        u = signoff.change_passphrase(store, name, old, new)
+    finally:
+        store.close()
+    click.echo(f"Passphrase changed for {u['name']}")
