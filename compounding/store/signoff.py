@@ -277,11 +277,10 @@ def change_passphrase(store: Store, name: str, old: str, new: str) -> dict:
     return _user_out(get_user(store, user["name"]))
 
 
-def _need_pharmacist(store: Store, user: dict, what: str) -> None:
+def _need_pharmacist(store: Store, user: dict, what: str, lot_id: str | None = None) -> None:
     if user["role"] != "pharmacist":
-        msg = f"{user['name']} is a {user['role']}; only a pharmacist may {what}"
-        store.audit("signoff.refused", user["name"], {"what": what, "reason": msg})
-        raise RefusedError(msg)
+        _refuse(store, user, what, f"{user['name']} is a {user['role']}; only a pharmacist may "
+                f"{what}", lot_id)
 
 
 def _refuse(store: Store, user: dict, what: str, msg: str, lot_id: str | None = None):
@@ -631,7 +630,7 @@ def verify_batch(store: Store, lot_id: str, *, by: str, passphrase: str) -> dict
     lot_id, batch = _batch_for_signoff(store, lot_id)
     what = f"verify batch {lot_id}"
     user = authenticate(store, by, passphrase, what)
-    _need_pharmacist(store, user, what)
+    _need_pharmacist(store, user, what, lot_id)
     if batch["status"] not in OPEN_FOR_VERIFY:
         _refuse(store, user, what, f"batch {lot_id} is {batch['status']}; only a planned or "
                 "compounded batch is verified", lot_id)
@@ -686,7 +685,7 @@ def release_batch(store: Store, lot_id: str, *, by: str, passphrase: str,
     lot_id, batch = _batch_for_signoff(store, lot_id)
     what = f"release batch {lot_id}"
     user = authenticate(store, by, passphrase, what)
-    _need_pharmacist(store, user, what)
+    _need_pharmacist(store, user, what, lot_id)
     status = batch["status"]
     reason = (reason or "").strip() or None
     if status == "released":
@@ -730,7 +729,7 @@ def reject_batch(store: Store, lot_id: str, *, by: str, passphrase: str, reason:
     reason = _need_text(reason, "reason").strip()
     what = f"reject batch {lot_id}"
     user = authenticate(store, by, passphrase, what)
-    _need_pharmacist(store, user, what)
+    _need_pharmacist(store, user, what, lot_id)
     status = batch["status"]
     if status == "rejected":
         _refuse(store, user, what, f"batch {lot_id} is already rejected", lot_id)
@@ -778,7 +777,7 @@ def lift_hold(store: Store, lot_id: str, *, by: str, passphrase: str, reason: st
     reason = _need_text(reason, "reason").strip()
     what = f"lift the hold on batch {lot_id}"
     user = authenticate(store, by, passphrase, what)
-    _need_pharmacist(store, user, what)
+    _need_pharmacist(store, user, what, lot_id)
     if batch["status"] != "quarantine":
         _refuse(store, user, what, f"batch {lot_id} is {batch['status']}, not on hold", lot_id)
     before = status_before_hold(store, lot_id)
