@@ -464,7 +464,12 @@ def load_catalogue(path: Path) -> Catalogue:
 
 
 def load_formula(path: Path, catalogue: Catalogue) -> tuple[Formula, str]:
-    """Load one formula file; return it with the SHA-256 of its bytes."""
+    """Load one formula file; return it with the SHA-256 of its approval content."""
+    formula, content = _load_formula(path, catalogue)
+    return formula, hashlib.sha256(content).hexdigest()
+
+
+def _load_formula(path: Path, catalogue: Catalogue) -> tuple[Formula, bytes]:
     raw, data = read_toml(path)
     try:
         formula = Formula.model_validate(raw, context={"catalogue": catalogue})
@@ -473,7 +478,28 @@ def load_formula(path: Path, catalogue: Catalogue) -> tuple[Formula, str]:
     expected = Path(path).stem
     if formula.id != expected:
         raise SpecError(path, [("id", f"{formula.id!r} must match the file name {expected!r}")])
-    return formula, hashlib.sha256(data).hexdigest()
+    return formula, approval_content(formula, data, catalogue)
+
+
+def used_ingredients(formula: Formula) -> list[str]:
+    ids = [formula.active.ingredient, formula.active.strength_basis]
+    ids += [c.ingredient for c in formula.components]
+    if formula.capsule:
+        ids += list(formula.capsule.fillers)
+    return sorted(set(ids))
+
+
+def approval_content(formula: Formula, data: bytes, catalogue: Catalogue) -> bytes:
+    """What a pharmacist approves: the formula file's bytes, then the catalogue entries it
+    uses (as TOML comments), so a change to an ingredient's density, tags or molecular
+    weight in ``ingredients.toml`` also needs re-approval. Its SHA-256 is the formula hash."""
+    import json
+
+    lines = ["", "# ---- ingredient catalogue entries used (formulas/ingredients.toml) ----"]
+    for iid in used_ingredients(formula):
+        entry = catalogue.ingredients[iid].model_dump(mode="json", exclude_none=True)
+        lines.append(f"# {iid} = {json.dumps(entry, sort_keys=True, ensure_ascii=False)}")
+    return data + "\n".join(lines).encode("utf-8") + b"\n"
 
 
 CATALOGUE_FILE = "ingredients.toml"
@@ -483,11 +509,15 @@ class Registry:
     """All formulas of one application, with the catalogue and each file's hash."""
 
     def __init__(self, directory: Path, catalogue: Catalogue, formulas: dict,
-                 hashes: dict, paths: dict):
+                 contents: dict, paths: dict):
         self.directory = Path(directory)
         self.catalogue = catalogue
         self.formulas: dict[str, Formula] = formulas
-        self.hashes: dict[str, str] = hashes
+        #: approval content per formula: file bytes + the catalogue entries it uses
+        self.contents: dict[str, bytes] = contents
+        #: SHA-256 of the approval content (what change control compares)
+        self.hashes: dict[str, str] = {k: hashlib.sha256(v).hexdigest()
+                                       for k, v in contents.items()}
         self.paths: dict[str, Path] = paths
 
     def get(self, formula_id: str) -> Formula:
@@ -511,20 +541,20 @@ class Registry:
         if not directory.is_dir():
             raise SpecError(directory, [("", "formula folder not found")])
         catalogue = load_catalogue(directory / CATALOGUE_FILE)
-        formulas, hashes, paths, problems = {}, {}, {}, []
+        formulas, contents, paths, problems = {}, {}, {}, []
         for path in sorted(directory.glob("*.toml")):
             if path.name == CATALOGUE_FILE:
                 continue
             try:
-                f, h = load_formula(path, catalogue)
+                f, c = _load_formula(path, catalogue)
             except SpecError as exc:
                 problems.extend((f"{exc.path}: {loc}" if loc else exc.path, m)
                                 for loc, m in exc.problems)
                 continue
-            formulas[f.id], hashes[f.id], paths[f.id] = f, h, path
+            formulas[f.id], contents[f.id], paths[f.id] = f, c, path
         if problems:
             raise SpecError("", problems)
-        return cls(directory, catalogue, formulas, hashes, paths)
+        return cls(directory, catalogue, formulas, contents, paths)
 
 
 def validate_paths(paths: list[Path], catalogue_path: Path | None = None) -> list[str]:

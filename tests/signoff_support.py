@@ -39,7 +39,7 @@ def approve_formulas(store: Store, reg: Registry | None = None) -> None:
         if signoff.approval_state(store, "formula", fid, f.version, sha)["state"] == "approved":
             continue
         if signoff.approval_state(store, "formula", fid, f.version, sha)["submission"] is None:
-            signoff.submit(store, "formula", fid, f.version, reg.paths[fid].read_bytes(),
+            signoff.submit(store, "formula", fid, f.version, reg.contents[fid],
                            by="phil")
         signoff.approve(store, "formula", fid, f.version, sha, by="pharm", passphrase=PASS)
 

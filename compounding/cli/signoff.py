@@ -171,13 +171,15 @@ def _file(app, subject_type: str, subject_id: str):
     from ..errors import StoreError
     from ..store.signoff import sha256_bytes
     if subject_type == "formula":
+        # the file plus the catalogue entries it uses (see formulas.approval_content)
         reg = app.registry
         obj, path, sha = reg.get(subject_id), reg.paths[subject_id], reg.hashes[subject_id]
+        data = reg.contents[subject_id]
     else:
         from ..labeling.templates import load_templates
         ts = load_templates(app.templates_dir)
         obj, path, sha = ts.get(subject_id), ts.paths[subject_id], ts.hashes[subject_id]
-    data = path.read_bytes()
+        data = path.read_bytes()
     if sha256_bytes(data) != sha:
         raise StoreError(f"{path} changed while it was read; try again")
     return obj.version, sha, data
