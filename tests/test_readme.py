@@ -30,7 +30,7 @@ def test_every_command_has_help_and_is_in_the_readme():
 def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_command():
     blocks = re.findall(r"```bash\n(.*?)\n```", README.read_text(), re.S)
     setup, tests = blocks[0], blocks[1]
-    assert "pip install" in setup and "compounding" in setup
+    assert "pip install" in setup and "compounding quickstart" in setup
     assert "pytest" in tests
     ci = (ROOT / ".ci" / "run").read_text()
     assert tests.strip() in ci

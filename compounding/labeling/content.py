@@ -131,7 +131,7 @@ class LabelData:
         if name == "lot":
             return f"Lot: {self.lot}"
         if name == "bud":
-            return "BUD: " + format_date(self.bud).replace(" ", NBSP)
+            return "BUD:" + NBSP + format_date(self.bud).replace(" ", NBSP)
         if name == "storage":
             return " ".join(_sentence(s) for s in self.storage)
         if name == "auxiliary":

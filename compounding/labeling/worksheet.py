@@ -92,8 +92,8 @@ def render_worksheet(batch: dict, settings) -> bytes:
                      P(tags, small), P(_q(ing.get("theoretical")), small),
                      P(_q(ing.get("to_weigh")), small),
                      P(planned_lots.get(ing["id"]) or "", small)])
-    t = Table(rows, colWidths=[2.1 * inch, 0.8 * inch, 1.1 * inch, 1.0 * inch, 1.0 * inch,
-                               1.0 * inch], repeatRows=1)
+    t = Table(rows, colWidths=[1.9 * inch, 0.9 * inch, 1.0 * inch, 0.9 * inch, 0.9 * inch,
+                               1.4 * inch], repeatRows=1)
     t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
                            ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke)]))
     story.append(t)
@@ -122,11 +122,17 @@ def render_worksheet(batch: dict, settings) -> bytes:
         return (cat.get(iid) or {}).get("name", iid)
 
     for d in steps:
-        desc = (f"Dilution {d.get('number')}: {_q(d.get('amount_in'))} of "
-                f"{name(d.get('material'))} + {_q(d.get('diluent_amount'))} of "
-                f"{name(d.get('diluent'))} = {_q(d.get('total'))} "
-                f"(1 in {d.get('ratio')}, {_q(d.get('concentration'))}); take "
-                f"{_q(d.get('take'))}, containing {_q(d.get('take_contains'))}.")
+        if d.get("action") == "dissolve" or not d.get("diluent_amount"):
+            made = (f"{_q(d.get('amount_in'))} of {name(d.get('material'))} dissolved in "
+                    f"{name(d.get('diluent'))} and made up to {_q(d.get('total'))} "
+                    f"({_q(d.get('concentration'))})")
+        else:
+            made = (f"{_q(d.get('amount_in'))} of {name(d.get('material'))} + "
+                    f"{_q(d.get('diluent_amount'))} of {name(d.get('diluent'))} = "
+                    f"{_q(d.get('total'))} (1 in {d.get('ratio')}, "
+                    f"{_q(d.get('concentration'))})")
+        desc = (f"Dilution {d.get('number')}: {made}; take {_q(d.get('take'))}, containing "
+                f"{_q(d.get('take_contains'))}.")
         story.append(P(desc, small))
 
     # capsule / method / QC
