@@ -81,3 +81,17 @@ def formula_reference() -> str:
         table({f"{name}.{k}": v for k, v in d["properties"].items()},
               {f"{name}.{k}" for k in d.get("required", [])})
     return "\n".join(rows) + "\n\n"
+
+
+def schema_reference() -> str:
+    """The database documentation for script authors (tables, views, queries), from the code;
+    the full SQL stays in docs/schema.md and `compounding db schema`."""
+    from .store.schema import schema_markdown
+
+    text = schema_markdown()
+    body = text.split("\n## ", 1)[1]          # drop the title and its first paragraph
+    body = "## " + body.split("\n## Full schema", 1)[0]
+    out = []
+    for line in body.splitlines():
+        out.append("#" + line if line.startswith("#") else line)  # one heading level down
+    return "\n" + "\n".join(out).rstrip() + "\n\n"
