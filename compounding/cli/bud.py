@@ -18,14 +18,6 @@ def _today() -> dt.date:
     return dt.date.today()
 
 
-def _formula_ingredients(formula) -> list[str]:
-    ids = [formula.active.ingredient, formula.active.strength_basis]
-    ids += [c.ingredient for c in formula.components]
-    if formula.capsule is not None:
-        ids += list(formula.capsule.fillers)
-    return list(dict.fromkeys(ids))
-
-
 @click.command(name="bud")
 @click.argument("formula_id")
 @click.option("--compounded", metavar="YYYY-MM-DD",
@@ -90,7 +82,8 @@ def bud(app, formula_id, compounded, storage, policy, component_expiries, filler
                          shorten_to=shorten, reason=reason, filler=filler)
 
     # Warnings go to stderr so --json output stays clean.
-    known = _formula_ingredients(formula)
+    from ..formulas import used_ingredients
+    known = used_ingredients(formula)
     for label in expiries:
         if label.split()[0] not in known:
             click.echo(f"Warning: {label!r} does not start with an ingredient id of "
