@@ -176,7 +176,7 @@ def test_warnings_go_to_stderr_and_keep_json_clean():
     json.loads(r.stdout)
     assert r.stderr.splitlines() == [
         "Warning: 'capsule shells lot S1' does not start with an ingredient id of ldn-capsules "
-        "(naltrexone-hcl, microcrystalline-cellulose, lactose-monohydrate, sucrose); its expiry "
+        "(lactose-monohydrate, microcrystalline-cellulose, naltrexone-hcl, sucrose); its expiry "
         "still limits the BUD",
         "Warning: the compounding date 07 MAR 2026 is after today (05 MAR 2026); check "
         "--compounded",
