@@ -525,3 +525,115 @@ WHEN OLD.status = 'released' AND NEW.status IS NOT 'released'
 BEGIN SELECT RAISE(ABORT, 'batches: a released batch is final; only a signed quarantine (hold) may change it'); END;
 """)
     db.executescript("\n".join(sql))
+
+
+# ---------------------------------------------------------------- issue 8: speed at scale
+
+#: The one place a lot's totals are computed (a receipt or weighing recomputes its lot's row,
+#: and the guard triggers refuse any other value): the SUM the ``stock_on_hand`` view did.
+_RECEIVED = ("(SELECT TOTAL(CAST(quantity AS REAL)) FROM lot_receipts "
+             "WHERE component_lot_id = {id})")
+_CONSUMED = ("(SELECT TOTAL(CAST(consumed_quantity AS REAL)) FROM weighings "
+             "WHERE component_lot_id = {id})")
+
+
+@migrations()
+def m005_scale_indexes_and_lot_stock(db):
+    """Speed on ten years of records (issue 8, bench/bench_store.py): indexes for recall by
+    supplier lot number, expiry (covering a stock listing by expiry), batch status and status
+    history; covering indexes for the stock sums; `lot_stock`, each lot's received and consumed totals kept by triggers (and
+    refused by triggers if they differ from the sums of `lot_receipts` and `weighings`),
+    so `stock_on_hand` no longer sums every weighing; `lot_usage` groups by the lot number
+    too, so a recall's `WHERE lot_number = ?` reaches the indexes."""
+    lot_usage = """
+SELECT l.id AS component_lot_id,
+       l.ingredient,
+       l.lot_number,
+       l.manufacturer,
+       l.expires,
+       b.lot_id AS batch_lot_id,
+       b.formula_id,
+       b.status,
+       b.compounded_on,
+       b.bud,
+       'weighed' AS basis,
+       ROUND(SUM(CAST(w.consumed_quantity AS REAL)), 6) AS quantity,
+       l.unit,
+       MIN(w.weighed_at) AS first_used_at
+FROM weighings w
+JOIN component_lots l ON l.id = w.component_lot_id
+JOIN batches b ON b.lot_id = w.lot_id
+GROUP BY l.id, l.lot_number, l.ingredient, b.lot_id
+UNION ALL
+SELECT l.id, l.ingredient, l.lot_number, l.manufacturer, l.expires,
+       b.lot_id, b.formula_id, b.status, b.compounded_on, b.bud,
+       'planned', ROUND(CAST(bc.planned_quantity AS REAL), 6), l.unit, NULL
+FROM batch_components bc
+JOIN component_lots l ON l.id = bc.component_lot_id
+JOIN batches b ON b.lot_id = bc.lot_id
+WHERE NOT EXISTS (SELECT 1 FROM weighings w
+                  WHERE w.lot_id = bc.lot_id AND w.component_lot_id = bc.component_lot_id)"""
+    stock = """
+SELECT l.id AS component_lot_id,
+       l.ingredient,
+       l.lot_number,
+       l.manufacturer,
+       l.expires,
+       CAST(julianday(l.expires) - julianday(date('now', 'localtime')) AS INTEGER)
+           AS days_to_expiry,
+       CAST(l.potency_percent AS REAL) AS potency_percent,
+       l.unit,
+       ROUND(COALESCE(s.received, 0), 6) AS received,
+       ROUND(COALESCE(s.consumed, 0), 6) AS consumed,
+       ROUND(COALESCE(s.received, 0) - COALESCE(s.consumed, 0), 6) AS on_hand
+FROM component_lots l
+LEFT JOIN lot_stock s ON s.component_lot_id = l.id"""
+    derived = (f"NEW.received IS NOT {_RECEIVED.format(id='NEW.component_lot_id')} "
+               f"OR NEW.consumed IS NOT {_CONSUMED.format(id='NEW.component_lot_id')}")
+    db.executescript(f"""
+CREATE INDEX component_lots_lot_number ON component_lots(lot_number);
+CREATE INDEX component_lots_expires ON component_lots(expires, ingredient, lot_number, unit);
+CREATE INDEX batches_status_day ON batches(status, compounded_on);
+DROP INDEX batches_status;
+CREATE INDEX batch_status_history_lot ON batch_status_history(lot_id);
+CREATE INDEX weighings_component_lot_consumed ON weighings(component_lot_id, consumed_quantity);
+DROP INDEX weighings_component_lot;
+CREATE INDEX lot_receipts_lot_quantity ON lot_receipts(component_lot_id, quantity);
+DROP INDEX lot_receipts_lot;
+CREATE TABLE lot_stock (
+    component_lot_id INTEGER PRIMARY KEY REFERENCES component_lots(id),
+    received REAL NOT NULL,
+    consumed REAL NOT NULL
+);
+INSERT INTO lot_stock (component_lot_id, received, consumed)
+SELECT id, {_RECEIVED.format(id='component_lots.id')},
+       {_CONSUMED.format(id='component_lots.id')} FROM component_lots;
+CREATE TRIGGER lot_stock_derived_insert BEFORE INSERT ON lot_stock
+WHEN {derived}
+BEGIN SELECT RAISE(ABORT, 'lot_stock is derived from lot_receipts and weighings; it cannot be edited'); END;
+CREATE TRIGGER lot_stock_derived_update BEFORE UPDATE ON lot_stock
+WHEN NEW.component_lot_id IS NOT OLD.component_lot_id OR {derived}
+BEGIN SELECT RAISE(ABORT, 'lot_stock is derived from lot_receipts and weighings; it cannot be edited'); END;
+CREATE TRIGGER lot_stock_no_delete BEFORE DELETE ON lot_stock
+BEGIN SELECT RAISE(ABORT, 'lot_stock is derived from lot_receipts and weighings; it cannot be deleted'); END;
+CREATE TRIGGER component_lots_stock AFTER INSERT ON component_lots
+BEGIN
+    INSERT INTO lot_stock (component_lot_id, received, consumed)
+    VALUES (NEW.id, {_RECEIVED.format(id='NEW.id')}, {_CONSUMED.format(id='NEW.id')});
+END;
+CREATE TRIGGER lot_receipts_stock AFTER INSERT ON lot_receipts
+BEGIN
+    UPDATE lot_stock SET received = {_RECEIVED.format(id='NEW.component_lot_id')}
+    WHERE component_lot_id = NEW.component_lot_id;
+END;
+CREATE TRIGGER weighings_stock AFTER INSERT ON weighings
+WHEN NEW.component_lot_id IS NOT NULL
+BEGIN
+    UPDATE lot_stock SET consumed = {_CONSUMED.format(id='NEW.component_lot_id')}
+    WHERE component_lot_id = NEW.component_lot_id;
+END;
+DROP VIEW stock_on_hand;
+CREATE VIEW stock_on_hand AS {stock.strip()};
+DROP VIEW lot_usage;
+CREATE VIEW lot_usage AS {lot_usage.strip()};
+""")

@@ -268,6 +268,16 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "created_by": "who created the correction",
             "created_at": "UTC ISO 8601",
         }),
+    "lot_stock": (
+        "Each component lot's total received and total weighed, kept by triggers on "
+        "`component_lots`, `lot_receipts` and `weighings` (issue 8: so stock needs no sum over "
+        "ten years of weighings). Derived, never edited: a trigger refuses any value that is "
+        "not the sum of the records, and deletions. Read it through `stock_on_hand`.",
+        {
+            "component_lot_id": "the lot (component_lots.id)",
+            "received": "sum of lot_receipts.quantity (a number, in the lot's unit)",
+            "consumed": "sum of weighings.consumed_quantity (a number, in the lot's unit)",
+        }),
     "_sqlite_migrations": (
         "Which schema migrations have been applied (managed by sqlite-utils).",
         {
@@ -346,7 +356,8 @@ VIEWS: dict[str, tuple[str, dict[str, str]]] = {
 QUERIES = [
     ("Stock on hand of every unexpired lot",
      "SELECT ingredient, lot_number, expires, on_hand, unit\n"
-     "FROM stock_on_hand WHERE days_to_expiry >= 0 ORDER BY ingredient, expires;"),
+     "FROM stock_on_hand WHERE expires >= date('now', 'localtime')\n"
+     "ORDER BY ingredient, expires;"),
     ("Lots expiring within :days days (expired ones included)",
      "SELECT ingredient, lot_number, expires, days_to_expiry, on_hand, unit\n"
      "FROM stock_on_hand WHERE expires <= date('now', 'localtime', '+' || :days || ' days')\n"
