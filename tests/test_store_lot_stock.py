@@ -103,3 +103,21 @@ def test_upgrade_backfills_lot_stock(tmp_path):
         assert store.db.execute("SELECT on_hand FROM stock_on_hand").fetchone() == (5250.5,)
     finally:
         store.close()
+
+
+def test_grouped_exact_totals_equal_the_per_lot_decimal_sums(store):
+    # Long listings use three grouped SQL sums in 10^-6 units; they must equal the per-lot
+    # Decimal sums exactly, and a lot with a finer amount falls back to Decimal.
+    make_weighed_batch(store)
+    for i in range(60):
+        store.receive_lot("glycerol", f"G{i:02d}", date(2027, 1, 1), u.parse(f"{i + 1}.123456 g"),
+                          "ana")
+    store.receive_lot("sucrose", "FINE", date(2027, 1, 1), u.parse("0.0000000001 g"), "ana")
+    long_list = {x["id"]: x for x in store.lots()}
+    assert len(long_list) > 50
+    for lid, row in long_list.items():
+        exact = store.lot(lid)
+        for key in ("received", "consumed", "reserved", "on_hand", "available"):
+            assert row[key] == exact[key], (row["lot_number"], key)
+    fine = next(x for x in long_list.values() if x["lot_number"] == "FINE")
+    assert fine["on_hand"] == u.q("0.0000001", "mg").value  # 7 decimals: Decimal fallback

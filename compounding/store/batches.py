@@ -55,19 +55,22 @@ def _candidates(store: Store, ingredient: str, named: str | None, day: date) -> 
             raise RefusedError(f"{ingredient} lot {named} expired on "
                                f"{_show_date(date.fromisoformat(lot['expires']))}")
         return [lot]
-    lots = store.lots(ingredient=ingredient, include_empty=False)
-    fresh = [x for x in lots if date.fromisoformat(x["expires"]) >= day]
-    if not fresh:
+    fresh = store.candidate_lots(ingredient, day)  # earliest expiry first, exact on access
+    if len(fresh) == 0 or not any(x["on_hand"] > 0 for x in fresh):
+        lots = store.lots(ingredient=ingredient, include_empty=False)
         if lots:
             raise RefusedError(f"no unexpired stock of {ingredient}: every lot on hand has "
                                "expired")
         raise RefusedError(f"no stock of {ingredient} (receive a lot first: compounding "
                            "inventory receive)")
-    return fresh  # earliest expiry first
+    return fresh
 
 
 def _short(ingredient: str, need: Decimal, unit: str, lots: list[dict], named: bool) -> str:
-    have = ", ".join(f"lot {x['lot_number']} {u.fmt(u.q(x['available'], unit))}" for x in lots)
+    shown = [lots[i] for i in range(min(len(lots), 5))]
+    have = ", ".join(f"lot {x['lot_number']} {u.fmt(u.q(x['available'], unit))}" for x in shown)
+    if len(lots) > len(shown):
+        have += f", and {len(lots) - len(shown)} more lots"
     which = "the named lot has" if named else "no single unexpired lot has"
     return (f"not enough {ingredient}: the batch needs {u.fmt(u.q(need, unit))} and {which} "
             f"that much available ({have})")

@@ -412,8 +412,41 @@ SELECT s.component_lot_id AS id, s.ingredient, s.lot_number, s.manufacturer, s.e
        l.potency_percent, s.unit, l.created_by AS received_by, l.created_at AS received_at
 FROM stock_on_hand s JOIN component_lots l ON l.id = s.component_lot_id"""
 
-    def _lot_out(self, row: dict, today: date) -> dict:
+    #: Exact sums in SQL: each decimal text becomes an integer count of 10^-6 units (exact
+    #: for values below 10^9 with at most 6 decimals, which the GLOB checks); a lot with any
+    #: finer value is summed in Python with Decimal instead.
+    _SUMS = {
+        "received": "SELECT component_lot_id, {n}, {fine} FROM lot_receipts"
+                    " GROUP BY component_lot_id",
+        "consumed": "SELECT component_lot_id, {n}, {fine} FROM weighings"
+                    " WHERE component_lot_id IS NOT NULL GROUP BY component_lot_id",
+        "reserved": "SELECT bc.component_lot_id, {n}, {fine} FROM batches b"
+                    " JOIN batch_components bc ON bc.lot_id = b.lot_id"
+                    " WHERE b.status = 'planned' AND NOT EXISTS (SELECT 1 FROM weighings w"
+                    " WHERE w.lot_id = bc.lot_id AND w.component_lot_id = bc.component_lot_id)"
+                    " GROUP BY bc.component_lot_id",
+    }
+    _SUM_COL = {"received": "quantity", "consumed": "consumed_quantity",
+                "reserved": "bc.planned_quantity"}
+
+    def _exact_totals(self) -> dict:
+        out: dict[str, dict] = {}
+        for key, sql in self._SUMS.items():
+            col = self._SUM_COL[key]
+            n = f"SUM(CAST(ROUND(CAST({col} AS REAL) * 1000000) AS INTEGER))"
+            fine = (f"SUM({col} GLOB '*.[0-9][0-9][0-9][0-9][0-9][0-9][0-9]*'"
+                    f" OR CAST({col} AS REAL) >= 1000000000)")
+            out[key] = {lid: (Decimal(total) / 1000000 if not inexact else None)
+                        for lid, total, inexact in
+                        self.db.execute(sql.format(n=n, fine=fine)).fetchall()}
+        return out
+
+    def _lot_out(self, row: dict, today: date, totals: dict | None = None) -> dict:
         lid = row["id"]
+        if totals is not None:
+            got = [totals[k].get(lid, Decimal(0)) for k in ("received", "consumed", "reserved")]
+            if all(x is not None for x in got):
+                return self._lot_dict(row, today, *got)
         received = sum((_dec(r[0]) for r in self.db.execute(
             "SELECT quantity FROM lot_receipts WHERE component_lot_id = ?", [lid])), Decimal(0))
         consumed = sum((_dec(r[0]) for r in self.db.execute(
@@ -424,12 +457,29 @@ FROM stock_on_hand s JOIN component_lots l ON l.id = s.component_lot_id"""
             " WHERE bc.component_lot_id = ? AND b.status = 'planned' AND NOT EXISTS"
             " (SELECT 1 FROM weighings w WHERE w.lot_id = bc.lot_id"
             "  AND w.component_lot_id = bc.component_lot_id)", [lid])), Decimal(0))
+        return self._lot_dict(row, today, received, consumed, reserved)
+
+    @staticmethod
+    def _lot_dict(row: dict, today: date, received: Decimal, consumed: Decimal,
+                  reserved: Decimal) -> dict:
         expires = date.fromisoformat(row["expires"])
         on_hand = received - consumed
         return {**row, "potency_percent": _dec(row["potency_percent"]),
                 "received": received, "consumed": consumed, "on_hand": on_hand,
                 "reserved": reserved, "available": on_hand - reserved,
                 "days_to_expiry": (expires - today).days, "expired": expires < today}
+
+    def candidate_lots(self, ingredient: str, day: date) -> "LazyLots":
+        """Unexpired lots of ``ingredient`` that may have stock, earliest expiry first, for
+        picking. The SQL filter uses the ``lot_stock`` totals only to skip empty lots; each
+        lot's exact Decimal stock is computed when the picker looks at it, so a batch on a
+        ten-year database reads a few lots, not every lot ever received."""
+        rows = self._rows(
+            self._LOT_SQL + " LEFT JOIN lot_stock ls ON ls.component_lot_id = l.id"
+            " WHERE l.ingredient = ? AND l.expires >= ?"
+            " AND COALESCE(ls.received, 0) - COALESCE(ls.consumed, 0) > 0.000000001"
+            " ORDER BY l.expires, l.lot_number", [ingredient, day.isoformat()])
+        return LazyLots(self, rows, day)
 
     def lot(self, component_lot_id: int, today: date | None = None) -> dict:
         row = self._one(self._LOT_SQL + " WHERE s.component_lot_id = ?", [component_lot_id])
@@ -459,10 +509,19 @@ FROM stock_on_hand s JOIN component_lots l ON l.id = s.component_lot_id"""
             where.append("s.expires <= date(?, '+' || ? || ' days')")
             params += [today.isoformat(), int(expiring_within)]
         sql = self._LOT_SQL
+        if not include_empty:
+            # skip used-up lots in SQL (lot_stock totals); the exact Decimal check follows
+            sql += " LEFT JOIN lot_stock ls ON ls.component_lot_id = l.id"
+            where.append("COALESCE(ls.received, 0) - COALESCE(ls.consumed, 0) > 0.000000001")
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY s.expires, s.ingredient, s.lot_number"
-        out = [self._lot_out(r, today) for r in self._rows(sql, params)]
+        rows = self._rows(sql, params)
+        if len(rows) <= 50:
+            out = [self._lot_out(r, today) for r in rows]
+        else:  # many lots: the same exact totals from three grouped queries
+            totals = self._exact_totals()
+            out = [self._lot_out(r, today, totals) for r in rows]
         if not include_empty:
             out = [r for r in out if r["on_hand"] > 0]
         return out
@@ -734,6 +793,26 @@ FROM stock_on_hand s JOIN component_lots l ON l.id = s.component_lot_id"""
 
 
 # ---------------------------------------------------------------- helpers
+
+class LazyLots:
+    """A sequence of lot rows whose exact stock (``Store._lot_out``) is computed on access."""
+
+    def __init__(self, store: "Store", rows: list[dict], today: date):
+        self._store, self._rows, self._today = store, rows, today
+        self._done: dict[int, dict] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i: int) -> dict:
+        i = range(len(self._rows))[i]
+        if i not in self._done:
+            self._done[i] = self._store._lot_out(self._rows[i], self._today)
+        return self._done[i]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self._rows)))
+
 
 def audit_hash(entry: dict) -> str:
     body = {k: entry[k] for k in ("id", "at", "actor", "action", "lot_id", "details",
