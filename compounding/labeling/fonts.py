@@ -79,7 +79,7 @@ class Widths:
         self._fonts = fonts
         self._cache: dict[tuple[str, str], float] = {}
 
-    def __call__(self, text: str, font: str, size: float) -> float:
+    def __call__(self, text: str, font: str, size: float) -> float:  # float-ok: geometry (points), not a dose
         key = (font, text)
         w = self._cache.get(key)
         if w is None:

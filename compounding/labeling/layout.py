@@ -31,22 +31,22 @@ SHRINK_STEP = 0.5
 
 @dataclass(frozen=True)
 class Line:
-    x: float
-    baseline: float  # from the label's top
+    x: float  # float-ok: geometry (points), not a dose
+    baseline: float  # float-ok: geometry; from the label's top
     font: str
-    size: float
+    size: float  # float-ok: geometry (points), not a dose
     text: str        # as drawn (no-break spaces already turned into spaces)
     field: str       # the block's field names joined by '+'
 
 
 @dataclass(frozen=True)
 class Box:
-    x0: float
-    y0: float  # top
-    x1: float
-    y1: float  # bottom
+    x0: float  # float-ok: geometry (points), not a dose
+    y0: float  # float-ok: geometry; top
+    x1: float  # float-ok: geometry (points), not a dose
+    y1: float  # float-ok: geometry; bottom
 
-    def overlaps_rows(self, top: float, bottom: float) -> bool:
+    def overlaps_rows(self, top: float, bottom: float) -> bool:  # float-ok: geometry (points), not a dose
         return top < self.y1 and bottom > self.y0
 
 
@@ -55,9 +55,9 @@ _NOWHERE = Box(0.0, -1e9, 0.0, -1e9)
 
 @dataclass(frozen=True)
 class LabelLayout:
-    width: float
-    height: float
-    dot: float                      # one printer dot in points
+    width: float  # float-ok: geometry (points), not a dose
+    height: float  # float-ok: geometry (points), not a dose
+    dot: float                      # float-ok: geometry; one printer dot in points
     lines: tuple[Line, ...]
     bars: code128.Bars
     bars_x: int                     # dots from the label's left to the first bar
@@ -82,13 +82,13 @@ class _Spans:
     DataMatrix (to its left). Hashable, so wrapping the same words in the same place is
     computed once (labels of one template differ mostly in the lot)."""
 
-    pad: float
-    width: float
-    gap: float
+    pad: float  # float-ok: geometry (points), not a dose
+    width: float  # float-ok: geometry (points), not a dose
+    gap: float  # float-ok: geometry (points), not a dose
     code_zone: Box
     matrix_zone: Box | None
 
-    def __call__(self, top: float, bottom: float) -> tuple[float, float]:
+    def __call__(self, top: float, bottom: float) -> tuple[float, float]:  # float-ok: geometry (points), not a dose
         left, right = self.pad, self.width - self.pad
         z = self.code_zone
         if z.overlaps_rows(top - self.gap, bottom + self.gap):
@@ -100,8 +100,8 @@ class _Spans:
 
 
 @lru_cache(maxsize=8192)
-def _wrap(words: tuple[str, ...], font: str, size: float, span_at, top: float, lh: float,
-          bottom: float, full: float, field: str, at_min: bool):
+def _wrap(words: tuple[str, ...], font: str, size: float, span_at, top: float, lh: float,  # float-ok: geometry (points), not a dose
+          bottom: float, full: float, field: str, at_min: bool):  # float-ok: geometry (points), not a dose
     """Greedy word wrap; ``span_at(top, bottom)`` is the free (x, width) for a line there.
 
     A line slot narrowed by a barcode that is too narrow for the next word is skipped.
@@ -281,8 +281,8 @@ def _culprit(blocks, sizes, span_at, text_top, text_bottom, full, ls, failed):
     return best
 
 
-def _fit(template: LabelTemplate, blocks, span_at, text_top: float, text_bottom: float,
-         full: float):
+def _fit(template: LabelTemplate, blocks, span_at, text_top: float, text_bottom: float,  # float-ok: geometry (points), not a dose
+         full: float):  # float-ok: geometry (points), not a dose
     """Wrap, then shrink every block in SHRINK_STEP steps to its minimum; else refuse."""
     if not blocks:
         raise LabelError("label: nothing to print", field="label")

@@ -96,8 +96,8 @@ def render_with_layouts(template: LabelTemplate, items: Sequence[LabelData],
     return buf.getvalue(), lays
 
 
-def _draw(c, template: LabelTemplate, lay: LabelLayout, ox: float, oy: float,
-          page_h: float) -> None:
+def _draw(c, template: LabelTemplate, lay: LabelLayout, ox: float, oy: float,  # float-ok: geometry (points), not a dose
+          page_h: float) -> None:  # float-ok: geometry (points), not a dose
     dot = template.dot
     # text
     t = c.beginText()

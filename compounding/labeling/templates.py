@@ -38,7 +38,7 @@ MIN_FONT_PT = 6.0
 _LENGTH = re.compile(r"^(?P<n>[0-9]+(?:\.[0-9]+)?) ?(?P<u>in|mm|pt)$")
 
 
-def _length(value) -> float:
+def _length(value) -> float:  # float-ok: geometry (points), not a dose
     if not isinstance(value, str):
         raise ValueError("a length needs its unit, e.g. '2.25 in', '63.5 mm' or '9 pt'")
     m = _LENGTH.fullmatch(value.strip())
@@ -153,8 +153,8 @@ class Block(Spec):
     """One paragraph of the label: one or more fields on the same line(s)."""
 
     fields: tuple[Field_, ...] = Field(min_length=1)
-    size: float = Field(ge=MIN_FONT_PT, le=36, description="preferred font size, pt")
-    min_size: float = Field(default=MIN_FONT_PT, ge=MIN_FONT_PT, le=36)
+    size: float = Field(ge=MIN_FONT_PT, le=36, description="preferred font size, pt")  # float-ok: geometry (points), not a dose
+    min_size: float = Field(default=MIN_FONT_PT, ge=MIN_FONT_PT, le=36)  # float-ok: geometry (points), not a dose
     bold: bool = False
     space_before: Length = 0.0
     overflow: Literal["refuse", "refer"] = Field(
@@ -172,7 +172,7 @@ class Block(Spec):
 
 class Layout(Spec):
     padding: Length = Field(description="blank margin inside the label edge")
-    line_spacing: float = Field(default=1.2, ge=1.17, le=2.0,
+    line_spacing: float = Field(default=1.2, ge=1.17, le=2.0,  # float-ok: geometry (points), not a dose
                                 description="line height / font size (DejaVu Sans needs 1.17)")
     gap: Length = Field(default=2.0, description="space between text and a barcode's quiet zone")
     barcode: Barcode
@@ -226,14 +226,14 @@ class LabelTemplate(Spec):
 
     # -- derived geometry
     @property
-    def dot(self) -> float:
+    def dot(self) -> float:  # float-ok: geometry (points), not a dose
         """One printer dot in points."""
         return PT_PER_INCH / self.dpi
 
     def size_text(self) -> str:
         s = self.stock
 
-        def f(pt: float, unit: str) -> str:
+        def f(pt: float, unit: str) -> str:  # float-ok: geometry (points), not a dose
             v = pt / PT_PER_INCH * (MM_PER_INCH if unit == "mm" else 1)
             return f"{v:.3f}".rstrip("0").rstrip(".")
 
