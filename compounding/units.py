@@ -9,7 +9,7 @@ refused with a reason. The exact input value is kept (``Decimal("1.50")`` stays 
 equality is numeric).
 
 Printing rules (ISMP list of error-prone abbreviations, see shared/DOMAIN.md):
-``mcg`` never ``µg``; ``mL`` never ``cc``; no trailing zero (``1 mg``); always a leading
+``mcg`` never the micro sign; ``mL`` never ``cc``; no trailing zero (``1 mg``); always a leading
 zero (``0.5 mg``); a space between number and unit; commas in numbers >= 1,000.
 
 Input notes:

@@ -1,6 +1,6 @@
 """The batch plan as a worksheet a technician follows and a pharmacist verifies.
 
-Aligned columns; every amount through the ISMP formatter (``mcg`` never ``µg``, no trailing
+Aligned columns; every amount through the ISMP formatter (``mcg``, never the micro sign, no trailing
 zero, always a leading zero, thousands separated by commas).
 """
 
