@@ -188,3 +188,19 @@ def test_help_lists_commands():
     assert r.exit_code == 0
     for name in ("templates", "print", "dispense"):
         assert name in r.output
+
+
+def test_worksheet_prints_recorded_weighings(tmp_path):
+    # After compounding, the worksheet carries what was actually weighed, from which lot, by
+    # whom (the quickstart weighs every step as planned).
+    import pdfplumber
+    from compounding.cli import cli as root
+    r = CliRunner().invoke(root, ["--formulas", str(ROOT / "formulas"), "--templates",
+                                  str(ROOT / "templates"), "quickstart", "--dir",
+                                  str(tmp_path)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    ws = sorted((tmp_path / "labels").glob("*-worksheet.pdf"))[1]  # 1.5 mg capsules
+    with pdfplumber.open(ws) as pdf:
+        text = pdf.pages[0].extract_text()
+    assert "recorded values printed" in text
+    assert "SAMPLE-NX-2401" in text and "tess" in text

@@ -99,13 +99,26 @@ def render_worksheet(batch: dict, settings) -> bytes:
     story.append(t)
 
     # weighings with boxes
-    story.append(P("Weighings, in order (fill in every box)", h2))
+    # The latest recorded weighing of each step fills its boxes (a re-weigh replaces the
+    # first on the sheet; both stay in the database); a step not yet weighed stays blank.
+    recorded = {}
+    for rw in batch.get("weighings") or []:
+        recorded[rw.get("step")] = rw
+    title = ("Weighings, in order (recorded values printed; fill in any blank box)"
+             if recorded else "Weighings, in order (fill in every box)")
+    story.append(P(title, h2))
     rows = [[P(h, small) for h in ("Step", "What", "Amount", "Component lot",
                                    "Amount weighed", "Initials")]]
     for w in plan.get("weighings", []):
+        rw = recorded.get(w.get("step"))
+        done = ["", "", ""]
+        if rw:
+            done = [P(rw.get("component_lot") or "(this batch)", small),
+                    P(_amount(rw.get("quantity"), rw.get("unit")), small),
+                    P(rw.get("weighed_by") or "", small)]
         rows.append([P(str(w.get("step", "")), small), P(w.get("what", ""), small),
-                     P(_amount(w.get("amount"), w.get("unit")), small), "", "", ""])
-    t = Table(rows, colWidths=[0.45 * inch, 2.75 * inch, 0.9 * inch, 1.1 * inch, 1.1 * inch,
+                     P(_amount(w.get("amount"), w.get("unit")), small), *done])
+    t = Table(rows, colWidths=[0.45 * inch, 2.5 * inch, 0.85 * inch, 1.4 * inch, 1.1 * inch,
                                0.7 * inch], repeatRows=1, rowHeights=[None] + [0.36 * inch] *
               (len(rows) - 1))
     t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.6, colors.black),
