@@ -302,7 +302,7 @@ def _canonical_unit(unit: str, raw: str, field) -> str:
             _fail(raw, f"unit {unit!r} is ambiguous by its capitals; write mg/mL, mcg/mL or mg/g",
                   field)
         _fail(raw, "unknown concentration unit; allowed: mg/mL, mcg/mL, mg/g, mcg/g", field)
-    if low in {"mg", "mcg", "ml", "g"} or low in {"µg", "μg", "ug"}:
+    if low in {"mg", "mcg", "ml", "g"} or low in {"µg", "μg", "ug"}:  # input aliases typed in the wrong case
         _fail(raw, f"unit {unit!r} is ambiguous by its capitals; write mg, mcg, g or mL", field)
     _fail(raw, "unknown unit; allowed: mcg, mg, g, mL, L, mg/mL, mcg/mL, mg/g, %, "
           "capsules, drops", field)

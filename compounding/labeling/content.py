@@ -2,7 +2,7 @@
 
 Everything here is pure: the formula, settings, strength, quantity, lot, BUD and (for a
 dispensing label) the prescription are arguments; no clock, no database, no files. Every
-amount is formatted by the units layer (``fmt``: ``0.1 mcg``, ``1.5 mg``, never ``µg`` or
+amount is formatted by the units layer (``fmt``: ``0.1 mcg``, ``1.5 mg``, never the micro sign or
 ``1.0``) and every date by ``compounding.dates.format_date`` (``23 MAY 2027``).
 """
 
