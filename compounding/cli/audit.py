@@ -44,15 +44,12 @@ def audit(app, lot, user, since, db_path, as_json):
     if lot is not None:
         lot = lotid.validate_lot_id(lot, "batch")
     start = parse_date(since, "since").isoformat() if since else None
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         if user is not None:
             from ..store.signoff import get_user
             known = get_user(store, user)
             user = known["name"] if known else user.strip()
         rows = store.audit_log(lot_id=lot, actor=user, since=start)
-    finally:
-        store.close()
     if as_json:
         echo_json(rows)
         return

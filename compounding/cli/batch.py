@@ -75,13 +75,10 @@ def batch_create(app, formula_id, quantity, strength, filler, capsule_size, stor
     lots = _component_lots(component_lots)
     order = Order.from_text(formula, quantity=quantity, strength=strength, filler=filler,
                             capsule_size=capsule_size)
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         rec = store.create_batch(formula, reg.catalogue, app.settings, order, by=by,
                                  formula_sha256=reg.hashes[formula.id], component_lots=lots,
                                  storage=storage, corrects=corrects, reason=reason)
-    finally:
-        store.close()
     if as_json:
         echo_json(rec)
         return
@@ -131,14 +128,11 @@ def batch_weigh(app, lot, step, ingredient, component_lot, amount, deviation_rea
     from .. import units as u
 
     qty = u.parse(amount, {u.MASS, u.VOLUME}, field="--amount")
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         w = store.record_weighing(lot, amount=qty, by=by, step=step, ingredient=ingredient,
                                   component_lot=component_lot,
                                   deviation_reason=deviation_reason,
                                   reweigh_reason=reweigh_reason)
-    finally:
-        store.close()
     if as_json:
         echo_json(w)
         return
@@ -162,13 +156,10 @@ def batch_weigh(app, lot, step, ingredient, component_lot, amount, deviation_rea
 @pass_app
 def batch_show(app, lot, db_path, as_json):
     """Show the compounding record of batch LOT: plan, lots, weighings, BUD, prints."""
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         rec = store.get_batch(lot)
         plan_text = store.db.execute("SELECT plan_text FROM batches WHERE lot_id = ?",
                                      [rec["lot_id"]]).fetchone()[0]
-    finally:
-        store.close()
     if as_json:
         echo_json(rec)
         return
@@ -227,11 +218,8 @@ def batch_show(app, lot, db_path, as_json):
 @pass_app
 def batch_list(app, status, db_path, as_json):
     """List batches, newest first."""
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         rows = store.list_batches(status)
-    finally:
-        store.close()
     if as_json:
         echo_json(rows)
         return

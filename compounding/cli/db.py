@@ -73,11 +73,8 @@ def db_migrate(app, db_path, as_json):
 @pass_app
 def db_schema(app, db_path):
     """Print the database schema as SQL (tables, indexes, triggers, views)."""
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         click.echo(store.schema_sql(), nl=False)
-    finally:
-        store.close()
 
 
 @db.command(name="backup")
@@ -90,11 +87,8 @@ def db_backup(app, dest, db_path, as_json):
 
     DEST must not exist. The copy is checked with PRAGMA integrity_check.
     """
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         result = store.backup(dest)
-    finally:
-        store.close()
     if as_json:
         echo_json(result)
         return
@@ -114,12 +108,9 @@ def db_verify(app, db_path, as_json):
 
     Exit 0 when everything is consistent; exit 1 with one line per problem otherwise.
     """
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         problems = store.verify()
         entries = store.db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
-    finally:
-        store.close()
     if as_json:
         echo_json({"ok": not problems, "audit_entries": entries, "problems": problems})
     elif not problems:

@@ -59,12 +59,9 @@ def inventory_receive(app, ingredient, lot_number, expires, quantity, potency, m
         if p.unit != "%":
             raise click.BadParameter("give a plain percent such as 99.2%", param_hint="--potency")
         pot = p.value
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         lot = store.receive_lot(ingredient, lot_number, exp, qty, by, potency_percent=pot,
                                 manufacturer=manufacturer)
-    finally:
-        store.close()
     if as_json:
         echo_json(lot_json(lot))
         return
@@ -87,12 +84,9 @@ def inventory_list(app, days, ingredient, show_all, db_path, as_json):
     from .. import units as u
     from ..dates import format_date
 
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         lots = store.lots(ingredient=ingredient, expiring_within=days,
                           include_empty=show_all or days is not None)
-    finally:
-        store.close()
     if as_json:
         echo_json([lot_json(x) for x in lots])
         return

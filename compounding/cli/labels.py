@@ -87,13 +87,10 @@ def labels_print(app, lot, template_id, copies, start_position, output, by, db_p
     from ..labeling.printing import print_labels
 
     templates = _templates(app)
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         result = print_labels(store, templates, app.settings, lot, template_id=template_id,
                               by=by, output=_output(app, output, lot, template_id),
                               copies=copies, start_position=start_position)
-    finally:
-        store.close()
     _report(result, as_json)
 
 
@@ -125,8 +122,7 @@ def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quanti
         if not value.strip():
             raise InputError(f"{name}: must not be empty", field=name)
     templates = _templates(app)
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         batch = store.get_batch(lot)
         disp = Dispensing(patient=patient.strip(), directions=directions.strip(),
                           prescriber=prescriber.strip(), rx_number=rx_number.strip(),
@@ -135,6 +131,4 @@ def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quanti
         result = print_labels(store, templates, app.settings, lot, template_id=template_id,
                               by=by, output=_output(app, output, lot, template_id),
                               dispensing=disp)
-    finally:
-        store.close()
     _report(result, as_json)

@@ -69,14 +69,11 @@ def recall(app, component_lot, ingredient, batch_lot, db_path, as_json):
         raise InputError("give a supplier lot (COMPONENT_LOT) or --batch LOT, not both")
     if batch_lot is not None and ingredient:
         raise InputError("--ingredient applies to a supplier lot, not to --batch")
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         if batch_lot is not None:
             rec = signoff.recall_batch(store, batch_lot)
         else:
             rows = signoff.recall_component(store, component_lot, ingredient)
-    finally:
-        store.close()
     if batch_lot is not None:
         _show_batch(rec, as_json)
         return

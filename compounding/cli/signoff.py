@@ -44,12 +44,9 @@ def batch_verify(app, lot, by, db_path, as_json):
     """
     from ..store import signoff
 
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         result = signoff.verify_batch(store, lot, by=by,
                                       passphrase=signer_passphrase(app, by, "verified"))
-    finally:
-        store.close()
     if as_json:
         echo_json(result)
     else:
@@ -82,12 +79,9 @@ def batch_release(app, lot, by, reason, db_path, as_json):
     """
     from ..store import signoff
 
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         result = signoff.release_batch(store, lot, by=by, reason=reason,
                                        passphrase=signer_passphrase(app, by, "released"))
-    finally:
-        store.close()
     if as_json:
         echo_json(result)
         return
@@ -109,12 +103,9 @@ def batch_reject(app, lot, by, reason, db_path, as_json):
     """
     from ..store import signoff
 
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         result = signoff.reject_batch(store, lot, by=by, reason=reason,
                                       passphrase=signer_passphrase(app, by, "rejected"))
-    finally:
-        store.close()
     if as_json:
         echo_json(result)
         return
@@ -142,8 +133,7 @@ def batch_quarantine(app, lot, by, reason, lift, db_path, as_json):
     """
     from ..store import signoff
 
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         if lift:
             result = signoff.lift_hold(store, lot, by=by, reason=reason,
                                        passphrase=signer_passphrase(app, by, "hold-lifted"))
@@ -151,8 +141,6 @@ def batch_quarantine(app, lot, by, reason, lift, db_path, as_json):
             result = signoff.quarantine_batch(store, lot, by=by, reason=reason,
                                               passphrase=signer_passphrase(app, by,
                                                                            "quarantined"))
-    finally:
-        store.close()
     if as_json:
         echo_json(result)
         return
@@ -189,11 +177,8 @@ def _submit(app, subject_type, subject_id, by, note, db_path, as_json):
     from ..store import signoff
 
     version, sha, data = _file(app, subject_type, subject_id)
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         sub = signoff.submit(store, subject_type, subject_id, version, data, by=by, note=note)
-    finally:
-        store.close()
     sub = {k: v for k, v in sub.items() if k != "content"}
     if as_json:
         echo_json(sub)
@@ -208,8 +193,7 @@ def _approve(app, subject_type, subject_id, by, db_path, as_json):
     from ..store import signoff
 
     version, sha, _ = _file(app, subject_type, subject_id)
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         diff = signoff.diff_to_approved(store, subject_type, subject_id, sha)
         if diff and not as_json:
             click.echo("Changes since the approved version:")
@@ -217,8 +201,6 @@ def _approve(app, subject_type, subject_id, by, db_path, as_json):
                 click.echo(f"  {line}")
         result = signoff.approve(store, subject_type, subject_id, version, sha, by=by,
                                  passphrase=signer_passphrase(app, by, "approved"))
-    finally:
-        store.close()
     if as_json:
         echo_json({**{k: v for k, v in result.items() if k != "submission"}, "diff": diff})
         return

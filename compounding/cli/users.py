@@ -74,14 +74,11 @@ def users_add(app, name, role, full_name, by, db_path, as_json):
     """
     from ..store import signoff
 
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         signer_pw = signer_passphrase(app, by, "add user") if by else None
         pw = new_passphrase(app, name, signer=bool(by))
         u = signoff.add_user(store, name, role, pw, full_name=full_name, by=by,
                              by_passphrase=signer_pw)
-    finally:
-        store.close()
     if as_json:
         echo_json(u)
         return
@@ -96,11 +93,8 @@ def users_list(app, db_path, as_json):
     """List users: role, state (active, locked, deactivated), wrong passphrases in a row."""
     from ..store import signoff
 
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         rows = signoff.list_users(store)
-    finally:
-        store.close()
     if as_json:
         echo_json(rows)
         return
@@ -125,12 +119,9 @@ def users_deactivate(app, name, by, reason, db_path, as_json):
     """Deactivate user NAME for good: they can no longer act or sign (their records stay)."""
     from ..store import signoff
 
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         u = signoff.deactivate_user(store, name, by=by, reason=reason,
                                     passphrase=signer_passphrase(app, by, "deactivate user"))
-    finally:
-        store.close()
     if as_json:
         echo_json(u)
         return
@@ -148,12 +139,9 @@ def users_unlock(app, name, by, reason, db_path, as_json):
     """Unlock user NAME after too many wrong passphrases (a pharmacist signs)."""
     from ..store import signoff
 
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         u = signoff.unlock_user(store, name, by=by, reason=reason,
                                 passphrase=signer_passphrase(app, by, "unlock user"))
-    finally:
-        store.close()
     if as_json:
         echo_json(u)
         return
@@ -171,13 +159,10 @@ def users_passphrase(app, name, db_path):
     """
     from ..store import signoff
 
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         old = signer_passphrase(app, name, "change passphrase")
         new = (app.environ.get(ENV_NEW_PASSPHRASE)
                or click.prompt(f"New passphrase for {name}", hide_input=True,
                                confirmation_prompt=True, err=True))
         u = signoff.change_passphrase(store, name, old, new)
-    finally:
-        store.close()
     click.echo(f"Passphrase changed for {u['name']}")

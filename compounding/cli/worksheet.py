@@ -23,11 +23,8 @@ def batch_worksheet(app, lot, output, db_path):
     from ..labeling.printing import write_atomic
     from ..labeling.worksheet import render_worksheet
 
-    store = open_store(app, db_path)
-    try:
+    with open_store(app, db_path) as store:
         batch = store.get_batch(lot)
-    finally:
-        store.close()
     pdf = render_worksheet(batch, app.settings)
     path = Path(output) if output else app.cwd / "labels" / f"{batch['lot_id']}-worksheet.pdf"
     write_atomic(path, pdf)
