@@ -82,11 +82,14 @@ def parse_expiry(text: str, field: str | None = "expiry") -> date:
     return last_day_of_month(year, month)
 
 
-def format_date(d: date) -> str:
+def format_date(d: date | str) -> str:
     """``23 MAY 2027``: two-digit day, upper-case English month, four-digit year.
 
-    Safe for US and UK readers alike (ISMP: never an all-numeric date on a label).
+    Safe for US and UK readers alike (ISMP: never an all-numeric date on a label). Takes a
+    date, or the ISO text the store keeps (``2027-05-23``, or a ``...T12:00:00Z`` stamp).
     """
+    if isinstance(d, str):
+        d = date.fromisoformat(d[:10])
     return f"{d.day:02d} {MONTHS[d.month - 1]} {d.year:04d}"
 
 

@@ -77,7 +77,6 @@ def formula_reference() -> str:
         if "properties" not in d:
             continue
         rows.append(f"| **`{name}`** | | table | {' '.join(d.get('description', '').split())} |")
-        before = len(rows)
         table({f"{name}.{k}": v for k, v in d["properties"].items()},
               {f"{name}.{k}" for k in d.get("required", [])})
     return "\n".join(rows) + "\n\n"

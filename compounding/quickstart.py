@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from . import units as u
+from .dates import add_months
 from .errors import InputError
 
 SAMPLE_DB = "compounding-sample.db"
@@ -100,11 +101,6 @@ def free_name(directory: Path, name: str) -> Path:
         path = path.with_name(f"{stem}-{n}{suffix}")
         n += 1
     return path
-
-
-def add_months(d: date, months: int) -> date:
-    from .dates import add_months as _add
-    return _add(d, months)
 
 
 def steps(n_batches: int = len(BATCHES)) -> list[str]:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from compounding.cli import cli
 from compounding.store import Store, signoff
-from signoff_support import PASS, add_users, approve_formulas, approve_templates
+from signoff_support import add_users, approve_formulas, approve_templates
 
 ROOT = Path(__file__).resolve().parent.parent
 TINA, PHARM, PHIL = "tina secret 1", "pharm secret 1", "phil secret 1"

@@ -36,10 +36,8 @@ def _component_lots(values) -> dict[str, str]:
 
 
 def _date(iso: str) -> str:
-    from datetime import date
-
     from ..dates import format_date
-    return format_date(date.fromisoformat(iso))
+    return format_date(iso)
 
 
 @batch.command(name="create")

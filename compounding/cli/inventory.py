@@ -94,12 +94,11 @@ def inventory_list(app, days, ingredient, show_all, db_path, as_json):
         click.echo("No component lots" + (f" expiring within {days} days" if days is not None
                                           else " with stock on hand"))
         return
-    from datetime import date
     rows = []
     for x in lots:
         state = "EXPIRED" if x["expired"] else f"{x['days_to_expiry']} days"
         rows.append([x["ingredient"], x["lot_number"],
-                     format_date(date.fromisoformat(x["expires"])), state,
+                     format_date(x["expires"]), state,
                      u.plain(x["potency_percent"]) + "%", show_amount(x["on_hand"], x["unit"]),
                      show_amount(x["reserved"], x["unit"])])
     click.echo(table(rows, ["INGREDIENT", "LOT", "EXPIRES", "LEFT", "POTENCY", "ON HAND",

@@ -42,7 +42,7 @@ def quickstart(app, directory, labels_dir):
                      dt.date.today(), progress=lambda name: bar.update(1, name))
     click.echo("")
     rows = [[b.lot_id, b.formula_id, b.strength, b.quantity,
-             format_date(dt.date.fromisoformat(b.bud)), b.status] for b in result.batches]
+             format_date(b.bud), b.status] for b in result.batches]
     click.echo(table(rows, ["LOT", "FORMULA", "STRENGTH", "QUANTITY", "BUD", "STATUS"]))
     click.echo("")
     click.echo(f"Database:  {result.db_path}")
@@ -60,8 +60,8 @@ def quickstart(app, directory, labels_dir):
         f"compounding batch list {db}",
         f"compounding batch show {lot} {db}",
         f"compounding inventory list {db}",
-        f"compounding plan ldn-capsules --quantity 30 --strength 0.5mg",
-        f"compounding bud ldn-oral-liquid",
+        "compounding plan ldn-capsules --quantity 30 --strength 0.5mg",
+        "compounding bud ldn-oral-liquid",
         f"COMPOUNDING_PASSPHRASE={te[3]} compounding {s} labels dispense {lot} {db} "
         f"--patient 'Zoë Nguyễn' --directions 'Take one capsule at bedtime' "
         f"--prescriber 'Dr A. Smith' --rx RX-1001 --quantity 30 --by {te[0]}",

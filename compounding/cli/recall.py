@@ -10,10 +10,8 @@ from .db import db_option, open_store
 
 
 def _date(iso: str) -> str:
-    from datetime import date
-
     from ..dates import format_date
-    return format_date(date.fromisoformat(iso[:10]))
+    return format_date(iso)
 
 
 def _prints_table(prints: list[dict]) -> str:

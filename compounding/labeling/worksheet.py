@@ -33,10 +33,8 @@ def _amount(amount, unit) -> str:
 
 
 def _date(iso: str | None) -> str:
-    from datetime import date
-
     from ..dates import format_date
-    return format_date(date.fromisoformat(iso)) if iso else ""
+    return format_date(iso) if iso else ""
 
 
 def render_worksheet(batch: dict, settings) -> bytes:

@@ -111,6 +111,7 @@ def plan_capsules(ctx: Ctx) -> BatchPlan:
         "drug_per_capsule": ctx.strength,
         "ordered": u.q(n, "capsules"),
         "extra": u.q(extra, "capsules"),
+        "min_extra": u.q(spec.min_extra_capsules, "capsules"),
         "total_blend": mg(blend),
         "filler_amount": mg(filler_add),
         "filler_total": ctx.total_weighed(filler_id),

@@ -39,7 +39,8 @@ def render(plan: BatchPlan) -> str:
     make = f"{u.fmt(plan.quantity)} ordered; make {show(plan.units_to_make)} " \
            f"(overage {_pct(plan.overage_percent)}"
     if plan.capsule:
-        make += f", at least 1 extra capsule"
+        n = plan.capsule["min_extra"].value
+        make += f", at least {u.number(n)} extra capsule{'' if n == 1 else 's'}"
     facts.append(("Quantity", make + ")"))
     facts.append(("Balance", f"minimum weighable {show(plan.min_weighable)}, readability "
                   f"{show(plan.readability)}; dilutions at most 1 in {plan.max_dilution_ratio}"))

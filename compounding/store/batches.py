@@ -18,9 +18,10 @@ import json
 from datetime import date
 from decimal import Decimal
 
+from ..dates import format_date
 from .. import units as u
 from ..errors import InputError, NotFoundError, RefusedError, StoreError
-from .store import Store, _show_date, canonical, to_unit
+from .store import Store, canonical, to_unit
 
 OPEN_STATUSES = ("planned", "compounded")
 
@@ -53,7 +54,7 @@ def _candidates(store: Store, ingredient: str, named: str | None, day: date) -> 
         lot = store.find_lot(ingredient, named)
         if date.fromisoformat(lot["expires"]) < day:
             raise RefusedError(f"{ingredient} lot {named} expired on "
-                               f"{_show_date(date.fromisoformat(lot['expires']))}")
+                               f"{format_date(lot['expires'])}")
         return [lot]
     fresh = store.candidate_lots(ingredient, day)  # earliest expiry first, exact on access
     if len(fresh) == 0 or not any(x["on_hand"] > 0 for x in fresh):
@@ -294,7 +295,7 @@ def record_weighing(store: Store, lot_id: str, *, amount, by: str, step: int | N
             expires = date.fromisoformat(lot["expires"])
             if expires < today:
                 raise RefusedError(f"{s['ingredient']} lot {lot['lot_number']} expired on "
-                                   f"{_show_date(expires)}; it cannot be used")
+                                   f"{format_date(expires)}; it cannot be used")
         planned_q = u.q(s["quantity"], s["unit"])
         if planned_q.dim != amount.dim:
             raise InputError(f"amount: step {s['step']} is planned as {u.fmt(planned_q)}; give "

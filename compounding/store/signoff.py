@@ -33,10 +33,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from ..dates import format_date
 from .. import auth
 from ..errors import InputError, NotFoundError, RefusedError, StoreError
 from . import lotid
-from .store import Store, _need_text, _show_date, canonical, sha256
+from .store import Store, _need_text, canonical, sha256
 
 #: scrypt cost for new passphrase hashes: (n, r, p). Production uses the RFC 7914 figure from
 #: :mod:`compounding.auth`; the test suite lowers it (tests/conftest.py) to stay fast. Each
@@ -55,7 +56,7 @@ def _short(h: str) -> str:
 
 def _when(stamp: str) -> str:
     """A UTC stamp for a person: '01 MAR 2026 12:00 UTC'."""
-    return f"{_show_date(date.fromisoformat(stamp[:10]))} {stamp[11:16]} UTC"
+    return f"{format_date(stamp[:10])} {stamp[11:16]} UTC"
 
 
 # ---------------------------------------------------------------- users
@@ -573,14 +574,14 @@ def checklist(store: Store, lot_id: str, verifier: dict) -> list[Check]:
         if w["lot_ingredient"] != w["ingredient"]:
             problems.append(f"the lot is {w['lot_ingredient']}")
         if exp < compounded or exp < date.fromisoformat(first[:10]):
-            problems.append(f"expired {_show_date(exp)}")
+            problems.append(f"expired {format_date(exp)}")
         if (w["ingredient"] == formula.active.ingredient and plan.get("potency_percent")
                 and Decimal(w["potency_percent"]) != Decimal(plan["potency_percent"])):
             problems.append(f"potency {w['potency_percent']}% but the plan used "
                             f"{plan['potency_percent']}%")
         checks.append(Check("component-lot", not problems,
                             f"{w['ingredient']} lot {w['lot_number']}: expires "
-                            f"{_show_date(exp)}, "
+                            f"{format_date(exp)}, "
                             + ("valid and unexpired at compounding" if not problems
                                else "; ".join(problems))))
 
@@ -594,9 +595,9 @@ def checklist(store: Store, lot_id: str, verifier: dict) -> list[Check]:
                           stored.get("policy", "usp795"), filler=filler)
         ok = bud.bud.isoformat() == batch["bud"]
         checks.append(Check("bud", ok,
-                            f"BUD recomputed from the lots used: {_show_date(bud.bud)}"
+                            f"BUD recomputed from the lots used: {format_date(bud.bud)}"
                             + ("" if ok else f", but the record says "
-                               f"{_show_date(date.fromisoformat(batch['bud']))}")
+                               f"{format_date(batch['bud'])}")
                             + f" ({bud.binding.as_json().get('kind', '')})"))
     else:
         checks.append(Check("bud", False, "BUD cannot be checked until every step is weighed"))

@@ -30,6 +30,7 @@ from typing import Callable
 
 from sqlite_utils import Database
 
+from ..dates import format_date
 from .. import units as u
 from ..errors import InputError, NotFoundError, RefusedError, StoreError
 from . import lotid
@@ -363,7 +364,7 @@ class Store:
         today = today or self.today()
         if expires < today:
             raise RefusedError(f"lot {lot_number} of {ingredient} expired on "
-                               f"{_show_date(expires)}; it cannot be received into stock")
+                               f"{format_date(expires)}; it cannot be received into stock")
         manufacturer = manufacturer.strip() if manufacturer and manufacturer.strip() else None
         by = self.acting(by)  # issue 7: an active user (authenticated in the CLI)
         stamp = self.stamp()
@@ -384,7 +385,7 @@ class Store:
                 lot_id = lot["id"]
                 diffs = []
                 if lot["expires"] != expires.isoformat():
-                    diffs.append(f"expiry {_show_date(date.fromisoformat(lot['expires']))}")
+                    diffs.append(f"expiry {format_date(lot['expires'])}")
                 if _dec(lot["potency_percent"]) != potency:
                     diffs.append(f"potency {lot['potency_percent']}%")
                 if lot["unit"] != unit:
@@ -553,7 +554,7 @@ FROM stock_on_hand s JOIN component_lots l ON l.id = s.component_lot_id"""
             seq = self.db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM lot_ids WHERE day = ?",
                                   [day.isoformat()]).fetchone()[0]
             if seq > lotid.MAX_PER_DAY:
-                raise StoreError(f"no lot IDs left for {_show_date(day)} "
+                raise StoreError(f"no lot IDs left for {format_date(day)} "
                                  f"({lotid.MAX_PER_DAY} batches a day)")
             lot = lotid.make_lot_id(day, seq)
             self.db.execute("INSERT INTO lot_ids (lot_id, day, seq, allocated_by, allocated_at)"
@@ -830,14 +831,6 @@ def _need_text(value, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"{field}: must not be empty")
     return value
-
-
-def _show_date(d: date) -> str:
-    try:
-        from ..dates import format_date
-        return format_date(d)
-    except ImportError:  # pragma: no cover
-        return d.isoformat()
 
 
 def _check_location(path: Path) -> None:
