@@ -51,6 +51,7 @@ def setup(path: Path, technicians: list[str]) -> None:
     from compounding import units as u
     from compounding.formulas import Registry
     from compounding.labeling.templates import load_templates
+    from compounding.quickstart import submit_and_approve_all
     from compounding.store import Store
 
     signoff.SCRYPT_COST = FAST_SCRYPT
@@ -60,17 +61,9 @@ def setup(path: Path, technicians: list[str]) -> None:
         for name in ("phil", *technicians):
             signoff.add_user(store, name, "pharmacist" if name in PHARMACISTS else "technician",
                              PASS, by="pharm", by_passphrase=PASS)
-        reg = Registry.load(ROOT / "formulas")
-        for fid, f in reg.formulas.items():
-            signoff.submit(store, "formula", fid, f.version, reg.contents[fid], by="phil")
-            signoff.approve(store, "formula", fid, f.version, reg.hashes[fid], by="pharm",
-                            passphrase=PASS)
-        ts = load_templates(ROOT / "templates")
-        for tid, t in ts.templates.items():
-            signoff.submit(store, "template", tid, t.version, ts.paths[tid].read_bytes(),
-                           by="phil")
-            signoff.approve(store, "template", tid, t.version, ts.hashes[tid], by="pharm",
-                            passphrase=PASS)
+        submit_and_approve_all(store, Registry.load(ROOT / "formulas"),
+                               load_templates(ROOT / "templates"), author="phil",
+                               approver="pharm", passphrase=PASS)
         far = date(date.today().year + 3, 1, 31)
         store.receive_lot("naltrexone-hcl", "NX-BENCH-1", far, u.parse("1000 g"),
                           technicians[0], potency_percent="99.6")

@@ -52,10 +52,12 @@ from compounding.formulas import Registry  # noqa: E402
 from compounding.labeling.templates import load_templates  # noqa: E402
 from compounding.plan import Order, make_plan, render_plan_text  # noqa: E402
 from compounding.settings import Settings  # noqa: E402
+from compounding.quickstart import submit_and_approve_all  # noqa: E402
 from compounding.store import Store, lotid, signoff  # noqa: E402
 from compounding.store.batches import _bud_json, _line_need, order_json  # noqa: E402
 from compounding.store.migrations import GENESIS_HASH  # noqa: E402
-from compounding.store.store import _show_date, audit_hash, canonical, sha256, to_unit  # noqa: E402
+from compounding.dates import format_date  # noqa: E402
+from compounding.store.store import audit_hash, canonical, sha256, to_unit  # noqa: E402
 
 #: Bump when the generated content changes (part of the cache key).
 GEN_VERSION = 1
@@ -141,17 +143,9 @@ def setup(path: Path, start: date) -> None:
             first = name == "pharm"
             signoff.add_user(store, name, role, PASS, full_name=full,
                              by=None if first else "pharm", by_passphrase=None if first else PASS)
-        reg = Registry.load(ROOT / "formulas")
-        for fid, f in reg.formulas.items():
-            signoff.submit(store, "formula", fid, f.version, reg.contents[fid], by="phil")
-            signoff.approve(store, "formula", fid, f.version, reg.hashes[fid], by="pharm",
-                            passphrase=PASS)
-        ts = load_templates(ROOT / "templates")
-        for tid, t in ts.templates.items():
-            signoff.submit(store, "template", tid, t.version, ts.paths[tid].read_bytes(),
-                           by="phil")
-            signoff.approve(store, "template", tid, t.version, ts.hashes[tid], by="pharm",
-                            passphrase=PASS)
+        submit_and_approve_all(store, Registry.load(ROOT / "formulas"),
+                               load_templates(ROOT / "templates"), author="phil",
+                               approver="pharm", passphrase=PASS)
     finally:
         store.close()
 
@@ -719,8 +713,8 @@ class Generator:
                         f"{w['deviation_percent']}% (tolerance ±{tol}%)"))
         for ing, lot in b["lots"].items():
             out.append(("component-lot", f"{ing} lot {lot['lot_number']}: expires "
-                        f"{_show_date(lot['expires'])}, valid and unexpired at compounding"))
-        out.append(("bud", f"BUD recomputed from the lots used: {_show_date(bud.bud)} "
+                        f"{format_date(lot['expires'])}, valid and unexpired at compounding"))
+        out.append(("bud", f"BUD recomputed from the lots used: {format_date(bud.bud)} "
                     f"({bud.binding.as_json().get('kind', '')})"))
         out.append(("verifier", f"verifier {pharm} is a pharmacist and neither compounded "
                     "nor weighed this batch"))

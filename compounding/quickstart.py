@@ -103,6 +103,26 @@ def free_name(directory: Path, name: str) -> Path:
     return path
 
 
+def submit_and_approve_all(store, registry, templates, *, author: str, approver: str,
+                           passphrase: str, note: str | None = None) -> None:
+    """Every formula and template as it is now: ``author`` submits, ``approver`` signs.
+
+    For samples and benchmarks only: a real pharmacy reviews each one (`formulas approve`).
+    """
+    from .store import signoff
+
+    for fid, f in registry.formulas.items():
+        signoff.submit(store, "formula", fid, f.version, registry.contents[fid], by=author,
+                       note=note)
+        signoff.approve(store, "formula", fid, f.version, registry.hashes[fid], by=approver,
+                        passphrase=passphrase)
+    for tid, t in templates.templates.items():
+        signoff.submit(store, "template", tid, t.version, templates.paths[tid].read_bytes(),
+                       by=author, note=note)
+        signoff.approve(store, "template", tid, t.version, templates.hashes[tid], by=approver,
+                        passphrase=passphrase)
+
+
 def steps(n_batches: int = len(BATCHES)) -> list[str]:
     """The named steps, for a progress bar."""
     return (["users", "lots", "approvals"]
@@ -148,18 +168,8 @@ def run(db_path: Path, settings_path: Path, labels_dir: Path, registry, template
         progress("lots")
 
         # 3. Change control: the technician submits, the pharmacist (not the author) approves.
-        for fid in registry.formulas:
-            f = registry.get(fid)
-            signoff.submit(store, "formula", fid, f.version, registry.contents[fid],
-                           by=te_name, note="sample")
-            signoff.approve(store, "formula", fid, f.version, registry.hashes[fid],
-                            by=ph_name, passphrase=ph_pass)
-        for tid in templates.templates:
-            t = templates.get(tid)
-            signoff.submit(store, "template", tid, t.version, templates.paths[tid].read_bytes(),
-                           by=te_name, note="sample")
-            signoff.approve(store, "template", tid, t.version, templates.hashes[tid],
-                            by=ph_name, passphrase=ph_pass)
+        submit_and_approve_all(store, registry, templates, author=te_name, approver=ph_name,
+                               passphrase=ph_pass, note="sample")
         progress("approvals")
 
         # 4. One batch of each formula: create, weigh, verify, release, print.

@@ -216,14 +216,22 @@ def _other_pharmacists(store: Store, name: str) -> int:
         "AND locked_at IS NULL AND name <> ?", [name]).fetchone()[0]
 
 
-def deactivate_user(store: Store, name: str, *, by: str, passphrase: str,
-                    reason: str | None = None) -> dict:
-    """Deactivate a user for good (a pharmacist's signature). Their records stay theirs."""
+def _user_signoff(store: Store, name: str, by: str, passphrase: str,
+                  verb: str) -> tuple[dict, dict]:
+    """The user acted on, and the authenticated pharmacist signing for it."""
     target = get_user(store, _need_text(name, "name").strip())
     if target is None:
         raise NotFoundError(f"no user {name!r}")
-    signer = authenticate(store, by, passphrase, f"deactivate user {target['name']}")
-    _need_pharmacist(store, signer, f"deactivate user {target['name']}")
+    what = f"{verb} user {target['name']}"
+    signer = authenticate(store, by, passphrase, what)
+    _need_pharmacist(store, signer, what)
+    return target, signer
+
+
+def deactivate_user(store: Store, name: str, *, by: str, passphrase: str,
+                    reason: str | None = None) -> dict:
+    """Deactivate a user for good (a pharmacist's signature). Their records stay theirs."""
+    target, signer = _user_signoff(store, name, by, passphrase, "deactivate")
     if not target["active"]:
         raise RefusedError(f"user {target['name']} is already deactivated")
     if target["role"] == "pharmacist" and _other_pharmacists(store, target["name"]) == 0:
@@ -243,11 +251,7 @@ def deactivate_user(store: Store, name: str, *, by: str, passphrase: str,
 def unlock_user(store: Store, name: str, *, by: str, passphrase: str,
                 reason: str | None = None) -> dict:
     """Unlock a user locked by wrong passphrases (a pharmacist's signature)."""
-    target = get_user(store, _need_text(name, "name").strip())
-    if target is None:
-        raise NotFoundError(f"no user {name!r}")
-    signer = authenticate(store, by, passphrase, f"unlock user {target['name']}")
-    _need_pharmacist(store, signer, f"unlock user {target['name']}")
+    target, signer = _user_signoff(store, name, by, passphrase, "unlock")
     if not target["active"]:
         raise RefusedError(f"user {target['name']} is deactivated; a deactivated user is "
                            "never unlocked")
