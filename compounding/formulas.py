@@ -463,13 +463,8 @@ def load_catalogue(path: Path) -> Catalogue:
         raise SpecError(path, _messages(exc))
 
 
-def load_formula(path: Path, catalogue: Catalogue) -> tuple[Formula, str]:
-    """Load one formula file; return it with the SHA-256 of its approval content."""
-    formula, content = _load_formula(path, catalogue)
-    return formula, hashlib.sha256(content).hexdigest()
-
-
-def _load_formula(path: Path, catalogue: Catalogue) -> tuple[Formula, bytes]:
+def load_formula(path: Path, catalogue: Catalogue) -> tuple[Formula, bytes]:
+    """Load one formula file; return it with its approval content (see below)."""
     raw, data = read_toml(path)
     try:
         formula = Formula.model_validate(raw, context={"catalogue": catalogue})
@@ -546,7 +541,7 @@ class Registry:
             if path.name == CATALOGUE_FILE:
                 continue
             try:
-                f, c = _load_formula(path, catalogue)
+                f, c = load_formula(path, catalogue)
             except SpecError as exc:
                 problems.extend((f"{exc.path}: {loc}" if loc else exc.path, m)
                                 for loc, m in exc.problems)
