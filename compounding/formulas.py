@@ -411,9 +411,6 @@ class Formula(Spec):
                                  f"storage.conditions {list(self.storage.conditions)}")
 
     # -- conveniences for the rest of the system
-    def summary_strength(self) -> str:
-        return self.strength.describe()
-
     def spec_json(self) -> dict:
         return self.model_dump(mode="json", exclude_none=True)
 

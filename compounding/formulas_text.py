@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import units as u
-from .formulas import STORAGE_TEXT, Catalogue, Formula
+from .formulas import Catalogue, Formula
 
 
 def describe(f: Formula, cat: Catalogue, sha256: str | None = None) -> str:
@@ -67,5 +67,3 @@ def describe(f: Formula, cat: Catalogue, sha256: str | None = None) -> str:
                 add(f"  {i}. {item}" if title == "Steps" else f"  - {item}")
     return "\n".join(out)
 
-
-__all__ = ["describe", "STORAGE_TEXT"]

@@ -212,10 +212,7 @@ def render_worksheet(batch: dict, settings) -> bytes:
     return buf.getvalue()
 
 
-def _storage_text(formula_snapshot: dict, condition: str | None) -> list[str]:
-    from ..formulas import STORAGE_TEXT
+def _storage_text(formula_snapshot: dict, condition: str) -> list[str]:
+    from ..formulas import StorageSpec
 
-    out = [STORAGE_TEXT.get(condition or "", condition or "")]
-    if (formula_snapshot.get("storage") or {}).get("protect_from_light"):
-        out.append("Protect from light.")
-    return out
+    return StorageSpec.model_validate(formula_snapshot["storage"]).text(condition)
