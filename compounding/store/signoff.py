@@ -678,10 +678,18 @@ def verifications(store: Store, lot_id: str) -> list[dict]:
     return rows
 
 
-def _set_status(store: Store, lot_id: str, old: str, new: str, by: str, sig: dict):
+def _signed_status(store: Store, user: dict, lot_id: str, meaning: str, old: str, new: str,
+                   *, reason: str | None, details: dict, content: str | None = None) -> dict:
+    """Sign the batch's current content with ``meaning``, then move it from ``old`` to
+    ``new`` (the trigger checks the signature); inside the caller's write transaction."""
+    if content is None:
+        content = batch_content_sha256(store, lot_id)
+    sig = _sign(store, user, meaning, "batch", lot_id, content, lot_id=lot_id, reason=reason,
+                details=details)
     store._update_batch(lot_id, status=new)
-    store.audit("batch.status", by, {"from": old, "to": new, "signature_id": sig["id"],
-                                     "reason": sig.get("reason")}, lot_id=lot_id)
+    store.audit("batch.status", user["name"], {"from": old, "to": new, "signature_id": sig["id"],
+                                               "reason": sig.get("reason")}, lot_id=lot_id)
+    return sig
 
 
 def release_batch(store: Store, lot_id: str, *, by: str, passphrase: str,
@@ -721,9 +729,9 @@ def release_batch(store: Store, lot_id: str, *, by: str, passphrase: str,
         if content != last["batch_sha256"]:
             _refuse(store, user, what, f"batch {lot_id} changed since it was verified by "
                     f"{last['signer']}; verify it again", lot_id)
-        sig = _sign(store, user, "released", "batch", lot_id, content, lot_id=lot_id,
-                    reason=reason, details={"verification_id": last["id"], "from": status})
-        _set_status(store, lot_id, status, "released", user["name"], sig)
+        sig = _signed_status(store, user, lot_id, "released", status, "released",
+                             reason=reason, content=content,
+                             details={"verification_id": last["id"], "from": status})
     return {"lot_id": lot_id, "status": "released", "from": status, "signature": sig}
 
 
@@ -742,10 +750,8 @@ def reject_batch(store: Store, lot_id: str, *, by: str, passphrase: str, reason:
         _refuse(store, user, what, f"batch {lot_id} is released; put it on hold first "
                 f"(compounding batch quarantine {lot_id}), then reject it", lot_id)
     with store.write():
-        sig = _sign(store, user, "rejected", "batch", lot_id,
-                    batch_content_sha256(store, lot_id), lot_id=lot_id, reason=reason,
-                    details={"from": status})
-        _set_status(store, lot_id, status, "rejected", user["name"], sig)
+        sig = _signed_status(store, user, lot_id, "rejected", status, "rejected",
+                             reason=reason, details={"from": status})
     return {"lot_id": lot_id, "status": "rejected", "from": status, "signature": sig}
 
 
@@ -761,10 +767,8 @@ def quarantine_batch(store: Store, lot_id: str, *, by: str, passphrase: str,
         _refuse(store, user, what, f"batch {lot_id} is already "
                 f"{'on hold (quarantine)' if status == 'quarantine' else 'rejected'}", lot_id)
     with store.write():
-        sig = _sign(store, user, "quarantined", "batch", lot_id,
-                    batch_content_sha256(store, lot_id), lot_id=lot_id, reason=reason,
-                    details={"from": status})
-        _set_status(store, lot_id, status, "quarantine", user["name"], sig)
+        sig = _signed_status(store, user, lot_id, "quarantined", status, "quarantine",
+                             reason=reason, details={"from": status})
     return {"lot_id": lot_id, "status": "quarantine", "from": status, "signature": sig}
 
 
@@ -791,10 +795,8 @@ def lift_hold(store: Store, lot_id: str, *, by: str, passphrase: str, reason: st
                 f"release it again (compounding batch release {lot_id} --reason TEXT) or "
                 "reject it", lot_id)
     with store.write():
-        sig = _sign(store, user, "hold-lifted", "batch", lot_id,
-                    batch_content_sha256(store, lot_id), lot_id=lot_id, reason=reason,
-                    details={"to": before})
-        _set_status(store, lot_id, "quarantine", before, user["name"], sig)
+        sig = _signed_status(store, user, lot_id, "hold-lifted", "quarantine", before,
+                             reason=reason, details={"to": before})
     return {"lot_id": lot_id, "status": before, "from": "quarantine", "signature": sig}
 
 
