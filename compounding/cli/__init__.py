@@ -34,6 +34,9 @@ COMMANDS = {
     "users": "compounding.cli.users:users",
     "audit": "compounding.cli.audit:audit",
     "quickstart": "compounding.cli.quickstart:quickstart",
+    "printers": "compounding.cli.printers:printers",
+    "serve": "compounding.cli.serve:serve",
+    "rx": "compounding.cli.rx:rx",
 }
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent

@@ -232,6 +232,18 @@ class Store:
         """The pharmacy's calendar day (local time)."""
         return self.now().astimezone().date()
 
+    def rows(self, sql: str, params=()) -> list[dict]:
+        """Run a query and return every row as a dict (column name -> value)."""
+        return self._rows(sql, params)
+
+    def one(self, sql: str, params=()) -> dict | None:
+        """Run a query and return its first row as a dict, or None."""
+        return self._one(sql, params)
+
+    def ref(self, table: str, *key) -> dict:
+        """An audit reference to one record: table, key and the record's SHA-256 digest."""
+        return self._ref(table, *key)
+
     def _rows(self, sql: str, params=()) -> list[dict]:
         cur = self.db.execute(sql, params)
         cols = [c[0] for c in cur.description]
