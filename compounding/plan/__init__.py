@@ -9,10 +9,11 @@ option and what is allowed. See docs/plan.md for the JSON shape and the limits c
 from __future__ import annotations
 
 from ..errors import PlanError
+from .as_made import AsMade, as_made_strength
 from .model import BatchPlan, DilutionStep, DrugSummary, IngredientLine, Order, Weighing
 
 __all__ = ["Order", "BatchPlan", "Weighing", "IngredientLine", "DilutionStep", "DrugSummary",
-           "PlanError", "make_plan", "render_plan_text"]
+           "PlanError", "make_plan", "render_plan_text", "as_made_strength", "AsMade"]
 
 
 def make_plan(formula, catalogue, settings, order: Order) -> BatchPlan:
