@@ -63,6 +63,27 @@ class Pharmacy(Spec):
     phone: str = "(555) 010-0100"
 
 
+class Titration(Spec):
+    """Measuring and dispensing a titration schedule (issue 17; docs/titration.md)."""
+
+    #: Issue 17: the oral syringe dispensed is graduated in 0.1 mL steps unless set here.
+    syringe_graduation: Volume = u.q("0.1", "mL")
+    #: A liquid dose not on the graduation: refused (default), or rounded down with the
+    #: difference stated on the chart and in the output.
+    off_graduation: Literal["refuse", "round-down"] = "refuse"
+    #: Left in the bottle, the syringe adapter and the syringe per oral-liquid fill
+    #: (unconfirmed house figure: measure it with the bottle and adapter in use).
+    liquid_loss: Volume = u.q("2", "mL")
+    #: Left in a dropper bottle per drops fill (unconfirmed house figure).
+    drops_loss: Volume = u.q("1", "mL")
+    #: Topi-CLICK priming and what stays in the dispenser per cream fill (unconfirmed).
+    cream_loss: Mass = u.q("3", "g")
+    #: Formula ids with antimicrobial effectiveness testing (USP <51>) on file. Without it a
+    #: study-based BUD longer than an aqueous category default is not used to size fills
+    #: (USP <795> (2023); shared/DOMAIN.md): the fills follow the category default.
+    aet_on_file: tuple[Annotated[str, Field(pattern=r"^[a-z0-9-]+$")], ...] = ()
+
+
 class Settings(Spec):
     pharmacy: Pharmacy = Pharmacy()
     balance: Balance = Balance()
@@ -74,6 +95,8 @@ class Settings(Spec):
     compounded_statement: str = "Compounded preparation"
     #: Optional GTIN per formula id (for a GS1 DataMatrix on labels).
     gtins: dict[Annotated[str, Field(pattern=r"^[a-z0-9-]+$")], str] = {}
+    #: Titration schedules: syringe graduation, fill losses (issue 17).
+    rx: Titration = Titration()
 
     @field_validator("gtins")
     @classmethod
