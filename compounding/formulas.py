@@ -130,8 +130,34 @@ class Ingredient(Spec):
         return self
 
 
+class TradeItem(Spec):
+    """A supplier's product, identified by its GTIN (GS1 AI 01) on the container (issue 16)."""
+
+    ingredient: Id = Field(description="the catalogue ingredient the container holds")
+    manufacturer: str | None = Field(default=None, min_length=1, max_length=120)
+    description: str | None = Field(default=None, min_length=1, max_length=200)
+
+
 class Catalogue(Spec):
     ingredients: dict[Id, Ingredient]
+    #: GTIN (8, 12, 13 or 14 digits; kept as 14) -> the trade item it identifies.
+    gtins: dict[str, TradeItem] = {}
+
+    @field_validator("gtins")
+    @classmethod
+    def _gtin_keys(cls, gtins):
+        from .settings import validate_gtin
+
+        out = {}
+        for key, item in gtins.items():
+            try:
+                g = validate_gtin(key)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None
+            if g in out:
+                raise ValueError(f"{key}: the same GTIN as {g} is listed twice")
+            out[g] = item
+        return out
 
     @model_validator(mode="after")
     def _bases_exist(self):
@@ -139,7 +165,21 @@ class Catalogue(Spec):
             if ing.base_ingredient and ing.base_ingredient not in self.ingredients:
                 raise ValueError(f"ingredients.{iid}.base_ingredient: unknown ingredient "
                                  f"{ing.base_ingredient!r}")
+        for g, item in self.gtins.items():
+            if item.ingredient not in self.ingredients:
+                raise ValueError(f"gtins.{g}.ingredient: unknown ingredient "
+                                 f"{item.ingredient!r}")
         return self
+
+    def trade_item(self, gtin: str) -> TradeItem:
+        """The trade item of a 14-digit GTIN; :class:`NotFoundError` naming it if the
+        catalogue does not list it (a container we cannot identify is never received)."""
+        try:
+            return self.gtins[gtin]
+        except KeyError:
+            raise NotFoundError(f"GTIN {gtin} is not in the ingredient catalogue "
+                                "(formulas/ingredients.toml [gtins]); add it with the "
+                                "ingredient it contains, reviewed by a pharmacist") from None
 
     def salt_factor(self, from_id: str, to_id: str) -> Decimal:
         """Mass of ``to_id`` carrying the same moles of drug as 1 mass unit of ``from_id``.

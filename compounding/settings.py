@@ -9,10 +9,11 @@ Pure: :func:`resolve_path` takes the environment and cwd as arguments.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from . import units as u
 from .errors import SpecError
@@ -57,6 +58,56 @@ class Measuring(Spec):
     readability: Volume = u.q("0.01", "mL")
 
 
+#: Serial line speeds a balance may be set to (the makers' interface menus).
+BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+
+
+class BalanceDevice(Spec):
+    """A balance connected by its serial port (issue 16): ``[balances.NAME]``.
+
+    ``protocol``: ``mt-sics`` (Mettler Toledo), ``ad`` (A&D standard format) or ``ohaus``
+    (OHAUS print format); see ``compounding/devices/balances.py`` and docs/devices.md.
+    ``readability`` and ``min_weighable`` are this balance's own (USP <1176>: MWQ =
+    sensitivity / 0.05 for a 5% error; USP <41> for analytical balances): a reading below
+    ``min_weighable`` is refused. ``serial_number`` is recorded with every weighing; an
+    MT-SICS balance reports its own (``I4``), which must then match. A balance connected as
+    a keyboard (wedge) needs no entry: what it types is typed input.
+    """
+
+    port: str = Field(min_length=1, description="serial device (/dev/ttyUSB0, COM3) or "
+                      "pyserial URL (socket://host:port)")
+    protocol: Literal["mt-sics", "ad", "ohaus"]
+    baudrate: int = 9600
+    bytesize: Literal[7, 8] = 8
+    parity: Literal["none", "even", "odd"] = "none"
+    stopbits: Literal[1, 2] = 1
+    handshake: Literal["none", "xon-xoff", "rts-cts"] = "none"
+    readability: Mass
+    min_weighable: Mass
+    serial_number: str | None = Field(default=None, min_length=1, max_length=40,
+                                      pattern=r"^[\x21-\x7e]+(?: [\x21-\x7e]+)*$")
+    model: str | None = Field(default=None, min_length=1, max_length=80)
+    #: Seconds to wait for a stable reading (a duration, not a dose).
+    timeout: Decimal = Field(default=Decimal("15"), gt=0, le=120)
+
+    @field_validator("baudrate")
+    @classmethod
+    def _baud(cls, v):
+        if v not in BAUD_RATES:
+            raise ValueError(f"{v} is not a balance baud rate; allowed: "
+                             f"{', '.join(map(str, BAUD_RATES))}")
+        return v
+
+    @model_validator(mode="after")
+    def _sane(self):
+        if self.min_weighable < self.readability:
+            raise ValueError("min_weighable is below readability")
+        if self.protocol != "mt-sics" and not self.serial_number:
+            raise ValueError(f"serial_number: required for a {self.protocol} balance (it does "
+                             "not report its own; it is recorded with every weighing)")
+        return self
+
+
 class Pharmacy(Spec):
     name: str = "Sample Compounding Pharmacy"
     address: str = "1 Example Street, Springfield"
@@ -93,6 +144,9 @@ class Settings(Spec):
     bud_policy: Literal["usp795", "stability-data"] = "usp795"
     #: Statement printed on every label (USP <795> requires one saying it is compounded).
     compounded_statement: str = "Compounded preparation"
+    #: Balances on serial ports, by name (issue 16): ``[balances.NAME]``.
+    balances: dict[Annotated[str, Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$",
+                                        max_length=40)], BalanceDevice] = {}
     #: Optional GTIN per formula id (for a GS1 DataMatrix on labels).
     gtins: dict[Annotated[str, Field(pattern=r"^[a-z0-9-]+$")], str] = {}
     #: Titration schedules: syringe graduation, fill losses (issue 17).
