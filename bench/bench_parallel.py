@@ -9,7 +9,7 @@ fresh database made the same way.
 
 Passphrases: every signature (verify, release) checks the pharmacist's passphrase with scrypt.
 The benchmark's users are created with the low scrypt cost the test suite uses, set the
-documented way (``compounding.store.signoff.SCRYPT_COST``, see tests/conftest.py); each hash
+documented way (``compounding.store.users.SCRYPT_COST``, see tests/conftest.py); each hash
 records its cost, so verification runs at that low cost too. At the production cost (RFC 7914,
 about 50 ms a hash) each verify and release would take about 50 ms more.
 
@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from compounding.store import signoff  # noqa: E402
+from compounding.store import signoff, users  # noqa: E402
 
 PASS = "bench passphrase 1"
 FAST_SCRYPT = (2 ** 8, 8, 1)  # the test suite's cost (tests/conftest.py)
@@ -54,12 +54,12 @@ def setup(path: Path, technicians: list[str]) -> None:
     from compounding.quickstart import submit_and_approve_all
     from compounding.store import Store
 
-    signoff.SCRYPT_COST = FAST_SCRYPT
+    users.SCRYPT_COST = FAST_SCRYPT
     store = Store.open(path)
     try:
-        signoff.add_user(store, "pharm", "pharmacist", PASS)
+        users.add_user(store, "pharm", "pharmacist", PASS)
         for name in ("phil", *technicians):
-            signoff.add_user(store, name, "pharmacist" if name in PHARMACISTS else "technician",
+            users.add_user(store, name, "pharmacist" if name in PHARMACISTS else "technician",
                              PASS, by="pharm", by_passphrase=PASS)
         submit_and_approve_all(store, Registry.load(ROOT / "formulas"),
                                load_templates(ROOT / "templates"), author="phil",
@@ -76,7 +76,7 @@ def setup(path: Path, technicians: list[str]) -> None:
 def worker(path: str, tech: str, pharm: str, start_at: float, duration: float, outdir: str,
            results) -> None:
     """Make, weigh, verify, release and label batches until the time is up."""
-    signoff.SCRYPT_COST = FAST_SCRYPT
+    users.SCRYPT_COST = FAST_SCRYPT
     from compounding import units as u
     from compounding.formulas import Registry
     from compounding.labeling.printing import print_labels
@@ -221,7 +221,7 @@ def main(argv=None) -> int:
           f"release (a pharmacist), print the batch label; {args.duration:g} s each run; "
           f"{os.cpu_count()} CPUs")
     print(f"scrypt cost for the benchmark's users: n={FAST_SCRYPT[0]}, r={FAST_SCRYPT[1]}, "
-          f"p={FAST_SCRYPT[2]} (the test suite's, via compounding.store.signoff.SCRYPT_COST; "
+          f"p={FAST_SCRYPT[2]} (the test suite's, via compounding.store.users.SCRYPT_COST; "
           "production uses n=2**14)")
     try:
         base = run(1, args.duration, workdir)

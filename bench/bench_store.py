@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from compounding.store import Store, signoff  # noqa: E402
+from compounding.store import Store, users  # noqa: E402
 from compounding.store.schema import QUERIES, fresh_schema  # noqa: E402
 
 import store_gen  # noqa: E402
@@ -219,13 +219,13 @@ def cases(store: Store, p: dict):
         ("view stock_on_hand, one lot", "view",
          "SELECT * FROM stock_on_hand WHERE lot_number = :lot", lots),
     ]
-    from compounding.store import signoff as so
-    from compounding.store.batches import _candidates
+    from compounding.store import dispensing
+    from compounding.store.batch_create import candidates
 
     def _pick(_):
         # what `batch create` does: the earliest-expiring unexpired lot with enough stock
         need = Decimal("200")
-        lots = _candidates(store, "naltrexone-hcl", None, store.today())
+        lots = candidates(store, "naltrexone-hcl", None, store.today())
         return next(x for x in lots if x["available"] >= need)["id"]
 
     out += [
@@ -239,9 +239,9 @@ def cases(store: Store, p: dict):
         ("batch show LOT", "command", lambda a: len(store.get_batch(a["batch"])["weighings"]),
          batches),
         ("recall COMPONENT_LOT", "command",
-         lambda a: len(so.recall_component(store, a["lot"])), lots),
+         lambda a: len(dispensing.recall_component(store, a["lot"])), lots),
         ("recall --batch LOT", "command",
-         lambda a: len(so.recall_batch(store, a["batch"])["dispensed"]), batches),
+         lambda a: len(dispensing.recall_batch(store, a["batch"])["dispensed"]), batches),
         ("audit --lot LOT", "command", lambda a: len(store.audit_log(lot_id=a["batch"])),
          batches),
     ]
@@ -271,7 +271,7 @@ def main(argv=None) -> int:
     ap.add_argument("--plans", choices=("all", "flagged", "none"), default="all",
                     help="which EXPLAIN QUERY PLANs to print (default all)")
     args = ap.parse_args(argv)
-    signoff.SCRYPT_COST = store_gen.FAST_SCRYPT
+    users.SCRYPT_COST = store_gen.FAST_SCRYPT
     path, how = obtain(args.scale, args.fresh)
     store = Store.open(path)
     conn = store.db.conn

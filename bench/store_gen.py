@@ -7,8 +7,8 @@ audit entry for every write, as the store itself would have written them.
 
 How it stays faithful to the schema without taking days:
 - users, and the approval of the shipped formulas and label templates, are made through the
-  real store API (``signoff.add_user``, ``submit``, ``approve``), with the scrypt cost lowered
-  the documented way (``signoff.SCRYPT_COST``, as tests/conftest.py does);
+  real store API (``users.add_user``, ``approvals.submit``, ``approve``), with the scrypt cost lowered
+  the documented way (``users.SCRYPT_COST``, as tests/conftest.py does);
 - each batch's record is built from a real plan (``make_plan``, ``render_plan_text``), a real
   BUD (``compute_bud``) and the store's own JSON/digest helpers (``canonical``, ``sha256``,
   ``audit_hash``), then written with ``executemany`` in one transaction per 90 days;
@@ -53,11 +53,13 @@ from compounding.labeling.templates import load_templates  # noqa: E402
 from compounding.plan import Order, make_plan, render_plan_text  # noqa: E402
 from compounding.settings import Settings  # noqa: E402
 from compounding.quickstart import submit_and_approve_all  # noqa: E402
-from compounding.store import Store, lotid, signoff  # noqa: E402
-from compounding.store.batches import _bud_json, _line_need, order_json  # noqa: E402
+from compounding.store import Store, lotid, users  # noqa: E402
+from compounding.store.batch_create import line_need, order_json  # noqa: E402
+from compounding.store.batches import bud_json  # noqa: E402
 from compounding.store.migrations import GENESIS_HASH  # noqa: E402
 from compounding.dates import format_date  # noqa: E402
-from compounding.store.store import audit_hash, canonical, sha256, to_unit  # noqa: E402
+from compounding.store.core import audit_hash, canonical, sha256  # noqa: E402
+from compounding.store.inventory import to_unit  # noqa: E402
 
 #: Bump when the generated content changes (part of the cache key).
 GEN_VERSION = 1
@@ -133,7 +135,7 @@ def stamp(day: date, second: float) -> str:
 
 def setup(path: Path, start: date) -> None:
     """Users, submitted and approved formulas and templates, through the real store API."""
-    signoff.SCRYPT_COST = FAST_SCRYPT
+    users.SCRYPT_COST = FAST_SCRYPT
     t0 = datetime.combine(start - timedelta(days=60), datetime.min.time(), timezone.utc)
     ticks = iter(range(10 ** 9))
     store = Store.open(path, clock=lambda: t0 + timedelta(seconds=next(ticks) * 7))
@@ -141,7 +143,7 @@ def setup(path: Path, start: date) -> None:
         for name, full in {**PHARMACISTS, **TECHNICIANS}.items():
             role = "pharmacist" if name in PHARMACISTS else "technician"
             first = name == "pharm"
-            signoff.add_user(store, name, role, PASS, full_name=full,
+            users.add_user(store, name, role, PASS, full_name=full,
                              by=None if first else "pharm", by_passphrase=None if first else PASS)
         submit_and_approve_all(store, Registry.load(ROOT / "formulas"),
                                load_templates(ROOT / "templates"), author="phil",
@@ -168,7 +170,7 @@ class Proto:
         ids = {f.active.ingredient, f.active.strength_basis, *self.ingredients}
         cat = {i: reg.catalogue.ingredients[i].model_dump(mode="json", exclude_none=True)
                for i in sorted(ids) if i in reg.catalogue.ingredients}
-        self.needs = {i: _line_need(plan, i, lot_unit(i), reg.catalogue)
+        self.needs = {i: line_need(plan, i, lot_unit(i), reg.catalogue)
                       for i in self.ingredients}
         self.row = {
             "formula_id": fid, "formula_version": f.version, "formula_sha256": self.sha,
@@ -566,7 +568,7 @@ class Generator:
                           self.settings.bud_policy, filler=proto.filler)
         at = tick()
         row = {"lot_id": lot_id, **proto.row, "compounded_on": day.isoformat(),
-               "bud": bud.bud.isoformat(), "bud_json": canonical(_bud_json(bud)),
+               "bud": bud.bud.isoformat(), "bud_json": canonical(bud_json(bud)),
                "status": "planned", "compounded_by": tech, "created_at": at}
         buf["batches"].append(row)
         digest_row = {k: v for k, v in row.items() if k not in ("status", "bud", "bud_json")}

@@ -311,11 +311,46 @@ def compute_bud(formula: "Formula", compounded: dt.date, storage: str,
     Raises :class:`BudError` for an unknown policy, a storage the formula (or its category)
     does not allow, an expired component, a hand-set date without a reason, later than the
     computed BUD, or before the compounding date.
+
+    The steps are the module docstring's: :func:`_storage_default` (the storage and the
+    category default), then the candidates of :func:`_rule_limit` (1), :func:`_formula_limit`
+    (2) and :func:`_component_limits` (3); the earliest is the computed BUD (4);
+    :func:`_hand_set` may shorten it (5); :func:`_closing_notes` explains ties and counting.
     """
     pol = get_policy(policy)
     compounded = _check_date(compounded, "compounded")
     component_expiries = dict(component_expiries or {})
+    category, default = _storage_default(formula, pol, storage)
+    if filler is None and formula.capsule is not None:
+        filler = formula.capsule.default_filler
 
+    notes: list[str] = []
+    candidates = _rule_limit(formula, pol, compounded, storage, category, default, filler,
+                             notes)
+    candidates += _formula_limit(formula, pol, compounded)
+    candidates += _component_limits(component_expiries, pol, compounded, notes)
+
+    # 4. The computed BUD: the earliest candidate; ties go to the first listed.
+    computed = min(candidates, key=lambda c: c.date)
+
+    candidates += _hand_set(shorten_to, reason, computed, pol, compounded, notes)
+    binding = min(candidates, key=lambda c: c.date)
+    _closing_notes(pol, binding, candidates, notes)
+    return BudResult(bud=binding.date, days=inclusive_days(compounded, binding.date),
+                     policy=pol.name, storage=storage, binding=binding,
+                     candidates=candidates, compounded=compounded, formula_id=formula.id,
+                     formula_version=formula.version, notes=tuple(notes))
+
+
+def _end(pol: Policy, compounded: dt.date, span: Span) -> dt.date:
+    """The last day of ``span`` counted from ``compounded`` under the policy's counting."""
+    return period_end(compounded, span, pol.first_day)
+
+
+def _storage_default(formula: "Formula", pol: Policy,
+                     storage: str) -> tuple[str, CategoryDefault]:
+    """The formula's category and the policy's default for it, after checking ``storage``
+    is allowed by the formula and by the category."""
     # Storage: the formula's own conditions (the guide keeps the liquid in the fridge).
     allowed = tuple(formula.storage.conditions)
     if storage not in allowed:
@@ -330,22 +365,16 @@ def compute_bud(formula: "Formula", compounded: dt.date, storage: str,
         raise BudError(f"storage {storage!r} is not allowed for category {category} "
                        f"({default.citation}); allowed: {', '.join(sorted(default.storage))}",
                        storage=storage, allowed=tuple(sorted(default.storage)))
+    return category, default
 
-    def end(span: Span) -> dt.date:
-        return period_end(compounded, span, pol.first_day)
 
-    def days_to(d: dt.date) -> int:
-        return inclusive_days(compounded, d)
-
-    candidates: list[Candidate] = []
-    notes: list[str] = []
-
-    # 1. The rule limit: a study for this storage replaces the category default (in both
-    #    directions: a study shorter than the default binds too), else the default.
-    default_end = end(Span(default.days, "days"))
+def _rule_limit(formula: "Formula", pol: Policy, compounded: dt.date, storage: str,
+                category: str, default: CategoryDefault, filler: str | None,
+                notes: list[str]) -> list[Candidate]:
+    """1. The rule limit: a study for this storage replaces the category default (in both
+    directions: a study shorter than the default binds too), else the default."""
+    default_end = _end(pol, compounded, Span(default.days, "days"))
     default_text = f"{default.description}: {default.days} days"
-    if filler is None and formula.capsule is not None:
-        filler = formula.capsule.default_filler
     studies, uncovered = [], []
     for s in formula.stability.studies:
         if s.storage != storage:
@@ -356,59 +385,66 @@ def compute_bud(formula: "Formula", compounded: dt.date, storage: str,
     for s in uncovered:
         notes.append(f"The stability study ({s.reference}) covered only {', '.join(s.fillers)}; "
                      f"this batch uses {filler}, so the study does not apply (conservative).")
-    if pol.follows_studies and studies:
-        dated = sorted(((end(Span.parse(s.duration)), i, s) for i, s in enumerate(studies)),
-                       key=lambda t: (t[0], t[1]))
-        study_end, _, study = dated[0]
-        if len(studies) > 1:
-            notes.append(f"{len(studies)} studies cover storage {storage}; the shortest "
-                         f"({study.duration}) is used (conservative).")
-        span = Span.parse(study.duration)
-        extra = [f"replaces the {default.citation} default ({default_text})"]
-        if span.unit == "months":
-            extra.append(f"{span} counted as calendar months: ends the day before "
-                         f"{format_date(add_months(compounded, span.count))}")
-        if study.notes:
-            extra.append(f"study note: {study.notes}")
-        cap_end = end(pol.study_cap) if pol.study_cap is not None else None
-        if cap_end is not None and study_end > cap_end:
-            # USP <795> (2023): a study-based BUD is at most 180 days.
-            candidates.append(Candidate(
-                "study-capped", study.reference, cap_end, days_to(cap_end),
-                rule=pol.study_cap_citation or "",
-                note=f"the study supports {study.duration} ({format_date(study_end)}); "
-                     f"capped at {pol.study_cap}; " + "; ".join(extra)))
-            rule_end = cap_end
-        else:
-            rule = (f"{pol.title}: preparation-specific stability study for {storage} storage"
-                    + (f", at most {pol.study_cap}" if pol.study_cap else ""))
-            candidates.append(Candidate("study", study.reference, study_end,
-                                        days_to(study_end), rule=rule,
-                                        note="; ".join(extra)))
-            rule_end = study_end
-        if (pol.aqueous_extension_caution and category.startswith("aqueous")
-                and rule_end > default_end):
-            notes.append(pol.aqueous_extension_caution.format(
-                default=default.days, default_date=format_date(default_end)))
-    else:
+    if not (pol.follows_studies and studies):
         # USP <795> (2023) Table 4 default, no study for this storage.
         why = ("the stability study does not cover this batch's filler" if uncovered and not studies
                else "no stability study for this storage" if not studies
                else "this policy does not use stability studies")
-        candidates.append(Candidate(
+        return [Candidate(
             "category-default", f"{default.citation}: {default_text}", default_end,
-            days_to(default_end), rule=f"{pol.title}: default maximum BUD ({why})"))
+            inclusive_days(compounded, default_end),
+            rule=f"{pol.title}: default maximum BUD ({why})")]
+    dated = sorted(((_end(pol, compounded, Span.parse(s.duration)), i, s)
+                    for i, s in enumerate(studies)), key=lambda t: (t[0], t[1]))
+    study_end, _, study = dated[0]
+    if len(studies) > 1:
+        notes.append(f"{len(studies)} studies cover storage {storage}; the shortest "
+                     f"({study.duration}) is used (conservative).")
+    span = Span.parse(study.duration)
+    extra = [f"replaces the {default.citation} default ({default_text})"]
+    if span.unit == "months":
+        extra.append(f"{span} counted as calendar months: ends the day before "
+                     f"{format_date(add_months(compounded, span.count))}")
+    if study.notes:
+        extra.append(f"study note: {study.notes}")
+    cap_end = _end(pol, compounded, pol.study_cap) if pol.study_cap is not None else None
+    if cap_end is not None and study_end > cap_end:
+        # USP <795> (2023): a study-based BUD is at most 180 days.
+        out = Candidate(
+            "study-capped", study.reference, cap_end, inclusive_days(compounded, cap_end),
+            rule=pol.study_cap_citation or "",
+            note=f"the study supports {study.duration} ({format_date(study_end)}); "
+                 f"capped at {pol.study_cap}; " + "; ".join(extra))
+    else:
+        rule = (f"{pol.title}: preparation-specific stability study for {storage} storage"
+                + (f", at most {pol.study_cap}" if pol.study_cap else ""))
+        out = Candidate("study", study.reference, study_end,
+                        inclusive_days(compounded, study_end), rule=rule,
+                        note="; ".join(extra))
+    if (pol.aqueous_extension_caution and category.startswith("aqueous")
+            and out.date > default_end):
+        notes.append(pol.aqueous_extension_caution.format(
+            default=default.days, default_date=format_date(default_end)))
+    return [out]
 
-    # 2. The formula's own limit, whatever the policy (issue 4: the cream's 28 days).
-    if formula.bud_limit is not None:
-        lim = formula.bud_limit
-        lim_end = end(Span(lim.days, "days"))
-        candidates.append(Candidate(
-            "formula-limit", f"{lim.source}: {lim.reason}", lim_end, days_to(lim_end),
-            rule=f"formula {formula.id} [bud_limit]: {lim.days} days"))
 
-    # 3. Component lots: the BUD may never be later than any component's expiry (USP <795>;
-    #    shared/DOMAIN.md). An expired component is refused, not dated.
+def _formula_limit(formula: "Formula", pol: Policy, compounded: dt.date) -> list[Candidate]:
+    """2. The formula's own limit, whatever the policy (issue 4: the cream's 28 days)."""
+    if formula.bud_limit is None:
+        return []
+    lim = formula.bud_limit
+    lim_end = _end(pol, compounded, Span(lim.days, "days"))
+    return [Candidate(
+        "formula-limit", f"{lim.source}: {lim.reason}", lim_end,
+        inclusive_days(compounded, lim_end),
+        rule=f"formula {formula.id} [bud_limit]: {lim.days} days")]
+
+
+def _component_limits(component_expiries: dict, pol: Policy, compounded: dt.date,
+                      notes: list[str]) -> list[Candidate]:
+    """3. Component lots: the BUD may never be later than any component's expiry (USP <795>;
+    shared/DOMAIN.md). An expired component is refused, not dated."""
+    out = []
     for label, expiry in component_expiries.items():
         if not isinstance(label, str) or not label.strip():
             raise BudError("a component expiry needs a label (an ingredient id or lot)")
@@ -420,42 +456,47 @@ def compute_bud(formula: "Formula", compounded: dt.date, storage: str,
         note = None
         if expiry == compounded:
             note = "expires on the compounding day"
-        candidates.append(Candidate(
-            "component-lot", label.strip(), expiry, days_to(expiry),
+        out.append(Candidate(
+            "component-lot", label.strip(), expiry, inclusive_days(compounded, expiry),
             rule="USP <795>: the BUD may not be later than the expiry of any component",
             note=note))
     if not component_expiries:
         notes.append("No component lot expiries were given: the BUD must not be later than "
                      "any component's expiry; check every lot used.")
+    return out
 
-    # 4. The computed BUD: the earliest candidate; ties go to the first listed.
-    computed = min(candidates, key=lambda c: c.date)
 
-    # 5. Hand-set: it may only shorten (shared/DOMAIN.md: never lengthened by hand).
+def _hand_set(shorten_to: dt.date | None, reason: str | None, computed: Candidate,
+              pol: Policy, compounded: dt.date, notes: list[str]) -> list[Candidate]:
+    """5. Hand-set: it may only shorten (shared/DOMAIN.md: never lengthened by hand)."""
     if shorten_to is None and reason is not None and str(reason).strip():
         raise BudError("a reason was given but no hand-set BUD date")
-    if shorten_to is not None:
-        shorten_to = _check_date(shorten_to, "shorten_to")
-        if reason is None or not str(reason).strip():
-            raise BudError("a hand-set BUD needs a reason")
-        if shorten_to > computed.date:
-            raise BudError(f"hand-set BUD {format_date(shorten_to)} is later than the computed "
-                           f"BUD {format_date(computed.date)}: a BUD can only be shortened by "
-                           "hand, never lengthened", shorten_to=shorten_to,
-                           computed=computed.date)
-        if shorten_to < compounded:
-            raise BudError(f"hand-set BUD {format_date(shorten_to)} is before the compounding "
-                           f"date {format_date(compounded)}")
-        hand = Candidate(
-            "hand-set", str(reason).strip(), shorten_to, days_to(shorten_to),
-            rule="a BUD may be shortened by hand, never lengthened "
-                 "(best practice, shared/DOMAIN.md)",
-            note=f"computed BUD was {format_date(computed.date)} ({computed.describe()})")
-        candidates.append(hand)
-        if shorten_to == computed.date:
-            notes.append("The hand-set date equals the computed BUD; it does not shorten it.")
+    if shorten_to is None:
+        return []
+    shorten_to = _check_date(shorten_to, "shorten_to")
+    if reason is None or not str(reason).strip():
+        raise BudError("a hand-set BUD needs a reason")
+    if shorten_to > computed.date:
+        raise BudError(f"hand-set BUD {format_date(shorten_to)} is later than the computed "
+                       f"BUD {format_date(computed.date)}: a BUD can only be shortened by "
+                       "hand, never lengthened", shorten_to=shorten_to,
+                       computed=computed.date)
+    if shorten_to < compounded:
+        raise BudError(f"hand-set BUD {format_date(shorten_to)} is before the compounding "
+                       f"date {format_date(compounded)}")
+    hand = Candidate(
+        "hand-set", str(reason).strip(), shorten_to, inclusive_days(compounded, shorten_to),
+        rule="a BUD may be shortened by hand, never lengthened "
+             "(best practice, shared/DOMAIN.md)",
+        note=f"computed BUD was {format_date(computed.date)} ({computed.describe()})")
+    if shorten_to == computed.date:
+        notes.append("The hand-set date equals the computed BUD; it does not shorten it.")
+    return [hand]
 
-    binding = min(candidates, key=lambda c: c.date)
+
+def _closing_notes(pol: Policy, binding: Candidate, candidates: list[Candidate],
+                   notes: list[str]) -> None:
+    """Ties with the binding limit, the policy's caution, and how days are counted."""
     ties = [c for c in candidates if c.date == binding.date and c is not binding]
     if ties:
         notes.append("Also reached on the same day by: "
@@ -466,8 +507,3 @@ def compute_bud(formula: "Formula", compounded: dt.date, storage: str,
         if pol.first_day > 1 else "N days"
     notes.append(f"Counting: {pol.counting_citation}, so an N-day BUD ends {after} after "
                  "the compounding date.")
-
-    return BudResult(bud=binding.date, days=days_to(binding.date), policy=pol.name,
-                     storage=storage, binding=binding, candidates=candidates,
-                     compounded=compounded, formula_id=formula.id,
-                     formula_version=formula.version, notes=tuple(notes))

@@ -461,7 +461,9 @@ def _loc(err: dict) -> str:
     return ".".join(str(p) for p in err["loc"])
 
 
-def _messages(exc: ValidationError) -> list[tuple[str, str]]:
+def validation_messages(exc: ValidationError) -> list[tuple[str, str]]:
+    """A pydantic error as ``(location, message)`` pairs for a person (the location dotted,
+    pydantic's 'Value error, ' prefixes dropped); shared by every TOML spec loader."""
     out = []
     for err in exc.errors(include_url=False):
         msg = err["msg"]
@@ -497,7 +499,7 @@ def load_catalogue(path: Path) -> Catalogue:
     try:
         return Catalogue.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(path, _messages(exc))
+        raise SpecError(path, validation_messages(exc))
 
 
 def load_formula(path: Path, catalogue: Catalogue) -> tuple[Formula, bytes]:
@@ -506,7 +508,7 @@ def load_formula(path: Path, catalogue: Catalogue) -> tuple[Formula, bytes]:
     try:
         formula = Formula.model_validate(raw, context={"catalogue": catalogue})
     except ValidationError as exc:
-        raise SpecError(path, _messages(exc))
+        raise SpecError(path, validation_messages(exc))
     expected = Path(path).stem
     if formula.id != expected:
         raise SpecError(path, [("id", f"{formula.id!r} must match the file name {expected!r}")])

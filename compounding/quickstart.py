@@ -109,17 +109,17 @@ def submit_and_approve_all(store, registry, templates, *, author: str, approver:
 
     For samples and benchmarks only: a real pharmacy reviews each one (`formulas approve`).
     """
-    from .store import signoff
+    from .store import approvals
 
     for fid, f in registry.formulas.items():
-        signoff.submit(store, "formula", fid, f.version, registry.contents[fid], by=author,
+        approvals.submit(store, "formula", fid, f.version, registry.contents[fid], by=author,
                        note=note)
-        signoff.approve(store, "formula", fid, f.version, registry.hashes[fid], by=approver,
+        approvals.approve(store, "formula", fid, f.version, registry.hashes[fid], by=approver,
                         passphrase=passphrase)
     for tid, t in templates.templates.items():
-        signoff.submit(store, "template", tid, t.version, templates.paths[tid].read_bytes(),
+        approvals.submit(store, "template", tid, t.version, templates.paths[tid].read_bytes(),
                        by=author, note=note)
-        signoff.approve(store, "template", tid, t.version, templates.hashes[tid], by=approver,
+        approvals.approve(store, "template", tid, t.version, templates.hashes[tid], by=approver,
                         passphrase=passphrase)
 
 
@@ -139,7 +139,7 @@ def run(db_path: Path, settings_path: Path, labels_dir: Path, registry, template
     from .plan import Order
     from .settings import load_settings
     from .store import Store
-    from .store import signoff
+    from .store import signoff, users
 
     for p in (db_path, settings_path):
         if Path(p).exists():
@@ -154,8 +154,8 @@ def run(db_path: Path, settings_path: Path, labels_dir: Path, registry, template
         # 1. People: the first user must be a pharmacist; the pharmacist signs for the next.
         ph_name, ph_role, ph_full, ph_pass = PHARMACIST
         te_name, te_role, te_full, te_pass = TECHNICIAN
-        signoff.add_user(store, ph_name, ph_role, ph_pass, full_name=ph_full)
-        signoff.add_user(store, te_name, te_role, te_pass, full_name=te_full, by=ph_name,
+        users.add_user(store, ph_name, ph_role, ph_pass, full_name=ph_full)
+        users.add_user(store, te_name, te_role, te_pass, full_name=te_full, by=ph_name,
                          by_passphrase=ph_pass)
         progress("users")
 

@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from . import units as u
 from .errors import SpecError
-from .formulas import Mass, Spec, Volume, _messages, read_toml
+from .formulas import Mass, Spec, Volume, read_toml, validation_messages
 
 ENV_VAR = "COMPOUNDING_SETTINGS"
 DEFAULT_FILE = "pharmacy.toml"
@@ -177,4 +177,4 @@ def load_settings(path: Path | None) -> Settings:
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(path, _messages(exc))
+        raise SpecError(path, validation_messages(exc))

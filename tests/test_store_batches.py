@@ -133,7 +133,7 @@ def test_only_expired_or_no_stock_is_refused(store, reg, clock):
 
 def test_failed_create_never_reuses_the_lot_id(store, reg, monkeypatch):
     stock_capsules(store)
-    real = Store._ref
+    real = Store.ref
     calls = {"n": 0}
 
     def broken(self, table, *key):
@@ -142,10 +142,10 @@ def test_failed_create_never_reuses_the_lot_id(store, reg, monkeypatch):
             raise sqlite3.OperationalError("disk I/O error (simulated)")
         return real(self, table, *key)
 
-    monkeypatch.setattr(Store, "_ref", broken)
+    monkeypatch.setattr(Store, "ref", broken)
     with pytest.raises(sqlite3.OperationalError, match="simulated"):
         create(store, reg)
-    monkeypatch.setattr(Store, "_ref", real)
+    monkeypatch.setattr(Store, "ref", real)
     assert store.list_batches() == []
     rec = create(store, reg)
     assert rec["lot_id"] == "2603010028"  # sequence 002: 001 was spent by the failure

@@ -46,7 +46,7 @@ def audit(app, lot, user, since, db_path, as_json):
     start = parse_date(since, "since").isoformat() if since else None
     with open_store(app, db_path) as store:
         if user is not None:
-            from ..store.signoff import get_user
+            from ..store.users import get_user
             known = get_user(store, user)
             user = known["name"] if known else user.strip()
         rows = store.audit_log(lot_id=lot, actor=user, since=start)

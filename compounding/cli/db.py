@@ -29,7 +29,7 @@ def open_store(app, db_path):
     """Open the store for a command: resolve the path, create, migrate; people acting
     (``--by``) are asked for their passphrase ($COMPOUNDING_PASSPHRASE for scripts)."""
     from ..store import Store, resolve_db_path
-    from .users import passphrase_source
+    from .passphrases import passphrase_source
     path = resolve_db_path(db_path, app.environ, app.cwd)
     store = Store.open(path)
     # issue 7: whoever acts under a name (--by) gives their passphrase once per command

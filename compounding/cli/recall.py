@@ -61,7 +61,7 @@ def recall(app, component_lot, ingredient, batch_lot, db_path, as_json):
     exists); exit 2 when no such lot is on record.
     """
     from ..errors import InputError
-    from ..store import signoff
+    from ..store import dispensing
 
     if (component_lot is None) == (batch_lot is None):
         raise InputError("give a supplier lot (COMPONENT_LOT) or --batch LOT, not both")
@@ -69,9 +69,9 @@ def recall(app, component_lot, ingredient, batch_lot, db_path, as_json):
         raise InputError("--ingredient applies to a supplier lot, not to --batch")
     with open_store(app, db_path) as store:
         if batch_lot is not None:
-            rec = signoff.recall_batch(store, batch_lot)
+            rec = dispensing.recall_batch(store, batch_lot)
         else:
-            rows = signoff.recall_component(store, component_lot, ingredient)
+            rows = dispensing.recall_component(store, component_lot, ingredient)
     if batch_lot is not None:
         _show_batch(rec, as_json)
         return

@@ -12,7 +12,7 @@ import click
 
 from . import echo_json, json_option, pass_app
 from .db import db_option, open_store
-from .users import signer_passphrase
+from .passphrases import signer_passphrase
 
 BY_PHARMACIST = click.option("--by", "by", required=True,
                              help="The signing pharmacist (their passphrase is asked).")
@@ -157,7 +157,7 @@ def batch_quarantine(app, lot, by, reason, lift, db_path, as_json):
 def _file(app, subject_type: str, subject_id: str):
     """(version, sha256, bytes) of the formula or template file as it is now."""
     from ..errors import StoreError
-    from ..store.signoff import sha256_bytes
+    from ..store.approvals import sha256_bytes
     if subject_type == "formula":
         # the file plus the catalogue entries it uses (see formulas.approval_content)
         reg = app.registry
@@ -174,37 +174,37 @@ def _file(app, subject_type: str, subject_id: str):
 
 
 def _submit(app, subject_type, subject_id, by, note, db_path, as_json):
-    from ..store import signoff
+    from ..store import approvals
 
     version, sha, data = _file(app, subject_type, subject_id)
     with open_store(app, db_path) as store:
-        sub = signoff.submit(store, subject_type, subject_id, version, data, by=by, note=note)
+        sub = approvals.submit(store, subject_type, subject_id, version, data, by=by, note=note)
     sub = {k: v for k, v in sub.items() if k != "content"}
     if as_json:
         echo_json(sub)
         return
-    word = signoff.KIND_WORDS[subject_type]
+    word = approvals.KIND_WORDS[subject_type]
     click.echo(f"Submitted {word} {subject_id} version {version} (SHA-256 {sha[:12]}) by "
                f"{sub['submitted_by']}; a pharmacist other than {sub['submitted_by']} approves "
-               f"it: compounding {signoff.COMMANDS[subject_type]} approve {subject_id}")
+               f"it: compounding {approvals.COMMANDS[subject_type]} approve {subject_id}")
 
 
 def _approve(app, subject_type, subject_id, by, db_path, as_json):
-    from ..store import signoff
+    from ..store import approvals
 
     version, sha, _ = _file(app, subject_type, subject_id)
     with open_store(app, db_path) as store:
-        diff = signoff.diff_to_approved(store, subject_type, subject_id, sha)
+        diff = approvals.diff_to_approved(store, subject_type, subject_id, sha)
         if diff and not as_json:
             click.echo("Changes since the approved version:")
             for line in diff:
                 click.echo(f"  {line}")
-        result = signoff.approve(store, subject_type, subject_id, version, sha, by=by,
+        result = approvals.approve(store, subject_type, subject_id, version, sha, by=by,
                                  passphrase=signer_passphrase(app, by, "approved"))
     if as_json:
         echo_json({**{k: v for k, v in result.items() if k != "submission"}, "diff": diff})
         return
-    word = signoff.KIND_WORDS[subject_type]
+    word = approvals.KIND_WORDS[subject_type]
     click.echo(f"Approved {word} {subject_id} version {version} (SHA-256 {sha[:12]}), "
                f"author {result['approval']['details']['author']}")
     click.echo(_signed(result["approval"]))

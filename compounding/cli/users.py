@@ -1,8 +1,7 @@
 """`compounding users ...`: add, list, deactivate and unlock the people who may act.
 
-Also home of the passphrase helpers every command uses (:func:`passphrase_source`,
-:func:`signer_passphrase`): a passphrase is read from ``$COMPOUNDING_PASSPHRASE`` when set
-(scripts and tests), else prompted without echo.
+The passphrase helpers every command uses are in :mod:`.passphrases` (re-exported here for
+callers written before issue 13).
 """
 
 from __future__ import annotations
@@ -11,38 +10,8 @@ import click
 
 from . import echo_json, json_option, pass_app, table
 from .db import db_option, open_store
-
-ENV_PASSPHRASE = "COMPOUNDING_PASSPHRASE"
-ENV_NEW_PASSPHRASE = "COMPOUNDING_NEW_PASSPHRASE"
-
-
-def passphrase_source(environ):
-    """``name -> passphrase`` for the store: the person acting (``--by``) authenticates."""
-    def source(name: str) -> str:
-        if environ.get(ENV_PASSPHRASE):
-            return environ[ENV_PASSPHRASE]
-        return click.prompt(f"Passphrase for {name}", hide_input=True, err=True)
-    return source
-
-
-def signer_passphrase(app, name: str, meaning: str) -> str:
-    """The signer's passphrase for one signature, the meaning shown at the prompt."""
-    if app.environ.get(ENV_PASSPHRASE):
-        return app.environ[ENV_PASSPHRASE]
-    return click.prompt(f"Passphrase for {name} (signing: {meaning})", hide_input=True,
-                        err=True)
-
-
-def new_passphrase(app, name: str, signer: bool) -> str:
-    """A new user's passphrase: $COMPOUNDING_NEW_PASSPHRASE, else (when nobody signs, i.e.
-    the first user) $COMPOUNDING_PASSPHRASE, else prompted twice without echo."""
-    if app.environ.get(ENV_NEW_PASSPHRASE):
-        return app.environ[ENV_NEW_PASSPHRASE]
-    if not signer and app.environ.get(ENV_PASSPHRASE):
-        return app.environ[ENV_PASSPHRASE]
-    return click.prompt(f"New passphrase for {name}", hide_input=True,
-                        confirmation_prompt=True, err=True)
-
+from .passphrases import (ENV_NEW_PASSPHRASE, ENV_PASSPHRASE, new_passphrase,  # noqa: F401
+                          passphrase_source, signer_passphrase)
 
 @click.group()
 def users():
@@ -72,12 +41,12 @@ def users_add(app, name, role, full_name, by, db_path, as_json):
     signer's from $COMPOUNDING_PASSPHRASE. Names are unique (case-insensitive) and never
     reused.
     """
-    from ..store import signoff
+    from ..store import users as people
 
     with open_store(app, db_path) as store:
         signer_pw = signer_passphrase(app, by, "add user") if by else None
         pw = new_passphrase(app, name, signer=bool(by))
-        u = signoff.add_user(store, name, role, pw, full_name=full_name, by=by,
+        u = people.add_user(store, name, role, pw, full_name=full_name, by=by,
                              by_passphrase=signer_pw)
     if as_json:
         echo_json(u)
@@ -91,10 +60,10 @@ def users_add(app, name, role, full_name, by, db_path, as_json):
 @pass_app
 def users_list(app, db_path, as_json):
     """List users: role, state (active, locked, deactivated), wrong passphrases in a row."""
-    from ..store import signoff
+    from ..store import users as people
 
     with open_store(app, db_path) as store:
-        rows = signoff.list_users(store)
+        rows = people.list_users(store)
     if as_json:
         echo_json(rows)
         return
@@ -117,10 +86,10 @@ def users_list(app, db_path, as_json):
 @pass_app
 def users_deactivate(app, name, by, reason, db_path, as_json):
     """Deactivate user NAME for good: they can no longer act or sign (their records stay)."""
-    from ..store import signoff
+    from ..store import users as people
 
     with open_store(app, db_path) as store:
-        u = signoff.deactivate_user(store, name, by=by, reason=reason,
+        u = people.deactivate_user(store, name, by=by, reason=reason,
                                     passphrase=signer_passphrase(app, by, "deactivate user"))
     if as_json:
         echo_json(u)
@@ -137,10 +106,10 @@ def users_deactivate(app, name, by, reason, db_path, as_json):
 @pass_app
 def users_unlock(app, name, by, reason, db_path, as_json):
     """Unlock user NAME after too many wrong passphrases (a pharmacist signs)."""
-    from ..store import signoff
+    from ..store import users as people
 
     with open_store(app, db_path) as store:
-        u = signoff.unlock_user(store, name, by=by, reason=reason,
+        u = people.unlock_user(store, name, by=by, reason=reason,
                                 passphrase=signer_passphrase(app, by, "unlock user"))
     if as_json:
         echo_json(u)
@@ -157,12 +126,12 @@ def users_passphrase(app, name, db_path):
 
     Scripts: current from $COMPOUNDING_PASSPHRASE, new from $COMPOUNDING_NEW_PASSPHRASE.
     """
-    from ..store import signoff
+    from ..store import users as people
 
     with open_store(app, db_path) as store:
         old = signer_passphrase(app, name, "change passphrase")
         new = (app.environ.get(ENV_NEW_PASSPHRASE)
                or click.prompt(f"New passphrase for {name}", hide_input=True,
                                confirmation_prompt=True, err=True))
-        u = signoff.change_passphrase(store, name, old, new)
+        u = people.change_passphrase(store, name, old, new)
     click.echo(f"Passphrase changed for {u['name']}")

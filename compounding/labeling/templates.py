@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PlainValidator, ValidationError, WithJsonSchema, model_validator
 
 from ..errors import NotFoundError, SpecError
-from ..formulas import ID_RE, Spec, _messages, read_toml
+from ..formulas import ID_RE, Spec, read_toml, validation_messages
 
 MM_PER_INCH = 25.4
 PT_PER_INCH = 72.0
@@ -271,7 +271,7 @@ def load_template(path: Path) -> tuple[LabelTemplate, str]:
     except ValidationError as exc:
         raise SpecError(path, [(loc, msg.replace("the formula format; see `compounding formulas "
                                                  "schema`", "the template format"))
-                               for loc, msg in _messages(exc)])
+                               for loc, msg in validation_messages(exc)])
     if t.id != Path(path).stem:
         raise SpecError(path, [("id", f"{t.id!r} must match the file name {Path(path).stem!r}")])
     return t, hashlib.sha256(data).hexdigest()

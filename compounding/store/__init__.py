@@ -1,7 +1,10 @@
 """The SQLite store: component lots, compounding records, label prints and the audit trail.
 
-``Store.open(path)`` creates, migrates and opens the database (see :mod:`.store`); the
-schema is :mod:`.migrations`, documented by :mod:`.schema` (``docs/schema.md``).
+``Store.open(path)`` creates, migrates and opens the database. A small core
+(:mod:`.core`, with the SQLite backend in :mod:`.sqlite`) plus one module per record family;
+:class:`Store` (:mod:`.store`) is a thin facade over them. docs/store.md says which module
+owns which tables; the schema is :mod:`.migrations`, documented by :mod:`.schema`
+(``docs/schema.md``).
 """
 
 from __future__ import annotations

@@ -1,378 +1,162 @@
-"""Creating batches and recording weighings: the store's side of the compounding record.
+"""Batches: the compounding record's rows, its steps and components, status, lot IDs and
+correction links.
 
-``create_batch`` picks the component lots (those named, else the earliest-expiring
-unexpired lot of each ingredient with enough stock available), plans with the active lot's
-certificate potency, computes the BUD from those lots, allocates the lot ID (its own
-committed transaction, so an ID is never reused) and writes the record in one
-``BEGIN IMMEDIATE`` transaction that re-checks the stock under the write lock.
+A batch keeps its formula snapshot and plan forever (triggers of ``migrations``); only its
+status and BUD change (:data:`.migrations.BATCH_MUTABLE`), through :func:`update_batch`.
+Creating a batch is :mod:`.batch_create`; recording a weighing is :mod:`.weighings`; the
+whole record of one batch, as the CLI shows it, is :mod:`.compounding_record`.
 
-``record_weighing`` records one plan step as weighed or measured; it refuses an expired lot,
-a lot of another ingredient, an amount outside the formula's weighing tolerance without a
-reason, and a second weighing of a step without a reason. After each weighing the BUD is
-recomputed from the lots actually weighed (planned lots stand in for steps not yet weighed).
+Owns the tables ``batches``, ``batch_components``, ``batch_steps``, ``lot_ids``,
+``batch_status_history`` (kept by a trigger) and ``batch_corrections``.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import date
-from decimal import Decimal
 
 from ..dates import format_date
-from .. import units as u
 from ..errors import InputError, NotFoundError, RefusedError, StoreError
-from .store import Store, canonical, to_unit
-
-OPEN_STATUSES = ("planned", "compounded")
-
-
-def _density(catalogue_entry: dict | None):
-    if not catalogue_entry or not catalogue_entry.get("density"):
-        return None
-    return u.parse(catalogue_entry["density"], u.CONCENTRATION)
+from . import lotid
+from .core import StoreCore
+from .migrations import BATCH_MUTABLE, STATUSES
+from .users import acting
 
 
-def _qjson(qty):
-    return None if qty is None else qty.as_json()
-
-
-def order_json(order) -> dict:
-    return {"quantity": _qjson(order.quantity), "strength": _qjson(order.strength),
-            "filler": order.filler, "capsule_size": order.capsule_size,
-            "potency_percent": u.plain(order.potency_percent),
-            "overage_percent": None if order.overage_percent is None
-            else u.plain(order.overage_percent),
-            "min_weighable": _qjson(order.min_weighable), "avoid": list(order.avoid)}
-
-
-def _label(ingredient: str, lot: dict) -> str:
+def component_label(ingredient: str, lot: dict) -> str:
+    """How a component lot is named in a BUD explanation: 'naltrexone-hcl lot ABC123'."""
     return f"{ingredient} lot {lot['lot_number']}"
 
 
-def _candidates(store: Store, ingredient: str, named: str | None, day: date) -> list[dict]:
-    if named is not None:
-        lot = store.find_lot(ingredient, named)
-        if date.fromisoformat(lot["expires"]) < day:
-            raise RefusedError(f"{ingredient} lot {named} expired on "
-                               f"{format_date(lot['expires'])}")
-        return [lot]
-    fresh = store.candidate_lots(ingredient, day)  # earliest expiry first, exact on access
-    if len(fresh) == 0 or not any(x["on_hand"] > 0 for x in fresh):
-        lots = store.lots(ingredient=ingredient, include_empty=False)
-        if lots:
-            raise RefusedError(f"no unexpired stock of {ingredient}: every lot on hand has "
-                               "expired")
-        raise RefusedError(f"no stock of {ingredient} (receive a lot first: compounding "
-                           "inventory receive)")
-    return fresh
-
-
-def _short(ingredient: str, need: Decimal, unit: str, lots: list[dict], named: bool) -> str:
-    shown = [lots[i] for i in range(min(len(lots), 5))]
-    have = ", ".join(f"lot {x['lot_number']} {u.fmt(u.q(x['available'], unit))}" for x in shown)
-    if len(lots) > len(shown):
-        have += f", and {len(lots) - len(shown)} more lots"
-    which = "the named lot has" if named else "no single unexpired lot has"
-    return (f"not enough {ingredient}: the batch needs {u.fmt(u.q(need, unit))} and {which} "
-            f"that much available ({have})")
-
-
-def create_batch(store: Store, formula, catalogue, settings, order, *, by: str,
-                 formula_sha256: str, component_lots: dict[str, str], storage: str | None,
-                 compounded: date | None, corrects: str | None = None,
-                 reason: str | None = None) -> dict:
-    from ..bud import compute_bud
-    from ..plan import make_plan, render_plan_text
-    from . import signoff
-
-    by = store.acting(by)
-    # issue 7: only a pharmacist-approved formula file (this exact SHA-256) makes batches
-    signoff.require_approved(store, "formula", formula.id, formula.version, formula_sha256)
-    if corrects is not None:
-        corrects, reason = signoff.check_correction(store, corrects, reason)
-    day = compounded or store.today()
-    storage = storage or formula.storage.conditions[0]
-    active = formula.active.ingredient
-    known = set(catalogue.ingredients)
-    for ing in component_lots:
-        if ing not in known:
-            raise NotFoundError(f"--component-lot: unknown ingredient {ing!r}")
-
-    # 1. The active ingredient's lot decides the potency, so the plan is made per candidate.
-    plan = None
-    cands = _candidates(store, active, component_lots.get(active), day)
-    needs = []
-    for lot in cands:
-        attempt = make_plan(formula, catalogue, settings,
-                            order.model_copy(update={"potency_percent": lot["potency_percent"]}))
-        need = _line_need(attempt, active, lot["unit"], catalogue)
-        needs.append(need)
-        if lot["available"] >= need:
-            plan, chosen = attempt, {active: (lot, need)}
-            break
-    if plan is None:
-        raise RefusedError(_short(active, max(needs), cands[0]["unit"], cands,
-                                  active in component_lots))
-
-    # 2. Every other ingredient the plan uses.
-    for line in plan.ingredients:
-        if line.id == active or line.id in chosen:
-            continue
-        lots = _candidates(store, line.id, component_lots.get(line.id), day)
-        need = _line_need(plan, line.id, lots[0]["unit"], catalogue)
-        pick = next((x for x in lots if x["available"] >= need), None)
-        if pick is None:
-            raise RefusedError(_short(line.id, need, lots[0]["unit"], lots,
-                                      line.id in component_lots))
-        chosen[line.id] = (pick, need)
-    unused = set(component_lots) - set(chosen)
-    if unused:
-        raise InputError(f"--component-lot: {', '.join(sorted(unused))} is not used by "
-                         f"{formula.id}")
-
-    # 3. BUD from the chosen lots (pure).
-    expiries = {_label(ing, lot): date.fromisoformat(lot["expires"])
-                for ing, (lot, _) in chosen.items()}
-    bud = compute_bud(formula, day, storage, expiries, settings.bud_policy, filler=order.filler)
-    plan_text = render_plan_text(plan)  # everything pure is done before an ID is spent
-
-    # 4. Lot ID (committed on its own: never reused), then the record.
-    lot_id = store.allocate_lot_id(by, day)
-    ids = {active, formula.active.strength_basis, *chosen}
-    cat_snapshot = {i: catalogue.ingredients[i].model_dump(mode="json", exclude_none=True)
-                    for i in sorted(ids) if i in catalogue.ingredients}
-    try:
-        with store.write():
-            for ing, (lot, need) in chosen.items():
-                now = store.lot(lot["id"], today=day)  # again, under the write lock
-                if now["available"] < need:
-                    raise RefusedError(_short(ing, need, lot["unit"], [now], True)
-                                       + "; another batch reserved it meanwhile")
-            row = {
-                "lot_id": lot_id, "formula_id": formula.id, "formula_version": formula.version,
-                "formula_sha256": formula_sha256,
-                "formula_snapshot": canonical(formula.spec_json()),
-                "catalogue_snapshot": canonical(cat_snapshot),
-                "dosage_form": formula.dosage_form,
-                "strength": u.fmt(plan.strength) if plan.strength is not None
-                else formula.strength.describe(),
-                "quantity": u.fmt(plan.quantity), "units_made": u.fmt(plan.units_to_make),
-                "order_json": canonical(order_json(order)),
-                "plan_json": canonical(plan.as_json()),
-                "plan_text": plan_text,
-                "storage": storage, "compounded_on": day.isoformat(),
-                "bud": bud.bud.isoformat(), "bud_json": canonical(_bud_json(bud)),
-                "status": "planned", "compounded_by": by, "created_at": store.stamp(),
-            }
-            store.db.execute(f"INSERT INTO batches ({', '.join(row)}) VALUES "
-                             f"({', '.join(':' + k for k in row)})", row)
-            records = [store._ref("batches", lot_id)]
-            for ing, (lot, need) in sorted(chosen.items()):
-                store.db.execute(
-                    "INSERT INTO batch_components (lot_id, ingredient, component_lot_id,"
-                    " planned_quantity, unit, chosen) VALUES (?,?,?,?,?,?)",
-                    [lot_id, ing, lot["id"], u.plain(need), lot["unit"],
-                     "named" if ing in component_lots else "earliest-expiry"])
-                records.append(store._ref("batch_components", lot_id, ing))
-            for w in plan.weighings:
-                store.db.execute(
-                    "INSERT INTO batch_steps (lot_id, step, what, ingredient, quantity, unit)"
-                    " VALUES (?,?,?,?,?,?)",
-                    [lot_id, w.step, w.what, w.ingredient, u.plain(w.amount.value),
-                     w.amount.unit])
-                records.append(store._ref("batch_steps", lot_id, w.step))
-            if corrects is not None:
-                records.append(signoff.record_correction(store, lot_id, corrects, reason, by))
-            store.audit("batch.create", by, {
-                "formula_id": formula.id, "formula_version": formula.version,
-                "formula_sha256": formula_sha256, "order": order_json(order),
-                "storage": storage, "bud": bud.bud.isoformat(),
-                "component_lots": {i: lot["lot_number"] for i, (lot, _) in chosen.items()},
-                **({"corrects": corrects, "reason": reason} if corrects else {})},
-                lot_id=lot_id, records=records)
-    except BaseException as exc:
-        try:
-            store.audit("batch.create-failed", by, {"error": str(exc) or type(exc).__name__},
-                        lot_id=lot_id)
-        except Exception:  # the database itself may be what failed
-            pass
-        raise
-    out = store.get_batch(lot_id)
-    out["plan_text"] = row["plan_text"]
-    return out
-
-
-def _bud_json(bud) -> dict:
+def bud_json(bud) -> dict:
+    """A BUD result as stored in ``batches.bud_json``: its JSON plus the explanation."""
     out = bud.as_json()
     out["explanation"] = bud.explain()
     return out
 
 
-def _line_need(plan, ingredient: str, unit: str, catalogue) -> Decimal:
-    """Total amount of ``ingredient`` the plan weighs or measures, in the lot's unit."""
-    line = next((x for x in plan.ingredients if x.id == ingredient), None)
-    if line is None:
-        raise StoreError(f"the plan has no line for {ingredient}")
-    entry = catalogue.ingredients.get(ingredient)
-    density = entry.density if entry is not None else None
-    return to_unit(line.to_weigh, unit, density, ingredient)
+def batch_row(store: StoreCore, lot_id: str) -> dict:
+    """The ``batches`` row of ``lot_id``; :class:`NotFoundError` when there is none."""
+    row = store.one("SELECT * FROM batches WHERE lot_id = ?", [lot_id])
+    if row is None:
+        raise NotFoundError(f"no batch with lot ID {lot_id}")
+    return row
 
 
-# ---------------------------------------------------------------- weighings
-
-def _resolve_step(steps: list[dict], weighed: set, step: int | None,
-                  ingredient: str | None) -> dict:
-    by_no = {s["step"]: s for s in steps}
-    if step is not None:
-        if step not in by_no:
-            raise InputError(f"--step: the plan has steps 1 to {len(steps)}, not {step}")
-        s = by_no[step]
-        if ingredient is not None and s["ingredient"] != ingredient:
-            raise RefusedError(f"step {step} weighs {s['ingredient'] or 'a dilution aliquot'}, "
-                               f"not {ingredient}")
-        return s
-    if ingredient is None:
-        raise InputError("give --step N or --ingredient ID")
-    mine = [s for s in steps if s["ingredient"] == ingredient]
-    if not mine:
-        raise RefusedError(f"{ingredient} is not weighed in this batch's plan")
-    pending = [s for s in mine if s["step"] not in weighed]
-    if len(pending) == 1 or (len(mine) == 1):
-        return pending[0] if pending else mine[0]
-    if not pending:
-        raise RefusedError(f"every step with {ingredient} is weighed already (steps "
-                           f"{', '.join(str(s['step']) for s in mine)}); to weigh one again "
-                           "give --step N and --reweigh REASON")
-    raise InputError(f"{ingredient} is weighed in several steps ("
-                     f"{', '.join(str(s['step']) for s in pending)}); give --step N")
+def update_batch(store: StoreCore, lot_id: str, **values):
+    """Change the mutable columns of a batch (status, BUD); any other column is a
+    :class:`StoreError`, and a transition the triggers refuse a :class:`RefusedError`."""
+    bad = set(values) - set(BATCH_MUTABLE)
+    if bad:
+        raise StoreError(f"batches: {', '.join(sorted(bad))} cannot change")
+    sets = ", ".join(f"{k} = ?" for k in values)
+    with store.refusing():
+        store.execute(f"UPDATE batches SET {sets} WHERE lot_id = ?",
+                      [*values.values(), lot_id])
 
 
-def record_weighing(store: Store, lot_id: str, *, amount, by: str, step: int | None,
-                    ingredient: str | None, component_lot: str | None,
-                    deviation_reason: str | None, reweigh_reason: str | None,
-                    today: date | None) -> dict:
-    from ..formulas import Formula
+def batch_components(store: StoreCore, lot_id: str) -> list[dict]:
+    return store.rows(
+        "SELECT bc.ingredient, l.lot_number, l.manufacturer, l.expires, l.potency_percent,"
+        " bc.planned_quantity, bc.unit, bc.chosen, bc.component_lot_id"
+        " FROM batch_components bc JOIN component_lots l ON l.id = bc.component_lot_id"
+        " WHERE bc.lot_id = ? ORDER BY bc.ingredient", [lot_id])
 
-    amount = u.parse(amount, {u.MASS, u.VOLUME}, field="amount")
-    by = store.acting(by)  # issue 7: an active user (authenticated in the CLI)
-    today = today or store.today()
-    deviation_reason = (deviation_reason or "").strip() or None
-    reweigh_reason = (reweigh_reason or "").strip() or None
+
+def batch_steps(store: StoreCore, lot_id: str) -> list[dict]:
+    return store.rows("SELECT step, what, ingredient, quantity, unit FROM batch_steps"
+                      " WHERE lot_id = ? ORDER BY step", [lot_id])
+
+
+def list_batches(store: StoreCore, status: str | None = None) -> list[dict]:
+    """Batches (the ``batch_summary`` view), newest first, optionally of one status."""
+    if status is not None and status not in STATUSES:
+        raise InputError(f"status: {status!r} is not one of {', '.join(STATUSES)}")
+    sql = "SELECT * FROM batch_summary"
+    params = []
+    if status is not None:
+        sql += " WHERE status = ?"
+        params.append(status)
+    return store.rows(sql + " ORDER BY lot_id DESC", params)
+
+
+def set_status(store: StoreCore, lot_id: str, status: str, by: str, details: dict | None = None) -> dict:
+    """Change a batch's status and audit it (the sign-off workflow builds on this)."""
+    if status not in STATUSES:
+        raise InputError(f"status: {status!r} is not one of {', '.join(STATUSES)}")
     with store.write():
-        batch = store._batch_row(lot_id)
-        if batch["status"] not in OPEN_STATUSES:
-            raise RefusedError(f"batch {lot_id} is {batch['status']}; weighings can no longer "
-                               "be recorded")
-        steps = store.batch_steps(lot_id)
-        done = store.weighings(lot_id)
-        weighed = {w["step"] for w in done}
-        s = _resolve_step(steps, weighed, step, ingredient)
-        if s["step"] in weighed and not reweigh_reason:
-            raise RefusedError(f"step {s['step']} ({s['what']}) is weighed already; to weigh "
-                               "it again give --reweigh REASON (both stay on record)")
-        catalogue = json.loads(batch["catalogue_snapshot"])
-        formula = Formula.model_validate(json.loads(batch["formula_snapshot"]))
-        lot = None
-        if s["ingredient"] is None:
-            if component_lot:
-                raise RefusedError(f"step {s['step']} is an aliquot of a dilution made in this "
-                                   "batch; it takes no component lot")
-        else:
-            if component_lot:
-                lot = store.find_lot(s["ingredient"], component_lot.strip())
-            else:
-                planned = next((c for c in store.batch_components(lot_id)
-                                if c["ingredient"] == s["ingredient"]), None)
-                if planned is None:
-                    raise InputError(f"--component-lot: name the {s['ingredient']} lot used")
-                lot = store.lot(planned["component_lot_id"], today=today)
-            planned_potency = json.loads(batch["plan_json"]).get("potency_percent")
-            if (s["ingredient"] == formula.active.ingredient and planned_potency is not None
-                    and lot["potency_percent"] != Decimal(planned_potency)):
-                raise RefusedError(f"{s['ingredient']} lot {lot['lot_number']} has potency "
-                                   f"{u.plain(lot['potency_percent'])}% but the plan was made "
-                                   f"for {planned_potency}%; plan a new batch with that lot")
-            expires = date.fromisoformat(lot["expires"])
-            if expires < today:
-                raise RefusedError(f"{s['ingredient']} lot {lot['lot_number']} expired on "
-                                   f"{format_date(expires)}; it cannot be used")
-        planned_q = u.q(s["quantity"], s["unit"])
-        if planned_q.dim != amount.dim:
-            raise InputError(f"amount: step {s['step']} is planned as {u.fmt(planned_q)}; give "
-                             f"the amount in {planned_q.unit}-compatible units, not "
-                             f"{amount.unit}")
-        deviation = Decimal(0)
-        if planned_q.value != 0:
-            deviation = ((amount - planned_q) / planned_q) * 100
-        tolerance = formula.weighing_tolerance.value
-        dev_text = u.plain(round(deviation, 2))
-        if abs(deviation) > tolerance and not deviation_reason:
-            raise RefusedError(f"step {s['step']}: {u.fmt(amount)} is {dev_text}% from the "
-                               f"planned {u.fmt(planned_q)} (tolerance ±{u.plain(tolerance)}%);"
-                               " weigh again, or record it with --deviation REASON")
-        consumed = None
-        if lot is not None:
-            consumed = to_unit(amount, lot["unit"], _density(catalogue.get(s["ingredient"])),
-                               s["ingredient"])
-            if consumed > lot["on_hand"]:
-                raise RefusedError(f"{s['ingredient']} lot {lot['lot_number']} has only "
-                                   f"{u.fmt(u.q(lot['on_hand'], lot['unit']))} on hand")
-        values = {"lot_id": lot_id, "step": s["step"], "what": s["what"],
-                  "ingredient": s["ingredient"],
-                  "component_lot_id": lot["id"] if lot else None,
-                  "planned_quantity": s["quantity"], "planned_unit": s["unit"],
-                  "quantity": u.plain(amount.value), "unit": amount.unit,
-                  "consumed_quantity": None if consumed is None else u.plain(consumed),
-                  "deviation_percent": dev_text, "deviation_reason": deviation_reason,
-                  "reweigh_reason": reweigh_reason, "weighed_by": by,
-                  "weighed_at": store.stamp()}
-        cur = store.db.execute(f"INSERT INTO weighings ({', '.join(values)}) VALUES "
-                               f"({', '.join(':' + k for k in values)})", values)
-        wid = cur.lastrowid
-        store.audit("batch.reweigh" if reweigh_reason else "batch.weigh", by,
-                    {"step": s["step"], "what": s["what"], "ingredient": s["ingredient"],
-                     "component_lot": lot["lot_number"] if lot else None,
-                     "amount": amount.as_json(), "planned": planned_q.as_json(),
-                     "deviation_percent": dev_text, "deviation_reason": deviation_reason,
-                     "reweigh_reason": reweigh_reason},
-                    lot_id=lot_id, records=[store._ref("weighings", wid)])
-        old_bud = batch["bud"]
-        bud = _recompute_bud(store, lot_id, batch, formula, by)
-        weighed.add(s["step"])
-        complete = all(x["step"] in weighed for x in steps)
-        if complete and batch["status"] == "planned":
-            store._update_batch(lot_id, status="compounded")
-            store.audit("batch.status", by, {"from": "planned", "to": "compounded",
-                                             "reason": "every plan step weighed"},
-                        lot_id=lot_id)
-    row = next(w for w in store.weighings(lot_id) if w["id"] == wid)
-    return {**row, "bud": bud.bud.isoformat(), "bud_changed": bud.bud.isoformat() != old_bud,
-            "bud_explanation": bud.explain(), "complete": complete,
-            "steps_pending": [x["step"] for x in steps if x["step"] not in weighed]}
+        row = batch_row(store, lot_id)
+        if row["status"] != status:
+            update_batch(store, lot_id, status=status)
+            store.audit("batch.status", by, {"from": row["status"], "to": status,
+                                             **(details or {})}, lot_id=lot_id)
+    return batch_row(store, lot_id)
 
 
-def _recompute_bud(store: Store, lot_id: str, batch: dict, formula, by: str):
-    """BUD from the lots actually weighed; the planned lot for ingredients not weighed yet."""
-    from ..bud import compute_bud
-    expiries = {}
-    weighed_ings = set()
-    for r in store._rows("SELECT DISTINCT w.ingredient, l.lot_number, l.expires FROM weighings w"
-                         " JOIN component_lots l ON l.id = w.component_lot_id"
-                         " WHERE w.lot_id = ?", [lot_id]):
-        expiries[_label(r["ingredient"], r)] = date.fromisoformat(r["expires"])
-        weighed_ings.add(r["ingredient"])
-    for c in store.batch_components(lot_id):
-        if c["ingredient"] not in weighed_ings:
-            expiries[_label(c["ingredient"], c)] = date.fromisoformat(c["expires"])
-    stored = json.loads(batch["bud_json"])
-    filler = json.loads(batch["order_json"]).get("filler")
-    bud = compute_bud(formula, date.fromisoformat(batch["compounded_on"]), batch["storage"],
-                      expiries, stored.get("policy", "usp795"), filler=filler)
-    if bud.bud.isoformat() != batch["bud"]:
-        store._update_batch(lot_id, bud=bud.bud.isoformat(), bud_json=canonical(_bud_json(bud)))
-        store.audit("batch.bud-recomputed", by,
-                    {"from": batch["bud"], "to": bud.bud.isoformat(),
-                     "binding": bud.binding.as_json(),
-                     "component_expiries": {k: v.isoformat() for k, v in expiries.items()}},
-                    lot_id=lot_id)
-    return bud
+def weighings(store: StoreCore, lot_id: str) -> list[dict]:
+    """Every weighing of one batch, oldest first, with the component lot number and unit."""
+    return store.rows(
+        "SELECT w.id, w.step, w.what, w.ingredient, l.lot_number AS component_lot,"
+        " w.planned_quantity, w.planned_unit, w.quantity, w.unit, w.consumed_quantity,"
+        " l.unit AS consumed_unit, w.deviation_percent, w.deviation_reason,"
+        " w.reweigh_reason, w.weighed_by, w.weighed_at"
+        " FROM weighings w LEFT JOIN component_lots l ON l.id = w.component_lot_id"
+        " WHERE w.lot_id = ? ORDER BY w.id", [lot_id])
+
+
+def allocate_lot_id(store: StoreCore, by: str, day: date | None = None) -> str:
+    """Allocate the next batch lot ID for ``day`` in its own committed transaction.
+
+    The allocation is permanent: a batch that then fails to save leaves a gap, never a
+    reused ID (the ``lot_ids`` table is append-only).
+    """
+    day = day or store.today()
+    by = acting(store, by)
+    with store.write():
+        seq = store.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM lot_ids WHERE day = ?",
+                              [day.isoformat()]).fetchone()[0]
+        if seq > lotid.MAX_PER_DAY:
+            raise StoreError(f"no lot IDs left for {format_date(day)} "
+                             f"({lotid.MAX_PER_DAY} batches a day)")
+        lot = lotid.make_lot_id(day, seq)
+        store.execute("INSERT INTO lot_ids (lot_id, day, seq, allocated_by, allocated_at)"
+                        " VALUES (?,?,?,?,?)", [lot, day.isoformat(), seq, by, store.stamp()])
+        store.audit("lot-id.allocate", by, {"lot_id": lot}, lot_id=lot,
+                   records=[store.ref("lot_ids", lot)])
+    return lot
+
+
+# ---------------------------------------------------------------- corrections
+
+
+def check_correction(store: StoreCore, corrects: str, reason: str | None) -> tuple[str, str]:
+    """Validate ``batch create --corrects LOT``: that batch exists and is rejected or on
+    hold, and was not corrected already."""
+    lot_id = lotid.validate_lot_id(corrects, "corrects")
+    old = batch_row(store, lot_id)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InputError("reason: a correction needs a reason (--reason TEXT)")
+    if old["status"] not in ("rejected", "quarantine"):
+        raise RefusedError(f"batch {lot_id} is {old['status']}; only a rejected or quarantined "
+                           "batch is corrected by a new batch")
+    done = store.one("SELECT lot_id FROM batch_corrections WHERE corrects_lot_id = ?",
+                      [lot_id])
+    if done:
+        raise RefusedError(f"batch {lot_id} was already corrected by batch {done['lot_id']}")
+    return lot_id, reason
+
+
+def record_correction(store: StoreCore, new_lot: str, corrects: str, reason: str,
+                      by: str) -> dict:
+    """Link ``new_lot`` to the batch it corrects (inside the create transaction)."""
+    store.execute("INSERT INTO batch_corrections (lot_id, corrects_lot_id, reason, "
+                     "created_by, created_at) VALUES (?,?,?,?,?)",
+                     [new_lot, corrects, reason, by, store.stamp()])
+    return store.ref("batch_corrections", new_lot)
+
+
+def corrections(store: StoreCore, lot_id: str) -> dict:
+    """The correction links of one batch: what it corrects, and what corrected it."""
+    corrects = store.one("SELECT * FROM batch_corrections WHERE lot_id = ?", [lot_id])
+    by = store.one("SELECT * FROM batch_corrections WHERE corrects_lot_id = ?", [lot_id])
+    return {"corrects": corrects, "corrected_by": by}

@@ -1,6 +1,6 @@
 """The database schema, documented from the code for inventory-script authors.
 
-:func:`schema_sql` prints what ``compounding db schema`` prints (the live database's SQL);
+``schema_sql`` (from :mod:`.sqlite`) prints what ``compounding db schema`` prints (the live database's SQL);
 :func:`schema_markdown` builds ``docs/schema.md`` from a freshly migrated database plus the
 descriptions below (a test checks the file is current and that every table, view and column
 is described). Regenerate with::
@@ -10,11 +10,13 @@ is described). Regenerate with::
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from .. import units as u
 from . import lotid
+from .core import StoreCore
+from .migrations import migrations
+from .sqlite import columns, schema_sql
 
 #: Plain-language description of every table and view, and of each of their columns.
 TABLES: dict[str, tuple[str, dict[str, str]]] = {
@@ -380,35 +382,17 @@ QUERIES = [
      "WHERE lot_id = :batch AND patient IS NOT NULL;"),
 ]
 
-_ORDER = {"table": 0, "index": 1, "trigger": 2, "view": 3}
-
-
-def schema_sql(db_or_conn) -> str:
-    """Every CREATE statement of the database, tables first, then indexes, triggers, views."""
-    conn = getattr(db_or_conn, "conn", db_or_conn)
-    rows = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master "
-                        "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'").fetchall()
-    rows.sort(key=lambda r: (_ORDER.get(r[0], 9), r[2] if r[0] != "table" else "", r[1]))
-    return "\n\n".join(r[3].strip() + ";" for r in rows) + "\n"
-
-
 def fresh_schema() -> str:
     """The schema SQL of a database built from nothing by the current migrations."""
-    from .store import Store
-    store = Store.open(":memory:")
+    store = StoreCore.open(":memory:")
     try:
         return schema_sql(store.db)
     finally:
         store.close()
 
 
-def columns(conn: sqlite3.Connection, name: str) -> list[tuple[str, str]]:
-    return [(r[1], r[2] or "") for r in conn.execute(f"PRAGMA table_xinfo('{name}')")]
-
-
 def schema_markdown() -> str:
-    from .store import Store
-    store = Store.open(":memory:")
+    store = StoreCore.open(":memory:")
     conn = store.db.conn
     try:
         width = lotid.code128_width_mm("2605230011")
@@ -459,7 +443,6 @@ def schema_markdown() -> str:
         for title, sql in QUERIES:
             out.append(f"{title}:\n\n```sql\n{sql}\n```\n")
         out.append("## Migrations\n")
-        from .migrations import migrations
         for m in migrations._migrations:
             doc = " ".join((m.fn.__doc__ or "").split())
             out.append(f"- `{m.name}`: {doc}")

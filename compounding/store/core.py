@@ -1,0 +1,297 @@
+"""The store's core: open, migrate, the write transaction, the clock, the audit append and
+the row helpers. It knows no record: each record family is a module of functions taking
+this core as their first argument (docs/store.md says which module owns which tables).
+
+Everything is on record, exactly and forever:
+- amounts are exact decimal strings, computed with ``Decimal`` (never float);
+- record tables are append-only, enforced by triggers (``migrations.m002_immutability_
+  triggers``), so plain SQL cannot rewrite history;
+- every write also appends to ``audit_log`` (:meth:`StoreCore.audit`), a SHA-256 hash chain
+  whose entries carry the digest of each record they wrote (:meth:`StoreCore.ref`);
+  ``audit.verify`` re-checks the chain and every record, so an edit made with the triggers
+  dropped is still detected.
+
+Transactions: every write runs in :meth:`StoreCore.write`, which takes the database's write
+lock up front (SQLite: ``BEGIN IMMEDIATE``, see :func:`.sqlite.begin_immediate`) and waits
+on the busy timeout; nested writes become savepoints.
+
+The SQLite-specific parts (connecting, pragmas, the lock, error texts) are in
+:mod:`.sqlite`; this module's own SQL is portable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Callable
+
+from .. import units as u
+from ..errors import InputError, RefusedError, StoreError
+from . import sqlite as backend
+from .migrations import GENESIS_HASH, migrations
+from .records import MUTABLE_COLUMNS, RECORD_KEYS
+
+
+def canonical(obj) -> str:
+    """The JSON a digest is taken of: sorted keys, no spaces, Decimals as plain strings,
+    dates and datetimes as ISO 8601, objects with ``as_json()`` as that."""
+    def default(o):
+        if isinstance(o, Decimal):
+            return u.plain(o)
+        if hasattr(o, "isoformat"):
+            return o.isoformat()
+        if hasattr(o, "as_json"):
+            return o.as_json()
+        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=default)
+
+
+def sha256(text: str) -> str:
+    """Hex SHA-256 of ``text`` encoded as UTF-8."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def utc_stamp(moment: datetime) -> str:
+    """``moment`` as the store's UTC stamp: ``2026-03-01T12:00:00.000000Z``."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def audit_hash(entry: dict) -> str:
+    """The hash of one audit entry: SHA-256 of the canonical JSON of its id, time, actor,
+    action, lot ID, details (already canonical text) and the previous entry's hash."""
+    body = {k: entry[k] for k in ("id", "at", "actor", "action", "lot_id", "details",
+                                  "prev_hash")}
+    return sha256(canonical(body))
+
+
+def audit_entry(row: dict) -> dict:
+    """An ``audit_log`` row for callers: ``details`` parsed from its JSON text."""
+    out = dict(row)
+    out["details"] = json.loads(row["details"])
+    return out
+
+
+def need_text(value, field: str) -> str:
+    """``value`` if it is a string with something besides white space; else
+    :class:`InputError` naming ``field``."""
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{field}: must not be empty")
+    return value
+
+
+def _system_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class StoreCore:
+    """An open compounding database. Open it with :meth:`open`.
+
+    Attributes: ``db`` (the ``sqlite_utils.Database``), ``path`` (text; ``":memory:"`` for a
+    scratch database), ``clock`` (``() -> aware datetime``, the system clock unless given),
+    ``passphrase_source`` (``name -> passphrase`` or None: when set, and the CLI sets it,
+    each person acting under a name authenticates once per store, see ``users.acting``) and
+    ``authenticated`` (the names that did).
+    """
+
+    def __init__(self, db, path: str, clock: Callable[[], datetime] | None = None):
+        self.db = db
+        self.path = path
+        self.clock = clock or _system_clock
+        self.passphrase_source: Callable[[str], str] | None = None
+        self.authenticated: set[str] = set()
+
+    # ------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, path, *, clock: Callable[[], datetime] | None = None,
+             migrate: bool = True):
+        """Open (creating and migrating if needed) the database at ``path``.
+
+        WAL journal, foreign keys on, a busy timeout so parallel commands wait. A missing or
+        read-only directory, a file that is not a database, or a schema newer than this
+        version raise a one-line :class:`StoreError` and leave the file untouched.
+        """
+        path = str(path)
+        db = backend.connect(path)
+        try:
+            opened = cls(db, path, clock)
+            opened._check_not_newer()
+            backend.finish_open(db, path)
+            if migrate:
+                opened.migrate()
+            return opened
+        except backend.DatabaseError as exc:
+            db.close()
+            raise StoreError(backend.error_text(path, exc)) from None
+        except BaseException:
+            db.close()
+            raise
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _check_not_newer(self):
+        known = {m.name for m in migrations._migrations}
+        applied = [m.name for m in migrations.applied(self.db)]
+        unknown = [n for n in applied if n not in known]
+        if unknown:
+            raise StoreError(f"database {self.path} has a newer schema than this version of "
+                             f"compounding knows (migration {unknown[0]}); upgrade compounding "
+                             "(the file was not changed)")
+
+    def pending_migrations(self) -> list[str]:
+        """Names of the migrations not applied yet, in order."""
+        return [m.name for m in migrations.pending(self.db)]
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; return their names. Safe with concurrent processes."""
+        if not self.pending_migrations():
+            return []
+        with self.write():
+            todo = self.pending_migrations()  # again, under the write lock
+            migrations.apply(self.db)
+        return todo
+
+    def applied_migrations(self) -> list[dict]:
+        """``[{"name", "applied_at"}]`` of every applied migration, in order."""
+        return [{"name": m.name, "applied_at": m.applied_at}
+                for m in migrations.applied(self.db)]
+
+    # ------------------------------------------------------------ transactions
+
+    @contextlib.contextmanager
+    def write(self):
+        """A write transaction holding the write lock from the start; commits when the
+        block ends, rolls back when it raises. Nested calls become savepoints."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():
+                yield self
+            return
+        backend.begin_immediate(self.db, self.path)
+        try:
+            yield self
+        except BaseException:
+            self.db.rollback()
+            raise
+        else:
+            try:
+                backend.commit(self.db)
+            except BaseException:
+                self.db.rollback()
+                raise
+
+    @property
+    def in_transaction(self) -> bool:
+        """True inside :meth:`write` (or any open transaction on this connection)."""
+        return self.db.conn.in_transaction
+
+    @contextlib.contextmanager
+    def refusing(self, prefix: str = ""):
+        """Turn a constraint or trigger refusal of the database inside the block into a
+        :class:`RefusedError` whose message is ``prefix`` plus the database's reason."""
+        try:
+            yield
+        except backend.IntegrityError as exc:
+            raise RefusedError(f"{prefix}{exc}") from None
+
+    # ------------------------------------------------------------ the clock
+
+    def now(self) -> datetime:
+        """The current moment (aware), from ``clock``."""
+        return self.clock()
+
+    def stamp(self) -> str:
+        """The current moment as the store's UTC stamp (see :func:`utc_stamp`)."""
+        return utc_stamp(self.now())
+
+    def today(self) -> date:
+        """The pharmacy's calendar day (local time)."""
+        return self.now().astimezone().date()
+
+    # ------------------------------------------------------------ rows
+
+    def execute(self, sql: str, params=()):
+        """Run one statement; return the cursor (``rowcount``, ``fetchone()``...)."""
+        return self.db.execute(sql, params)
+
+    def rows(self, sql: str, params=()) -> list[dict]:
+        """Run a query and return every row as a dict (column name -> value)."""
+        cur = self.db.execute(sql, params)
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+    def one(self, sql: str, params=()) -> dict | None:
+        """Run a query and return its first row as a dict, or None."""
+        rows = self.rows(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params=()):
+        """The first column of the first row of a query (None when there is no row)."""
+        row = self.db.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    def insert(self, table: str, values: dict):
+        """Insert one row (``column -> value``); return its row id (None for tables keyed
+        otherwise). Constraint errors propagate (wrap in :meth:`refusing`)."""
+        cur = self.db.execute(f"INSERT INTO {table} ({', '.join(values)}) VALUES "
+                              f"({', '.join(':' + k for k in values)})", values)
+        return cur.lastrowid
+
+    # ------------------------------------------------------------ digests and the audit log
+
+    def record_digest(self, table: str, key) -> str | None:
+        """SHA-256 of one record (a table of :data:`.records.RECORD_KEYS`, by its natural
+        key), its mutable columns left out; None when there is no such row."""
+        cols = RECORD_KEYS[table]
+        where = " AND ".join(f"{c} = ?" for c in cols)
+        row = self.one(f"SELECT * FROM {table} WHERE {where}", list(key))
+        if row is None:
+            return None
+        for c in MUTABLE_COLUMNS.get(table, ()):
+            row.pop(c, None)
+        return sha256(canonical(row))
+
+    def ref(self, table: str, *key) -> dict:
+        """An audit reference to one record: table, key and the record's SHA-256 digest."""
+        return {"table": table, "key": list(key), "sha256": self.record_digest(table, key)}
+
+    def audit(self, action: str, actor: str, details: dict, lot_id: str | None = None,
+              records: list[dict] | None = None) -> dict:
+        """Append one entry to the hash-chained audit log and return it.
+
+        ``details``: JSON-ready dict (Decimals and dates allowed); ``records``: the
+        :meth:`ref` of each record this action wrote, so ``audit.verify`` can re-check them.
+        Raises :class:`InputError` for an empty actor or action.
+        """
+        need_text(actor, "by")
+        need_text(action, "action")
+        body = dict(details)
+        if records:
+            body["records"] = records
+        with self.write():
+            last = self.one("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+            entry = {"id": (last["id"] + 1) if last else 1, "at": self.stamp(),
+                     "actor": actor.strip(), "action": action, "lot_id": lot_id,
+                     "details": canonical(body),
+                     "prev_hash": last["hash"] if last else GENESIS_HASH}
+            entry["hash"] = audit_hash(entry)
+            self.db.execute(
+                "INSERT INTO audit_log (id, at, actor, action, lot_id, details, prev_hash, hash)"
+                " VALUES (:id, :at, :actor, :action, :lot_id, :details, :prev_hash, :hash)",
+                entry)
+        return audit_entry(entry)
+
+
+__all__ = ["StoreCore", "canonical", "sha256", "utc_stamp", "audit_hash", "audit_entry",
+           "need_text", "StoreError"]

@@ -1,0 +1,264 @@
+"""Component lots and inventory: receipts, stock on hand, expiry, picking lots for a batch.
+
+Quantity on hand is derived (receipts minus weighings), never a number edited by hand; it
+is computed exactly with ``Decimal`` from the decimal text of each receipt and weighing. The
+``lot_stock`` totals (kept by triggers, migration m005) only let SQL skip used-up lots.
+
+Owns the tables ``component_lots`` and ``lot_receipts`` (and reads ``lot_stock`` and the
+view ``stock_on_hand``); the weighings that consume stock belong to :mod:`.weighings`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from ..dates import format_date
+from .. import units as u
+from ..errors import InputError, NotFoundError, RefusedError
+from .core import StoreCore, need_text
+from .users import acting
+
+
+def to_unit(qty: u.Quantity, unit: str, density: u.Quantity | None, what: str) -> Decimal:
+    """``qty`` expressed in ``unit`` (mg or mL); mass <-> volume only through a density
+    (mg/mL). Raises :class:`InputError` naming ``what`` when a density is needed and None."""
+    target = u.q("1", unit)
+    if qty.dim == target.dim:
+        return qty.to(unit).value
+    if density is None:
+        raise InputError(f"{what}: {u.fmt(qty)} cannot be converted to {unit} "
+                         "(no density in the ingredient catalogue)")
+    mg_per_ml = density.to("mg/mL").value
+    if qty.dim == "volume":  # mL x mg/mL = mg
+        return qty.to("mL").value * mg_per_ml
+    return qty.to("mg").value / mg_per_ml  # mg / (mg/mL) = mL
+
+
+def _dec(text) -> Decimal:
+    return Decimal(str(text))
+
+
+def receive_lot(store: StoreCore, ingredient: str, lot_number: str, expires: date,
+                quantity: u.Quantity, by: str, potency_percent: Decimal = Decimal("100"),
+                manufacturer: str | None = None, today: date | None = None) -> dict:
+    """Record a receipt of a component lot (a new lot, or more of a known one).
+
+    ``quantity`` is a mass or a volume; it is kept in mg or mL exactly. A lot already on
+    record must match in expiry, potency, manufacturer and unit. An expired lot is refused.
+    """
+    need_text(ingredient, "ingredient")
+    lot_number = need_text(lot_number, "lot").strip()
+    by = need_text(by, "by").strip()
+    quantity = u.parse(quantity, {u.MASS, u.VOLUME}, field="quantity")
+    potency = _dec(potency_percent)
+    if not Decimal("0") < potency <= Decimal("110"):
+        raise InputError(f"potency: {u.plain(potency)}% must be above 0% and at most 110%")
+    unit = "mg" if quantity.dim == "mass" else "mL"
+    amount = quantity.to(unit).value
+    today = today or store.today()
+    if expires < today:
+        raise RefusedError(f"lot {lot_number} of {ingredient} expired on "
+                           f"{format_date(expires)}; it cannot be received into stock")
+    manufacturer = manufacturer.strip() if manufacturer and manufacturer.strip() else None
+    by = acting(store, by)  # issue 7: an active user (authenticated in the CLI)
+    stamp = store.stamp()
+    with store.write():
+        existing = store.one("SELECT * FROM component_lots WHERE ingredient = ? AND "
+                             "lot_number = ?", [ingredient, lot_number])
+        records = []
+        if existing is None:
+            lot_id = store.insert("component_lots", {
+                "ingredient": ingredient, "lot_number": lot_number,
+                "manufacturer": manufacturer, "expires": expires.isoformat(),
+                "potency_percent": u.plain(potency), "unit": unit, "created_by": by,
+                "created_at": stamp})
+            records.append(store.ref("component_lots", lot_id))
+            action = "inventory.receive"
+        else:
+            lot_id = existing["id"]
+            diffs = []
+            if existing["expires"] != expires.isoformat():
+                diffs.append(f"expiry {format_date(existing['expires'])}")
+            if _dec(existing["potency_percent"]) != potency:
+                diffs.append(f"potency {existing['potency_percent']}%")
+            if existing["unit"] != unit:
+                diffs.append(f"unit {existing['unit']}")
+            if manufacturer is not None and existing["manufacturer"] not in (None, manufacturer):
+                diffs.append(f"manufacturer {existing['manufacturer']}")
+            if diffs:
+                raise RefusedError(f"lot {lot_number} of {ingredient} is already on record "
+                                   f"with {', '.join(diffs)}; a further receipt must match")
+            action = "inventory.receive-more"
+        rid = store.insert("lot_receipts", {
+            "component_lot_id": lot_id, "quantity": u.plain(amount),
+            "received_as": u.fmt(quantity), "received_by": by, "received_at": stamp})
+        records.append(store.ref("lot_receipts", rid))
+        store.audit(action, by, {"ingredient": ingredient, "lot_number": lot_number,
+                                "quantity": quantity.as_json(),
+                                "expires": expires.isoformat(),
+                                "potency_percent": u.plain(potency),
+                                "manufacturer": manufacturer}, records=records)
+    return lot(store, lot_id)
+
+
+_LOT_SQL = """
+SELECT s.component_lot_id AS id, s.ingredient, s.lot_number, s.manufacturer, s.expires,
+       l.potency_percent, s.unit, l.created_by AS received_by, l.created_at AS received_at
+FROM stock_on_hand s JOIN component_lots l ON l.id = s.component_lot_id"""
+
+
+#: Exact sums in SQL: each decimal text becomes an integer count of 10^-6 units (exact
+#: for values below 10^9 with at most 6 decimals, which the GLOB checks); a lot with any
+#: finer value is summed in Python with Decimal instead.
+_SUMS = {
+    "received": "SELECT component_lot_id, {n}, {fine} FROM lot_receipts"
+                " GROUP BY component_lot_id",
+    "consumed": "SELECT component_lot_id, {n}, {fine} FROM weighings"
+                " WHERE component_lot_id IS NOT NULL GROUP BY component_lot_id",
+    "reserved": "SELECT bc.component_lot_id, {n}, {fine} FROM batches b"
+                " JOIN batch_components bc ON bc.lot_id = b.lot_id"
+                " WHERE b.status = 'planned' AND NOT EXISTS (SELECT 1 FROM weighings w"
+                " WHERE w.lot_id = bc.lot_id AND w.component_lot_id = bc.component_lot_id)"
+                " GROUP BY bc.component_lot_id",
+}
+_SUM_COL = {"received": "quantity", "consumed": "consumed_quantity",
+            "reserved": "bc.planned_quantity"}
+
+
+def _exact_totals(store: StoreCore) -> dict:
+    out: dict[str, dict] = {}
+    for key, sql in _SUMS.items():
+        col = _SUM_COL[key]
+        n = f"SUM(CAST(ROUND(CAST({col} AS REAL) * 1000000) AS INTEGER))"
+        fine = (f"SUM({col} GLOB '*.[0-9][0-9][0-9][0-9][0-9][0-9][0-9]*'"
+                f" OR CAST({col} AS REAL) >= 1000000000)")
+        out[key] = {lid: (Decimal(total) / 1000000 if not inexact else None)
+                    for lid, total, inexact in
+                    store.execute(sql.format(n=n, fine=fine)).fetchall()}
+    return out
+
+
+def _lot_out(store: StoreCore, row: dict, today: date, totals: dict | None = None) -> dict:
+    lid = row["id"]
+    if totals is not None:
+        got = [totals[k].get(lid, Decimal(0)) for k in ("received", "consumed", "reserved")]
+        if all(x is not None for x in got):
+            return _lot_dict(row, today, *got)
+    received = sum((_dec(r[0]) for r in store.execute(
+        "SELECT quantity FROM lot_receipts WHERE component_lot_id = ?", [lid])), Decimal(0))
+    consumed = sum((_dec(r[0]) for r in store.execute(
+        "SELECT consumed_quantity FROM weighings WHERE component_lot_id = ?", [lid])),
+        Decimal(0))
+    reserved = sum((_dec(r[0]) for r in store.execute(
+        "SELECT planned_quantity FROM batch_components bc JOIN batches b USING (lot_id)"
+        " WHERE bc.component_lot_id = ? AND b.status = 'planned' AND NOT EXISTS"
+        " (SELECT 1 FROM weighings w WHERE w.lot_id = bc.lot_id"
+        "  AND w.component_lot_id = bc.component_lot_id)", [lid])), Decimal(0))
+    return _lot_dict(row, today, received, consumed, reserved)
+
+
+def _lot_dict(row: dict, today: date, received: Decimal, consumed: Decimal,
+              reserved: Decimal) -> dict:
+    expires = date.fromisoformat(row["expires"])
+    on_hand = received - consumed
+    return {**row, "potency_percent": _dec(row["potency_percent"]),
+            "received": received, "consumed": consumed, "on_hand": on_hand,
+            "reserved": reserved, "available": on_hand - reserved,
+            "days_to_expiry": (expires - today).days, "expired": expires < today}
+
+
+def candidate_lots(store: StoreCore, ingredient: str, day: date) -> "LazyLots":
+    """Unexpired lots of ``ingredient`` that may have stock, earliest expiry first, for
+    picking. The SQL filter uses the ``lot_stock`` totals only to skip empty lots; each
+    lot's exact Decimal stock is computed when the picker looks at it, so a batch on a
+    ten-year database reads a few lots, not every lot ever received."""
+    rows = store.rows(
+        _LOT_SQL + " LEFT JOIN lot_stock ls ON ls.component_lot_id = l.id"
+        " WHERE l.ingredient = ? AND l.expires >= ?"
+        " AND COALESCE(ls.received, 0) - COALESCE(ls.consumed, 0) > 0.000000001"
+        " ORDER BY l.expires, l.lot_number", [ingredient, day.isoformat()])
+    return LazyLots(store, rows, day)
+
+
+def lot(store: StoreCore, component_lot_id: int, today: date | None = None) -> dict:
+    """One component lot with its exact stock (Decimal, in the lot's unit): received,
+    consumed, on hand, reserved by planned batches, available, days to expiry."""
+    row = store.one(_LOT_SQL + " WHERE s.component_lot_id = ?", [component_lot_id])
+    if row is None:
+        raise NotFoundError(f"no component lot with id {component_lot_id}")
+    return _lot_out(store, row, today or store.today())
+
+
+def lots(store: StoreCore, ingredient: str | None = None, expiring_within: int | None = None,
+         today: date | None = None, include_empty: bool = True,
+         lot_number: str | None = None) -> list[dict]:
+    """Component lots with stock on hand (Decimal), earliest expiry first.
+
+    ``expiring_within=N``: only lots whose expiry is at most N days after ``today``
+    (expired lots included). ``include_empty=False`` leaves out lots with nothing on hand.
+    """
+    today = today or store.today()
+    where, params = [], []
+    if ingredient is not None:
+        where.append("s.ingredient = ?")
+        params.append(ingredient)
+    if lot_number is not None:
+        where.append("s.lot_number = ?")
+        params.append(lot_number)
+    if expiring_within is not None:
+        if int(expiring_within) < 0:
+            raise InputError("expiring-within: give a number of days, 0 or more")
+        where.append("s.expires <= date(?, '+' || ? || ' days')")
+        params += [today.isoformat(), int(expiring_within)]
+    sql = _LOT_SQL
+    if not include_empty:
+        # skip used-up lots in SQL (lot_stock totals); the exact Decimal check follows
+        sql += " LEFT JOIN lot_stock ls ON ls.component_lot_id = l.id"
+        where.append("COALESCE(ls.received, 0) - COALESCE(ls.consumed, 0) > 0.000000001")
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY s.expires, s.ingredient, s.lot_number"
+    rows = store.rows(sql, params)
+    if len(rows) <= 50:
+        out = [_lot_out(store, r, today) for r in rows]
+    else:  # many lots: the same exact totals from three grouped queries
+        totals = _exact_totals(store)
+        out = [_lot_out(store, r, today, totals) for r in rows]
+    if not include_empty:
+        out = [r for r in out if r["on_hand"] > 0]
+    return out
+
+
+def find_lot(store: StoreCore, ingredient: str, lot_number: str) -> dict:
+    """The lot ``lot_number`` of ``ingredient``; a lot of that number that belongs to
+    another ingredient is refused by name."""
+    rows = lots(store, lot_number=lot_number)
+    for r in rows:
+        if r["ingredient"] == ingredient:
+            return r
+    if rows:
+        others = ", ".join(sorted(r["ingredient"] for r in rows))
+        raise RefusedError(f"lot {lot_number} is {others}, not {ingredient}")
+    raise NotFoundError(f"no lot {lot_number} of {ingredient} on record "
+                        f"(receive it first: compounding inventory receive)")
+
+
+class LazyLots:
+    """A sequence of lot rows whose exact stock (``lot``) is computed on access."""
+
+    def __init__(self, store: StoreCore, rows: list[dict], today: date):
+        self._store, self._rows, self._today = store, rows, today
+        self._done: dict[int, dict] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i: int) -> dict:
+        i = range(len(self._rows))[i]
+        if i not in self._done:
+            self._done[i] = _lot_out(self._store, self._rows[i], self._today)
+        return self._done[i]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self._rows)))

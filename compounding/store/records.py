@@ -1,0 +1,39 @@
+"""Which tables hold records the audit log vouches for, and how each row is named.
+
+Data only, no logic: the core (:meth:`.core.StoreCore.ref`) digests a row by its natural key
+from here, and ``audit.verify`` checks every row of these tables against the audit log. A
+new record family adds its tables here (see docs/store.md, "Adding a record family").
+"""
+
+from __future__ import annotations
+
+from .migrations import BATCH_MUTABLE, USER_MUTABLE
+
+#: Tables whose every row must be vouched for by an audit entry (see ``audit.verify``),
+#: with the natural key of each (rowids of tables without INTEGER PRIMARY KEY may change
+#: on VACUUM, so they are not used as keys).
+RECORD_KEYS = {
+    "component_lots": ("id",),
+    "lot_receipts": ("id",),
+    "lot_ids": ("lot_id",),
+    "batches": ("lot_id",),
+    "batch_components": ("lot_id", "ingredient"),
+    "batch_steps": ("lot_id", "step"),
+    "weighings": ("id",),
+    "label_prints": ("id",),
+    # issue 7: users and sign-offs
+    "users": ("id",),
+    "submissions": ("id",),
+    "signatures": ("id",),
+    "verifications": ("id",),
+    "verification_checks": ("verification_id", "seq"),
+    "batch_corrections": ("lot_id",),
+}
+
+#: Columns left out of a record's digest because the schema lets them change (the triggers
+#: of ``migrations`` allow exactly these updates): a batch's status and BUD, a user's
+#: account state.
+MUTABLE_COLUMNS = {
+    "batches": BATCH_MUTABLE,
+    "users": USER_MUTABLE,
+}

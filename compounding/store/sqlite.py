@@ -1,0 +1,187 @@
+"""The SQLite backend: everything the store says to SQLite that another database says otherwise.
+
+The record modules speak portable SQL through :class:`compounding.store.core.StoreCore`
+(``rows``, ``one``, ``execute``, ``insert``); what only SQLite understands lives here and in
+:mod:`.migrations` (the DDL, CHECK constraints, triggers and views):
+
+- opening: the file checks, ``sqlite3.connect`` with a busy timeout, WAL, ``PRAGMA
+  foreign_keys``, the "is this a database" probe (:func:`connect`);
+- the write lock: ``BEGIN IMMEDIATE`` / ``COMMIT`` (:func:`begin_immediate`, :func:`commit`);
+- errors: SQLite's messages turned into one line for a person (:func:`error_text`), and the
+  constraint error a record module refuses on (:data:`IntegrityError`);
+- ``PRAGMA integrity_check``, the online backup API, ``sqlite_master`` and
+  ``PRAGMA table_xinfo`` (:func:`integrity_check`, :func:`backup_to`, :func:`schema_sql`,
+  :func:`columns`).
+
+A PostgreSQL backend (issue 20) is a sibling module with the same functions.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from ..errors import RefusedError, StoreError
+
+#: Seconds a command waits for another process's write to finish before giving up.
+BUSY_TIMEOUT_S = 60
+
+#: The error a constraint (CHECK, UNIQUE, FOREIGN KEY, a trigger's RAISE(ABORT)) raises.
+IntegrityError = sqlite3.IntegrityError
+
+#: Any error from the database itself (corrupt file, read-only, locked...).
+DatabaseError = sqlite3.DatabaseError
+
+
+def connect(path: str) -> Database:
+    """Open the SQLite file ``path`` (``":memory:"`` for a scratch database) for the store.
+
+    Checks the location first (a missing or read-only directory, a directory, an unreadable
+    file are refused by name, and the file is left untouched), then connects with the busy
+    timeout, checks the file is a database, switches to WAL (not in memory) and turns on
+    foreign keys. Raises :class:`StoreError` with one line.
+    """
+    memory = path == ":memory:"
+    if not memory:
+        check_location(Path(path))
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+        db = Database(conn, execute_plugins=False)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(error_text(path, exc)) from None
+    except BaseException:
+        conn.close()
+        raise
+
+
+def finish_open(db: Database, path: str) -> None:
+    """After the schema-version check: WAL journal (files only) and foreign keys on."""
+    if path != ":memory:":
+        db.enable_wal()
+    db.conn.execute("PRAGMA foreign_keys = ON")
+
+
+def begin_immediate(db: Database, path: str) -> None:
+    """Start a transaction holding SQLite's write lock from the start.
+
+    ``sqlite_utils``' ``db.atomic()`` starts a *deferred* transaction: two processes that
+    both read and then write inside one can fail at once with "database is locked"
+    (SQLITE_BUSY_SNAPSHOT is not retried by the busy handler). ``BEGIN IMMEDIATE`` takes the
+    lock up front and waits on the busy timeout instead.
+    """
+    try:
+        db.conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise StoreError(error_text(path, exc)) from None
+
+
+def commit(db: Database) -> None:
+    db.conn.execute("COMMIT")
+
+
+def integrity_check(conn) -> list[str]:
+    """``PRAGMA integrity_check``: ``["ok"]`` or one line per problem."""
+    conn = getattr(conn, "conn", conn)
+    return [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
+
+
+def backup_to(db: Database, dest: Path, count_tables: tuple[str, ...]) -> tuple[str, dict]:
+    """Copy the database to the new file ``dest`` with SQLite's online backup API (safe while
+    others write); return the copy's integrity check and the row count of ``count_tables``.
+    A failed copy is removed. Raises :class:`StoreError`."""
+    try:
+        target = sqlite3.connect(str(dest))
+    except sqlite3.Error as exc:
+        raise StoreError(f"backup: cannot create {dest}: {exc}") from None
+    try:
+        db.conn.backup(target)
+        check = target.execute("PRAGMA integrity_check").fetchone()[0]
+        counts = {t: target.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                  for t in count_tables}
+    except sqlite3.Error as exc:
+        target.close()
+        dest.unlink(missing_ok=True)
+        raise StoreError(f"backup to {dest} failed: {exc}") from None
+    target.close()
+    return check, counts
+
+
+def backup(store, dest) -> dict:
+    """Copy ``store``'s database to the new file ``dest`` (online backup: safe while others
+    write), check the copy, and record the backup on the audit log (actor: the OS user).
+    Returns ``{"path", "bytes", "integrity_check", "counts"}``. Raises
+    :class:`RefusedError` when ``dest`` exists, :class:`StoreError` when it cannot be made."""
+    import getpass
+
+    dest = Path(dest)
+    if dest.exists():
+        raise RefusedError(f"backup: {dest} already exists; choose a new file name")
+    if not dest.parent.is_dir():
+        raise StoreError(f"backup: directory {dest.parent} does not exist")
+    check, counts = backup_to(store.db, dest, ("component_lots", "batches", "weighings",
+                                               "audit_log"))
+    store.audit("db.backup", getpass.getuser() or "system",
+                {"path": str(dest), "integrity_check": check})
+    return {"path": str(dest), "bytes": dest.stat().st_size, "integrity_check": check,
+            "counts": counts}
+
+
+_ORDER = {"table": 0, "index": 1, "trigger": 2, "view": 3}
+
+
+def schema_sql(db_or_conn) -> str:
+    """Every CREATE statement of the database, tables first, then indexes, triggers, views."""
+    conn = getattr(db_or_conn, "conn", db_or_conn)
+    rows = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master "
+                        "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'").fetchall()
+    rows.sort(key=lambda r: (_ORDER.get(r[0], 9), r[2] if r[0] != "table" else "", r[1]))
+    return "\n\n".join(r[3].strip() + ";" for r in rows) + "\n"
+
+
+def columns(conn, name: str) -> list[tuple[str, str]]:
+    """``(column, declared type)`` of a table or view, in order."""
+    conn = getattr(conn, "conn", conn)
+    return [(r[1], r[2] or "") for r in conn.execute(f"PRAGMA table_xinfo('{name}')")]
+
+
+def check_location(path: Path) -> None:
+    """Refuse, by name, a database path that cannot work: a directory, a missing or
+    read-only directory, an unreadable or read-only file (WAL needs write access)."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise StoreError(f"database {path} is a directory, not a file")
+    if not parent.exists():
+        raise StoreError(f"database directory {parent} does not exist")
+    if not parent.is_dir():
+        raise StoreError(f"database directory {parent} is not a directory")
+    if path.exists():
+        if not os.access(path, os.R_OK):
+            raise StoreError(f"database {path} is not readable")
+        if not os.access(path, os.W_OK) or not os.access(parent, os.W_OK):
+            raise StoreError(f"database {path} is read-only (the file or its directory); "
+                             "it needs write access for its journal")
+    elif not os.access(parent, os.W_OK):
+        raise StoreError(f"cannot create database {path}: directory {parent} is read-only")
+
+
+def error_text(path: str, exc: Exception) -> str:
+    """One line for a person about a database error on ``path``."""
+    msg = str(exc)
+    if "file is not a database" in msg or "malformed" in msg:
+        return f"{path} is not a compounding database or is corrupt ({msg}); it was not changed"
+    if "readonly" in msg or "read-only" in msg:
+        return f"database {path} is read-only ({msg})"
+    if "locked" in msg or "busy" in msg:
+        return (f"database {path} stayed locked by another process for more than "
+                f"{BUSY_TIMEOUT_S} s ({msg})")
+    return f"database {path}: {msg}"
