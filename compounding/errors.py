@@ -94,3 +94,16 @@ class RefusedError(CompoundingError, PermissionError):
 
 class LabelError(CompoundingError, ValueError):
     """A label that cannot be printed correctly (text does not fit, barcode mismatch...)."""
+
+
+class PrinterError(CompoundingError, OSError):
+    """A printer that cannot be reached, refuses, times out or reports a fault (issue 14).
+
+    Nothing is recorded as printed when this is raised; the message says how to get the
+    label as a file instead (``--output``).
+    """
+
+    exit_code = 1
+
+    def __str__(self) -> str:
+        return self.message

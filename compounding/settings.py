@@ -135,6 +135,66 @@ class Titration(Spec):
     aet_on_file: tuple[Annotated[str, Field(pattern=r"^[a-z0-9-]+$")], ...] = ()
 
 
+#: A printer name in ``[printers.NAME]``: lower-case letters, digits, '-' and '_' (issue 14).
+PRINTER_NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+#: ``tcp://HOST[:PORT]`` (raw printing, port 9100 by default) or ``cups:QUEUE`` (through
+#: ``lp``). HOST is a DNS name, an IPv4 address or a bracketed IPv6 address; QUEUE follows
+#: a conservative subset of the CUPS name rule (letters, digits, '_', '.', '@', '+', '-';
+#: at most 127 characters: lpadmin(8)).
+CONNECTION_RE = re.compile(
+    r"^(?:tcp://(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])"
+    r"(?::(?P<port>[0-9]{1,5}))?"
+    r"|cups:(?P<queue>[A-Za-z0-9_.@+-]{1,127}))$")
+#: The raw (JetDirect / AppSocket) port of label printers (Zebra ZPL II Programming Guide:
+#: "port 9100"; the de-facto standard for raw TCP printing).
+RAW_PORT = 9100
+
+
+class Printer(Spec):
+    """One printer (``[printers.NAME]``, issue 14): what it speaks and how to reach it."""
+
+    language: Literal["zpl", "pdf"] = Field(
+        description="zpl: a Zebra-class thermal printer fed ZPL II; pdf: a PDF through CUPS "
+                    "(or a printer that accepts PDF on its raw port)")
+    dpi: Literal[152, 203, 300, 600] = Field(
+        description="print head resolution; ZPL labels are laid out on this dot grid "
+                    "(Zebra heads: 6, 8, 12 or 24 dots/mm)")
+    connection: str = Field(description="tcp://HOST:9100 (raw) or cups:QUEUE (lp)")
+    description: str = Field(default="", max_length=200)
+    timeout_seconds: int = Field(default=10, ge=1, le=120,
+                                 description="connect / send / status timeout")
+    check_status: bool = Field(
+        default=True, description="ZPL over TCP: ask ~HS before each job and refuse to send "
+                                  "when the printer reports paper out, head open or paused")
+
+    @field_validator("connection")
+    @classmethod
+    def _connection(cls, value: str) -> str:
+        m = CONNECTION_RE.fullmatch(value)
+        if not m:
+            raise ValueError(f"{value!r} is not a printer connection; write "
+                             "'tcp://HOST:9100' (raw) or 'cups:QUEUE' (through lp)")
+        if m["port"] is not None and not 1 <= int(m["port"]) <= 65535:
+            raise ValueError(f"{value!r}: port must be 1 to 65535")
+        return value
+
+    @property
+    def transport(self) -> str:
+        return "cups" if self.connection.startswith("cups:") else "tcp"
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) of a tcp:// printer."""
+        m = CONNECTION_RE.fullmatch(self.connection)
+        host = m["host"].strip("[]")
+        return host, int(m["port"] or RAW_PORT)
+
+    @property
+    def queue(self) -> str:
+        """The CUPS queue of a cups: printer."""
+        return CONNECTION_RE.fullmatch(self.connection)["queue"]
+
+
 class Settings(Spec):
     pharmacy: Pharmacy = Pharmacy()
     balance: Balance = Balance()
@@ -151,11 +211,24 @@ class Settings(Spec):
     gtins: dict[Annotated[str, Field(pattern=r"^[a-z0-9-]+$")], str] = {}
     #: Titration schedules: syringe graduation, fill losses (issue 17).
     rx: Titration = Titration()
+    #: Printers by name (issue 14): ``[printers.NAME]``.
+    printers: dict[Annotated[str, Field(pattern=PRINTER_NAME_RE)], Printer] = {}
+    #: Default printer per label template id (``[template_printers]``, issue 14).
+    template_printers: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")], str] = {}
 
     @field_validator("gtins")
     @classmethod
     def _gtins(cls, gtins):
         return {k: validate_gtin(v) for k, v in gtins.items()}
+
+    @model_validator(mode="after")
+    def _template_printers(self):
+        for tid, name in self.template_printers.items():
+            if name not in self.printers:
+                known = ", ".join(sorted(self.printers)) or "none configured"
+                raise ValueError(f"template_printers.{tid}: no printer {name!r} in "
+                                 f"[printers] ({known})")
+        return self
 
 
 def resolve_path(option: str | None, environ: dict, cwd: Path) -> Path | None:
