@@ -11,8 +11,6 @@ Every problem is reported with the file and the key path, one line each.
 from __future__ import annotations
 
 import hashlib
-import re
-import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -23,7 +21,13 @@ from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, PlainValida
 
 from . import units as u
 from .errors import NotFoundError, SpecError
+from .gs1 import validate_gtin
+from .spec_files import read_toml, validation_messages
 from .units import Quantity
+
+#: The name before issue 13 (private names are not imported across modules: use
+#: :func:`validation_messages`).
+_messages = validation_messages
 
 # ---------------------------------------------------------------- domain constants
 
@@ -146,8 +150,6 @@ class Catalogue(Spec):
     @field_validator("gtins")
     @classmethod
     def _gtin_keys(cls, gtins):
-        from .settings import validate_gtin
-
         out = {}
         for key, item in gtins.items():
             try:
@@ -456,43 +458,6 @@ class Formula(Spec):
 
 
 # ---------------------------------------------------------------- loading
-
-def _loc(err: dict) -> str:
-    return ".".join(str(p) for p in err["loc"])
-
-
-def validation_messages(exc: ValidationError) -> list[tuple[str, str]]:
-    """A pydantic error as ``(location, message)`` pairs for a person (the location dotted,
-    pydantic's 'Value error, ' prefixes dropped); shared by every TOML spec loader."""
-    out = []
-    for err in exc.errors(include_url=False):
-        msg = err["msg"]
-        for prefix in ("Value error, ", "Assertion failed, "):
-            if msg.startswith(prefix):
-                msg = msg[len(prefix):]
-        loc = _loc(err)
-        # model-level rules carry their own key path in "path: message" form
-        m = re.match(r"^([a-z_]+(?:\.[A-Za-z0-9_-]+)*): (.*)$", msg)
-        if m and (not loc or not loc.endswith(m.group(1))):
-            loc = f"{loc}.{m.group(1)}" if loc else m.group(1)
-            msg = m.group(2)
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (not in the formula format; see `compounding formulas schema`)"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        out.append((loc, msg))
-    return out
-
-
-def read_toml(path: Path) -> tuple[dict, bytes]:
-    data = Path(path).read_bytes()
-    try:
-        return tomllib.loads(data.decode("utf-8")), data
-    except UnicodeDecodeError:
-        raise SpecError(path, [("", "not UTF-8 text")])
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(path, [("", f"malformed TOML: {exc}")])
-
 
 def load_catalogue(path: Path) -> Catalogue:
     raw, _ = read_toml(path)

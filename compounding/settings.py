@@ -17,27 +17,12 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from . import units as u
 from .errors import SpecError
-from .formulas import Mass, Spec, Volume, read_toml, validation_messages
+from .formulas import Mass, Spec, Volume
+from .gs1 import gtin_check_digit, validate_gtin  # noqa: F401 (re-exported: callers before #13)
+from .spec_files import read_toml, validation_messages
 
 ENV_VAR = "COMPOUNDING_SETTINGS"
 DEFAULT_FILE = "pharmacy.toml"
-
-
-def gtin_check_digit(first13: str) -> int:
-    """GS1 mod-10 check digit for the first 13 digits of a GTIN-14."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(first13))
-    return (10 - total % 10) % 10
-
-
-def validate_gtin(value: str) -> str:
-    """Accept GTIN-8/12/13/14 digits, return the 14-digit form; refuse a bad check digit."""
-    if not re.fullmatch(r"\d{8}|\d{12,14}", value):
-        raise ValueError(f"GTIN {value!r} must be 8, 12, 13 or 14 digits")
-    g = value.zfill(14)
-    if gtin_check_digit(g[:13]) != int(g[13]):
-        raise ValueError(f"GTIN {value!r} has a wrong check digit (expected "
-                         f"{gtin_check_digit(g[:13])})")
-    return g
 
 
 class Balance(Spec):

@@ -10,7 +10,7 @@ from balance_sim import SimBalance
 from compounding.devices.balances import (BalanceError, parse_ad, parse_mt_sics, parse_ohaus,
                                           read_balance)
 from compounding.errors import InputError
-from compounding.formulas import _messages
+from compounding.formulas import validation_messages
 from compounding.settings import Settings
 
 
@@ -175,4 +175,4 @@ def test_settings_refused(spec, problem):
     base.update(spec)
     with pytest.raises(ValidationError) as exc:
         Settings.model_validate({"balances": {"b": base}})
-    assert [f"{loc}: {msg}" for loc, msg in _messages(exc.value)] == [problem]
+    assert [f"{loc}: {msg}" for loc, msg in validation_messages(exc.value)] == [problem]
