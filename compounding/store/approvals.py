@@ -72,12 +72,10 @@ def submit(store: StoreCore, subject_type: str, subject_id: str, version: int, c
         if apps and version < max(a["subject_version"] for a in apps):
             raise RefusedError(f"{word} {subject_id}: version {version} is older than the "
                                f"approved version {max(a['subject_version'] for a in apps)}")
-        cur = store.execute(
-            "INSERT INTO submissions (subject_type, subject_id, version, sha256, content, note, "
-            "submitted_by, submitted_at) VALUES (?,?,?,?,?,?,?,?)",
-            [subject_type, subject_id, version, sha, text, (note or "").strip() or None, by,
-             store.stamp()])
-        sid = cur.lastrowid
+        sid = store.insert("submissions", {
+            "subject_type": subject_type, "subject_id": subject_id, "version": version,
+            "sha256": sha, "content": text, "note": (note or "").strip() or None,
+            "submitted_by": by, "submitted_at": store.stamp()})
         store.audit(f"{subject_type}.submit", by, {"id": subject_id, "version": version,
                                                    "sha256": sha, "note": note},
                     records=[store.ref("submissions", sid)])

@@ -173,28 +173,27 @@ class StoreCore:
     def write(self):
         """A write transaction holding the write lock from the start; commits when the
         block ends, rolls back when it raises. Nested calls become savepoints."""
-        conn = self.db.conn
-        if conn.in_transaction:
-            with self.db.atomic():
+        if self.in_transaction:
+            with backend.savepoint(self.db):
                 yield self
             return
         backend.begin_immediate(self.db, self.path)
         try:
             yield self
         except BaseException:
-            self.db.rollback()
+            backend.rollback(self.db)
             raise
         else:
             try:
                 backend.commit(self.db)
             except BaseException:
-                self.db.rollback()
+                backend.rollback(self.db)
                 raise
 
     @property
     def in_transaction(self) -> bool:
         """True inside :meth:`write` (or any open transaction on this connection)."""
-        return self.db.conn.in_transaction
+        return backend.in_transaction(self.db)
 
     @contextlib.contextmanager
     def refusing(self, prefix: str = ""):
@@ -242,11 +241,11 @@ class StoreCore:
         return row[0] if row else None
 
     def insert(self, table: str, values: dict):
-        """Insert one row (``column -> value``); return its row id (None for tables keyed
-        otherwise). Constraint errors propagate (wrap in :meth:`refusing`)."""
-        cur = self.db.execute(f"INSERT INTO {table} ({', '.join(values)}) VALUES "
-                              f"({', '.join(':' + k for k in values)})", values)
-        return cur.lastrowid
+        """Insert one row (``column -> value``; ``table`` and the column names are the
+        caller's own constants, never user input); return the new row's integer id (for a
+        table keyed otherwise, the backend's row id, which callers ignore). Constraint and
+        trigger refusals propagate (wrap the call in :meth:`refusing`)."""
+        return backend.insert_row(self.db, table, values)
 
     # ------------------------------------------------------------ digests and the audit log
 

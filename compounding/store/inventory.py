@@ -10,7 +10,7 @@ view ``stock_on_hand``); the weighings that consume stock belong to :mod:`.weigh
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from ..dates import format_date
@@ -190,6 +190,21 @@ def lot(store: StoreCore, component_lot_id: int, today: date | None = None) -> d
     return _lot_out(store, row, today or store.today())
 
 
+def expiry_cutoff(today: date, days) -> date:
+    """The last expiry date "expiring within ``days`` days" of ``today`` includes: ``today +
+    days``, or the last representable date when that is past year 9999 (every lot).
+
+    ``days`` must be a whole number (an ``int``, not a bool, float or text), 0 or more;
+    else :class:`InputError` naming ``expiring-within``."""
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise InputError(f"expiring-within: give a whole number of days, 0 or more, not "
+                         f"{days!r}")
+    try:
+        return today + timedelta(days=days)
+    except OverflowError:
+        return date.max
+
+
 def lots(store: StoreCore, ingredient: str | None = None, expiring_within: int | None = None,
          today: date | None = None, include_empty: bool = True,
          lot_number: str | None = None) -> list[dict]:
@@ -207,10 +222,8 @@ def lots(store: StoreCore, ingredient: str | None = None, expiring_within: int |
         where.append("s.lot_number = ?")
         params.append(lot_number)
     if expiring_within is not None:
-        if int(expiring_within) < 0:
-            raise InputError("expiring-within: give a number of days, 0 or more")
-        where.append("s.expires <= date(?, '+' || ? || ' days')")
-        params += [today.isoformat(), int(expiring_within)]
+        where.append("s.expires <= ?")
+        params.append(expiry_cutoff(today, expiring_within).isoformat())
     sql = _LOT_SQL
     if not include_empty:
         # skip used-up lots in SQL (lot_stock totals); the exact Decimal check follows

@@ -393,7 +393,7 @@ def fresh_schema() -> str:
 
 def schema_markdown() -> str:
     store = StoreCore.open(":memory:")
-    conn = store.db.conn
+    conn = store.db
     try:
         width = lotid.code128_width_mm("2605230011")
         mixed = lotid.code128_width_mm("A605230014")

@@ -86,7 +86,29 @@ def begin_immediate(db: Database, path: str) -> None:
 
 
 def commit(db: Database) -> None:
+    """Commit the transaction :func:`begin_immediate` started."""
     db.conn.execute("COMMIT")
+
+
+def rollback(db: Database) -> None:
+    """Roll back the open transaction, if any."""
+    db.rollback()
+
+
+def in_transaction(db: Database) -> bool:
+    return db.conn.in_transaction
+
+
+def savepoint(db: Database):
+    """A nested transaction inside an open one (``SAVEPOINT``), as a context manager."""
+    return db.atomic()
+
+
+def insert_row(db: Database, table: str, values: dict) -> int:
+    """``INSERT INTO table (columns) VALUES (:columns)``; the new row's rowid."""
+    cur = db.execute(f"INSERT INTO {table} ({', '.join(values)}) VALUES "
+                     f"({', '.join(':' + k for k in values)})", values)
+    return cur.lastrowid
 
 
 def integrity_check(conn) -> list[str]:

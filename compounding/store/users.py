@@ -165,11 +165,9 @@ def add_user(store: StoreCore, name: str, role: str, passphrase: str, *,
                                   p=SCRYPT_COST[2])
     creator = signer["name"] if signer else name
     with store.write():
-        cur = store.execute(
-            "INSERT INTO users (name, full_name, role, passphrase_hash, created_by, "
-            "created_at) VALUES (?,?,?,?,?,?)",
-            [name, full_name, role, hashed, creator, store.stamp()])
-        uid = cur.lastrowid
+        uid = store.insert("users", {"name": name, "full_name": full_name, "role": role,
+                                     "passphrase_hash": hashed, "created_by": creator,
+                                     "created_at": store.stamp()})
         user = store.one("SELECT * FROM users WHERE id = ?", [uid])
         refs = [store.ref("users", uid)]
         if signer:

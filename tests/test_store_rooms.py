@@ -1,0 +1,130 @@
+"""The store's rooms (issue 13): a thin facade, SQLite kept in its backend, and the hostile
+inputs found while splitting it."""
+
+from __future__ import annotations
+
+import ast
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from compounding import units as u
+from compounding.cli import cli
+from compounding.errors import InputError
+from compounding.store import Store, inventory, users
+from compounding.store.core import StoreCore
+from signoff_support import ENV, add_users
+
+ROOT = Path(__file__).resolve().parent.parent
+STORE_DIR = ROOT / "compounding" / "store"
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+#: Every public method ``Store`` had before issue 13: callers (the CLI, the tests, the other
+#: engineers' branches) keep using them.
+STORE_METHODS = (
+    "open", "close", "pending_migrations", "migrate", "applied_migrations", "write", "now",
+    "stamp", "today", "rows", "one", "ref", "record_digest", "acting", "audit", "audit_log",
+    "verify", "receive_lot", "candidate_lots", "lot", "lots", "find_lot", "allocate_lot_id",
+    "create_batch", "get_batch", "batch_components", "batch_steps", "list_batches",
+    "set_status", "record_weighing", "weighings", "record_label_print", "label_prints",
+    "recall", "schema_sql", "backup")
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(tmp_path / "t.db", clock=lambda: NOW)
+    add_users(s, "ana")
+    yield s
+    s.close()
+
+
+def test_store_keeps_every_public_method_it_had():
+    missing = [m for m in STORE_METHODS if not callable(getattr(Store, m, None))]
+    assert missing == []
+    assert issubclass(Store, StoreCore)
+
+
+def _methods(cls_name: str, path: Path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls_name)
+    return [n for n in cls.body if isinstance(n, ast.FunctionDef)]
+
+
+def test_the_facade_holds_no_logic_each_method_is_one_delegating_return():
+    bad = []
+    for fn in _methods("Store", STORE_DIR / "store.py"):
+        body = fn.body[1:] if isinstance(fn.body[0], ast.Expr) else fn.body  # docstring
+        if not (len(body) == 1 and isinstance(body[0], ast.Return)
+                and isinstance(body[0].value, ast.Call)):
+            bad.append(fn.name)
+    assert bad == []
+
+
+#: What only SQLite understands; it belongs in sqlite.py (the backend) and migrations.py.
+SQLITE_ONLY = ("PRAGMA", "BEGIN IMMEDIATE", "sqlite_master", "sqlite_utils", "lastrowid",
+               "enable_wal", "table_xinfo")
+
+
+@pytest.mark.parametrize("path", sorted(p for p in STORE_DIR.glob("*.py")
+                                        if p.name not in ("sqlite.py", "migrations.py")),
+                         ids=lambda p: p.name)
+def test_sqlite_specific_code_lives_in_the_backend_and_the_migrations(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {id(n.value) for n in ast.walk(tree)
+                  if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+            found += [n for n in names if n.split(".")[0] in ("sqlite3", "sqlite_utils")]
+        elif isinstance(node, ast.Attribute) and node.attr in ("lastrowid", "conn"):
+            found.append(node.attr)
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
+              and id(node) not in docstrings and path.name != "schema.py"):
+            found += [w for w in SQLITE_ONLY if w in node.value]
+    assert found == []
+
+
+# ---------------------------------------------------------------- expiring within N days
+
+@pytest.mark.parametrize("days, cutoff", [
+    (0, date(2026, 3, 1)),
+    (30, date(2026, 3, 31)),
+    (365, date(2027, 3, 1)),
+    (2_912_382, date(9999, 12, 30)),
+    (2_912_383, date(9999, 12, 31)),            # the last representable date
+    (2_912_384, date.max),                      # past year 9999: every lot
+    (10 ** 20, date.max),                       # once an OverflowError traceback (issue 13)
+])
+def test_expiry_cutoff(days, cutoff):
+    assert inventory.expiry_cutoff(date(2026, 3, 1), days) == cutoff
+
+
+@pytest.mark.parametrize("days", [-1, 1.5, float("nan"), "5", "٣", True, None, 1e3])
+def test_expiry_cutoff_refuses_anything_but_a_whole_number(days):
+    with pytest.raises(InputError, match=r"^expiring-within: give a whole number of days, "
+                                         r"0 or more, not "):
+        inventory.expiry_cutoff(date(2026, 3, 1), days)
+
+
+def test_a_huge_expiring_within_lists_every_lot_instead_of_a_traceback(store, tmp_path):
+    store.receive_lot("naltrexone-hcl", "SOON", date(2026, 3, 20), u.parse("1 g"), "ana")
+    store.receive_lot("naltrexone-hcl", "LATER", date(2099, 9, 1), u.parse("1 g"), "ana")
+    assert [x["lot_number"] for x in store.lots(expiring_within=10 ** 20)] == ["SOON", "LATER"]
+    assert [x["lot_number"] for x in store.lots(expiring_within=19)] == ["SOON"]
+    r = CliRunner().invoke(cli, ["inventory", "list", "--expiring-within",
+                                 "99999999999999999999", "--json", "--db", store.path],
+                           env=ENV)
+    assert r.exit_code == 0, r.output
+    assert [x["lot_number"] for x in json.loads(r.output)] == ["SOON", "LATER"]
+
+
+# ---------------------------------------------------------------- the scrypt cost's home
+
+def test_the_suite_lowers_the_scrypt_cost_where_users_reads_it(store):
+    assert users.SCRYPT_COST == (2 ** 8, 8, 1)
+    stored = store.one("SELECT passphrase_hash FROM users WHERE name = 'ana'")
+    assert stored["passphrase_hash"].split("$")[:4] == ["scrypt", "256", "8", "1"]
