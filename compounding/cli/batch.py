@@ -156,8 +156,8 @@ def batch_show(app, lot, db_path, as_json):
     """Show the compounding record of batch LOT: plan, lots, weighings, BUD, prints."""
     with open_store(app, db_path) as store:
         rec = store.get_batch(lot)
-        plan_text = store.db.execute("SELECT plan_text FROM batches WHERE lot_id = ?",
-                                     [rec["lot_id"]]).fetchone()[0]
+        plan_text = store.scalar("SELECT plan_text FROM batches WHERE lot_id = ?",
+                                 [rec["lot_id"]])
     if as_json:
         echo_json(rec)
         return

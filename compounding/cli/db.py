@@ -110,7 +110,7 @@ def db_verify(app, db_path, as_json):
     """
     with open_store(app, db_path) as store:
         problems = store.verify()
-        entries = store.db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
+        entries = store.scalar("SELECT COUNT(*) FROM audit_log")
     if as_json:
         echo_json({"ok": not problems, "audit_entries": entries, "problems": problems})
     elif not problems:

@@ -70,8 +70,9 @@ def verify(store: StoreCore) -> list[str]:
                 problems.append(f"{table} {'/'.join(map(str, key))}: record differs from "
                                 f"what audit entry {row['id']} recorded")
     for table, cols in RECORD_KEYS.items():
-        for r in store.execute(f"SELECT {', '.join(cols)} FROM {table}").fetchall():
-            if tuple(r) not in vouched[table]:
+        for row in store.rows(f"SELECT {', '.join(cols)} FROM {table}"):
+            r = tuple(row[c] for c in cols)
+            if r not in vouched[table]:
                 problems.append(f"{table} {'/'.join(map(str, r))}: not on the audit log")
     return problems
 

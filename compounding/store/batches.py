@@ -112,8 +112,8 @@ def allocate_lot_id(store: StoreCore, by: str, day: date | None = None) -> str:
     day = day or store.today()
     by = acting(store, by)
     with store.write():
-        seq = store.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM lot_ids WHERE day = ?",
-                              [day.isoformat()]).fetchone()[0]
+        seq = store.scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM lot_ids WHERE day = ?",
+                           [day.isoformat()])
         if seq > lotid.MAX_PER_DAY:
             raise StoreError(f"no lot IDs left for {format_date(day)} "
                              f"({lotid.MAX_PER_DAY} batches a day)")

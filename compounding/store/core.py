@@ -185,7 +185,8 @@ class StoreCore:
             raise
         else:
             try:
-                backend.commit(self.db)
+                with self.database_errors():
+                    backend.commit(self.db)
             except BaseException:
                 backend.rollback(self.db)
                 raise
@@ -220,24 +221,47 @@ class StoreCore:
 
     # ------------------------------------------------------------ rows
 
+    @contextlib.contextmanager
+    def database_errors(self):
+        """Inside the block, an error of the database itself (a corrupt page, a read-only
+        file, a lock held too long, a full disk) becomes one :class:`StoreError` line naming
+        the file, never a traceback. Constraint and trigger refusals pass through unchanged
+        (see :meth:`refusing`)."""
+        try:
+            yield
+        except backend.IntegrityError:
+            raise
+        except backend.DatabaseError as exc:
+            raise StoreError(backend.error_text(self.path, exc)) from None
+
     def execute(self, sql: str, params=()):
-        """Run one statement; return the cursor (``rowcount``, ``fetchone()``...)."""
-        return self.db.execute(sql, params)
+        """Run one statement; return the cursor (``rowcount``, ``fetchone()``...). The
+        caller fetches its rows: prefer :meth:`rows`, :meth:`one` or :meth:`scalar`, which
+        also turn database errors met while fetching into :class:`StoreError`."""
+        with self.database_errors():
+            return self.db.execute(sql, params)
 
     def rows(self, sql: str, params=()) -> list[dict]:
         """Run a query and return every row as a dict (column name -> value)."""
-        cur = self.db.execute(sql, params)
-        cols = [c[0] for c in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
+        with self.database_errors():
+            cur = self.db.execute(sql, params)
+            cols = [c[0] for c in cur.description]
+            return [dict(zip(cols, r)) for r in cur.fetchall()]
 
     def one(self, sql: str, params=()) -> dict | None:
         """Run a query and return its first row as a dict, or None."""
         rows = self.rows(sql, params)
         return rows[0] if rows else None
 
+    def column(self, sql: str, params=()) -> list:
+        """The first column of every row of a query, in order."""
+        with self.database_errors():
+            return [r[0] for r in self.db.execute(sql, params).fetchall()]
+
     def scalar(self, sql: str, params=()):
         """The first column of the first row of a query (None when there is no row)."""
-        row = self.db.execute(sql, params).fetchone()
+        with self.database_errors():
+            row = self.db.execute(sql, params).fetchone()
         return row[0] if row else None
 
     def insert(self, table: str, values: dict):
@@ -245,7 +269,8 @@ class StoreCore:
         caller's own constants, never user input); return the new row's integer id (for a
         table keyed otherwise, the backend's row id, which callers ignore). Constraint and
         trigger refusals propagate (wrap the call in :meth:`refusing`)."""
-        return backend.insert_row(self.db, table, values)
+        with self.database_errors():
+            return backend.insert_row(self.db, table, values)
 
     # ------------------------------------------------------------ digests and the audit log
 
@@ -285,7 +310,7 @@ class StoreCore:
                      "details": canonical(body),
                      "prev_hash": last["hash"] if last else GENESIS_HASH}
             entry["hash"] = audit_hash(entry)
-            self.db.execute(
+            self.execute(
                 "INSERT INTO audit_log (id, at, actor, action, lot_id, details, prev_hash, hash)"
                 " VALUES (:id, :at, :actor, :action, :lot_id, :details, :prev_hash, :hash)",
                 entry)

@@ -79,15 +79,14 @@ def recall(store: StoreCore, component_lot: str, ingredient: str | None = None) 
     for r in rows:
         # exact amounts (the view's are REAL for scripts)
         if r["basis"] == "weighed":
-            r["quantity"] = sum((_dec(x[0]) for x in store.execute(
+            r["quantity"] = sum((_dec(x) for x in store.column(
                 "SELECT consumed_quantity FROM weighings WHERE lot_id = ? AND "
                 "component_lot_id = ?", [r["batch_lot_id"], r["component_lot_id"]])),
                 Decimal(0))
         else:
-            r["quantity"] = _dec(store.execute(
+            r["quantity"] = _dec(store.scalar(
                 "SELECT planned_quantity FROM batch_components WHERE lot_id = ? AND "
-                "component_lot_id = ?", [r["batch_lot_id"], r["component_lot_id"]]
-            ).fetchone()[0])
+                "component_lot_id = ?", [r["batch_lot_id"], r["component_lot_id"]]))
         r["dispensed"] = store.rows(
             "SELECT patient, rx_number, prescriber, dispensed_quantity, printed_at, kind"
             " FROM label_prints WHERE lot_id = ? AND (patient IS NOT NULL"
@@ -116,13 +115,13 @@ def recall_batch(store: StoreCore, lot_id: str) -> dict:
         "WHERE batch_lot_id = ? ORDER BY ingredient", [lot_id])
     for c in used:  # exact amounts (the view's are REAL, for scripts)
         if c["basis"] == "weighed":
-            c["quantity"] = sum((Decimal(x[0]) for x in store.execute(
+            c["quantity"] = sum((Decimal(x) for x in store.column(
                 "SELECT consumed_quantity FROM weighings WHERE lot_id = ? AND "
                 "component_lot_id = ?", [lot_id, c["component_lot_id"]])), Decimal(0))
         else:
-            c["quantity"] = Decimal(store.execute(
+            c["quantity"] = Decimal(store.scalar(
                 "SELECT planned_quantity FROM batch_components WHERE lot_id = ? AND "
-                "component_lot_id = ?", [lot_id, c["component_lot_id"]]).fetchone()[0])
+                "component_lot_id = ?", [lot_id, c["component_lot_id"]]))
     return {"lot_id": lot_id, "formula_id": b["formula_id"], "strength": b["strength"],
             "quantity": b["quantity"], "status": b["status"], "bud": b["bud"],
             "compounded_on": b["compounded_on"], "component_lots": used,

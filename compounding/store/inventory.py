@@ -135,7 +135,7 @@ def _exact_totals(store: StoreCore) -> dict:
                 f" OR CAST({col} AS REAL) >= 1000000000)")
         out[key] = {lid: (Decimal(total) / 1000000 if not inexact else None)
                     for lid, total, inexact in
-                    store.execute(sql.format(n=n, fine=fine)).fetchall()}
+                    (tuple(r.values()) for r in store.rows(sql.format(n=n, fine=fine)))}
     return out
 
 
@@ -145,12 +145,12 @@ def _lot_out(store: StoreCore, row: dict, today: date, totals: dict | None = Non
         got = [totals[k].get(lid, Decimal(0)) for k in ("received", "consumed", "reserved")]
         if all(x is not None for x in got):
             return _lot_dict(row, today, *got)
-    received = sum((_dec(r[0]) for r in store.execute(
+    received = sum((_dec(r) for r in store.column(
         "SELECT quantity FROM lot_receipts WHERE component_lot_id = ?", [lid])), Decimal(0))
-    consumed = sum((_dec(r[0]) for r in store.execute(
+    consumed = sum((_dec(r) for r in store.column(
         "SELECT consumed_quantity FROM weighings WHERE component_lot_id = ?", [lid])),
         Decimal(0))
-    reserved = sum((_dec(r[0]) for r in store.execute(
+    reserved = sum((_dec(r) for r in store.column(
         "SELECT planned_quantity FROM batch_components bc JOIN batches b USING (lot_id)"
         " WHERE bc.component_lot_id = ? AND b.status = 'planned' AND NOT EXISTS"
         " (SELECT 1 FROM weighings w WHERE w.lot_id = bc.lot_id"

@@ -61,7 +61,7 @@ class Check:
 
 def _people(store: StoreCore, lot_id: str, batch: dict) -> set[str]:
     names = {batch["compounded_by"].lower()}
-    names |= {r[0].lower() for r in store.execute(
+    names |= {r.lower() for r in store.column(
         "SELECT DISTINCT weighed_by FROM weighings WHERE lot_id = ?", [lot_id])}
     return names
 

@@ -112,9 +112,13 @@ def insert_row(db: Database, table: str, values: dict) -> int:
 
 
 def integrity_check(conn) -> list[str]:
-    """``PRAGMA integrity_check``: ``["ok"]`` or one line per problem."""
+    """``PRAGMA integrity_check``: ``["ok"]`` or one line per problem (a file too damaged
+    for the check to run is one problem line, not an exception)."""
     conn = getattr(conn, "conn", conn)
-    return [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
+    try:
+        return [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
+    except sqlite3.DatabaseError as exc:
+        return [f"the check could not run: {exc}"]
 
 
 def backup_to(db: Database, dest: Path, count_tables: tuple[str, ...]) -> tuple[str, dict]:

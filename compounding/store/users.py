@@ -147,7 +147,7 @@ def add_user(store: StoreCore, name: str, role: str, passphrase: str, *,
         raise InputError(f"role: {role!r} is not one of {', '.join(ROLES)}")
     auth.check_new_passphrase(passphrase)
     full_name = (full_name or "").strip() or name
-    first = store.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0
+    first = store.scalar("SELECT COUNT(*) FROM users") == 0
     signer = None
     if first:
         if role != "pharmacist":
@@ -184,9 +184,9 @@ def user_sha256(store: StoreCore, uid: int) -> str:
 
 
 def other_pharmacists(store: StoreCore, name: str) -> int:
-    return store.execute(
+    return store.scalar(
         "SELECT COUNT(*) FROM users WHERE role = 'pharmacist' AND active = 1 "
-        "AND locked_at IS NULL AND name <> ?", [name]).fetchone()[0]
+        "AND locked_at IS NULL AND name <> ?", [name])
 
 
 def user_signoff(store: StoreCore, name: str, by: str, passphrase: str,
