@@ -13,7 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (Field, PlainSerializer, PlainValidator, ValidationError,
+                      field_validator, model_validator)
 
 from . import units as u
 from .errors import SpecError
@@ -25,6 +26,21 @@ ENV_VAR = "COMPOUNDING_SETTINGS"
 DEFAULT_FILE = "pharmacy.toml"
 
 
+#: USP <1176>: the minimum weighable quantity keeps one weighing within 5% error.
+MWQ_ERROR = Decimal("5")
+
+
+def _percent_setting(v):
+    qty = u.parse(v, u.PERCENT, positive=True)
+    if qty.unit != "%" or not Decimal(0) < qty.value <= Decimal(50):
+        raise ValueError(f"{v!r}: give a plain percent above 0% and at most 50% (e.g. '5%')")
+    return qty
+
+
+PercentSetting = Annotated[u.Quantity, PlainValidator(_percent_setting),
+                           PlainSerializer(lambda q: f"{u.plain(q.value)}%", return_type=str)]
+
+
 class Balance(Spec):
     """The balance used for weighing (USP <1176> / <41>)."""
 
@@ -32,6 +48,18 @@ class Balance(Spec):
     # USP <1176>: Class III sensitivity 6 mg; for <= 5% error MWQ = 6 mg / 0.05 = 120 mg.
     min_weighable: Mass = u.q("120", "mg")
     readability: Mass = u.q("1", "mg")
+    #: The most a single reading may be off (USP <1176>: a Class III balance is sensitive to
+    #: 6 mg). None: min_weighable x 5%, since USP <1176> sets MWQ = sensitivity / 5%.
+    sensitivity: Mass | None = None
+    #: Worst-case error the balance may add along a chain of drug-carrying weighings
+    #: (issue 11). None: half the formula's strength tolerance (5% for the usual ±10%).
+    uncertainty_budget: PercentSetting | None = None
+
+    def sensitivity_mg(self):
+        """The balance sensitivity in mg (the setting, or 5% of the minimum weighable)."""
+        if self.sensitivity is not None:
+            return self.sensitivity.to("mg").value
+        return self.min_weighable.to("mg").value * MWQ_ERROR / 100
 
 
 class Measuring(Spec):

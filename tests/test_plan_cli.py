@@ -90,7 +90,9 @@ def test_worksheet():
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
     assert lines[0] == "BATCH PLAN: Naltrexone HCl immediate-release capsules  [ldn-capsules v1]"
-    assert "Drug:      target 15.5 mg, delivered 15.5 mg (error 0%)" in lines
+    assert "Drug:           target 15.5 mg, delivered 15.5 mg (error 0%)" in lines
+    assert ("Balance error:  worst case +5% / -5% from the drug's weighings (sensitivity 6 mg; "
+            "budget 5%)") in lines
     assert "     1  weigh   Naltrexone hydrochloride for dilution 1" in r.output
 
 

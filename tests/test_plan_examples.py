@@ -14,11 +14,17 @@ import pytest
 from compounding import units as u
 from compounding.formulas import Active, Registry
 from compounding.plan import Order, make_plan, render_plan_text
-from compounding.settings import Settings
+from compounding.settings import Balance, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 REG = Registry.load(ROOT / "formulas")
 CAT = REG.catalogue
+
+
+#: A balance with no uncertainty budget to speak of (issue 11): the plain aliquot arithmetic,
+#: every intermediate weighing at the minimum weighable quantity. The default budget (half
+#: the strength tolerance) sizes the drug's weighings up: see test_plan_uncertainty.py.
+LOOSE = Settings(balance=Balance(uncertainty_budget="50%"))
 
 
 def plan(fid, formula=None, settings=None, **text):
@@ -56,7 +62,7 @@ def test_30_capsules_of_0_5_mg_need_one_dilution():
     # take >= 120 mg needs a dilution of at least 120 / 15.5 = 7.74: one 1 in 10 step.
     # weigh 120 mg drug + 1,080 mg filler = 1,200 mg (100 mg/g); take 15.5 / 0.1 = 155 mg.
     # blend = 31 x 135 mg = 4,185 mg; filler to add = 4,185 - 155 = 4,030 mg.
-    p = plan("ldn-capsules", quantity="30 capsules", strength="0.5 mg")
+    p = plan("ldn-capsules", quantity="30 capsules", strength="0.5 mg", settings=LOOSE)
     assert weighings(p) == [
         (1, "weigh", "naltrexone-hcl", "120", "mg"),
         (2, "weigh", "microcrystalline-cellulose", "1080", "mg"),
@@ -75,7 +81,7 @@ def test_100_capsules_of_0_1_mcg_need_several_dilutions():
     # 120 mg + 1,080 mg = 1,200 mg (100 mg/g); 120 mg + 11,880 mg = 12 g (1 mg/g);
     # 120 mg + 11,880 mg = 12 g (0.01 mg/g = 10 mcg/g); take 0.0102 / 0.00001 = 1,020 mg.
     # blend = 102 x 135 = 13,770 mg; filler to add = 13,770 - 1,020 = 12,750 mg.
-    p = plan("ldn-capsules", quantity="100", strength="0.1 mcg")
+    p = plan("ldn-capsules", quantity="100", strength="0.1 mcg", settings=LOOSE)
     assert [d.ratio for d in p.dilution_steps] == [10, 100, 100]
     assert p.dilution_steps[-1].concentration == u.q(10, "mcg/g")
     assert [(a, b) for _, _, _, a, b in weighings(p)] == [
@@ -147,7 +153,7 @@ def test_cream_100_g_with_topi_click():
     # in the cream base (120 mg + 1,080 mg base), take 51.5 / 0.1 = 515 mg;
     # base to add = 103,000 - 515 = 102,485 mg. Topi-CLICK: 0.5 mg/g x 1 g/mL x 0.25 mL
     # = 0.125 mg per click.
-    p = plan("ldn-cream", quantity="100 g")
+    p = plan("ldn-cream", quantity="100 g", settings=LOOSE)
     assert weighings(p) == [(1, "weigh", "naltrexone-hcl", "120", "mg"),
                             (2, "weigh", "cream-base-preserved", "1080", "mg"),
                             (3, "weigh", None, "515", "mg"),
@@ -172,8 +178,13 @@ def test_json_shape():
     assert j["strength"] == {"amount": "0.5", "unit": "mg"}
     assert j["weighings"][2] == {"step": 3, "what": "Dilution 1 into the blend",
                                  "ingredient": None, "action": "weigh", "dilution": 1,
-                                 "amount": "155", "unit": "mg"}
+                                 "amount": "1550", "unit": "mg"}
     assert j["drug"]["target"] == {"amount": "15.5", "unit": "mg"}
+    # issue 11: 131 mg weighed (1 in 100), take 1,550 mg: (1 + 6/131)(1 + 6/1,550) - 1 =
+    # +4.985%; 130 mg would give +5.020%, over the 5% budget.
+    assert (j["drug"]["uncertainty_percent"], j["drug"]["uncertainty_below_percent"],
+            j["drug"]["uncertainty_budget_percent"]) == ("4.985", "4.95", "5")
+    assert j["drug"]["balance_sensitivity"] == {"amount": "6", "unit": "mg"}
     assert j["drug"]["error_percent"] == "0"
     assert set(j["ingredients"][0]) >= {"id", "name", "role", "theoretical", "to_weigh"}
     assert j["capsule"]["fill_weight"] == {"amount": "135", "unit": "mg"}
@@ -195,9 +206,9 @@ def test_worksheet_is_ismp_formatted(fid, text):
 
 def test_worksheet_capsule_lines():
     out = render_plan_text(plan("ldn-capsules", quantity="30", strength="0.5 mg"))
-    assert "Strength:  0.5 mg per capsule" in out
+    assert "Strength:       0.5 mg per capsule" in out
     assert "     3  weigh   Dilution 1 into the blend" in out
-    assert "1,080 mg" in out
+    assert "12.969 g" in out
 
 
 def test_higher_potency_weighs_less():

@@ -87,7 +87,8 @@ def plan_capsules(ctx: Ctx) -> BatchPlan:
     target = per_cap * units
     al = plan_solid(target, ctx.c0, mwq=ctx.mwq, readability=ctx.readability,
                     max_ratio=ctx.max_ratio, max_take=blend - ctx.mwq,
-                    what=f"{ctx.ing[ctx.drug_id].name} {show(u.q(target, 'mg'))}")
+                    what=f"{ctx.ing[ctx.drug_id].name} {show(u.q(target, 'mg'))}",
+                    sensitivity=ctx.sensitivity, budget=ctx.budget)
     ctx.record_aliquot(al, ctx.drug_id, filler_id, "into the blend")
     filler_add = blend - al.into_batch
     ctx.weigh(f"{filler.name} to bring the blend to {show(u.q(blend, 'mg'))}", filler_id,

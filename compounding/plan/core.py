@@ -75,6 +75,12 @@ class Ctx:
         self.vmin = settings.measuring.min_volume.to("mL").value
         self.vread = settings.measuring.readability.to("mL").value
         self.max_ratio = settings.max_dilution_ratio
+        # Issue 11: the worst-case error the balance may put into the drug's weighings.
+        self.sensitivity = settings.balance.sensitivity_mg()
+        b = settings.balance.uncertainty_budget
+        self.budget = b.value if b is not None else formula.strength_tolerance.value / 2
+        self.budget_source = ("balance.uncertainty_budget" if b is not None else
+                              "half the formula's strength tolerance")
         self.warnings: list[str] = []
         self.weighings: list[Weighing] = []
         self.dilutions: list[DilutionStep] = []
@@ -262,12 +268,23 @@ class Ctx:
             self.rounding.append(text)
 
     # ------------------------------------------------------------ result
+    def drug_weighings(self) -> list[Decimal]:
+        """mg of every balance weighing that carries the drug: the drug itself and each
+        weighed take of one of its dilutions (measured volumes are not balance weighings)."""
+        mine = {d.number for d in self.dilutions if d.ingredient == self.drug_id}
+        return [w.amount.to("mg").value for w in self.weighings if w.action == "weigh" and (
+            w.ingredient == self.drug_id or (w.ingredient is None and w.dilution in mine))]
+
     def drug_summary(self, target_mg: Decimal, delivered_mg: Decimal) -> DrugSummary:
-        from .dilution import error_percent
+        from .dilution import error_percent, worst_case
+        high, low = worst_case(self.drug_weighings(), self.sensitivity)
         return DrugSummary(ingredient=self.drug_id, basis=self.basis_id,
                            salt_factor=tidy(self.salt), potency_percent=self.potency,
                            target=u.q(target_mg, "mg"), delivered=u.q(tidy(delivered_mg), "mg"),
-                           error_percent=pct(error_percent(delivered_mg, target_mg)))
+                           error_percent=pct(error_percent(delivered_mg, target_mg)),
+                           uncertainty_percent=pct(high), uncertainty_below_percent=pct(low),
+                           uncertainty_budget_percent=self.budget,
+                           balance_sensitivity=u.q(self.sensitivity, "mg"))
 
     def line(self, iid: str, role: str, theoretical: Quantity, to_weigh: Quantity,
              in_batch: Quantity, qs: bool = False):

@@ -27,7 +27,8 @@ def plan_cream(ctx: Ctx) -> BatchPlan:
     name = ctx.ing[ctx.drug_id].name
     al = plan_solid(target, ctx.c0, mwq=ctx.mwq, readability=ctx.readability,
                     max_ratio=ctx.max_ratio, max_take=total - ctx.mwq,
-                    what=f"{name} {show(u.q(target, 'mg'))}")
+                    what=f"{name} {show(u.q(target, 'mg'))}",
+                    sensitivity=ctx.sensitivity, budget=ctx.budget)
     ctx.record_aliquot(al, ctx.drug_id, base.ingredient, "into the cream")
     base_add = total - al.into_batch
     bname = ctx.ing[base.ingredient].name

@@ -40,6 +40,10 @@ MAX_ERROR_PERCENT = Decimal("1")
 MAX_TAKE_FRACTION = Decimal("0.9")
 #: More serial dilutions than this are refused (each one adds handling error).
 MAX_STEPS = 8
+#: Largest solid dilution (mg) the planner asks for: a practical limit of one mortar or mixing
+#: jar (unconfirmed, a conservative house figure). Above it the balance is too coarse for the
+#: chain and the plan is refused (issue 11: "needs a more sensitive balance").
+MAX_DILUTION_MG = Decimal("50000")
 MAX_SOLUTION_STEPS = 4
 #: Standard volumetric flask sizes (mL) a stock solution is made up in.
 FLASKS_ML = tuple(Decimal(v) for v in ("5", "10", "20", "25", "50", "100", "200", "250", "500",
@@ -49,6 +53,32 @@ FLASKS_ML = tuple(Decimal(v) for v in ("5", "10", "20", "25", "50", "100", "200"
 #: excipients the formulas dilute this way (sodium benzoate, ascorbic acid, lactose) are
 #: more soluble than that.
 STOCK_MAX_CONCENTRATION = Decimal("25")
+
+
+def worst_case(amounts, sensitivity: Decimal) -> tuple[Decimal, Decimal]:
+    """Worst-case relative error (percent above, percent below) that a balance of
+    ``sensitivity`` (mg) can put into a chain of drug-carrying weighings (mg): each weighing
+    may be off by its sensitivity, and the errors multiply along the chain (USP <1176>
+    arithmetic; shared/DOMAIN.md "weighing error across an aliquot chain": four 120 mg
+    weighings on a 6 mg balance give +18% / -15.9%)."""
+    high = low = Decimal(1)
+    for a in amounts:
+        high *= 1 + sensitivity / a
+        low *= 1 - sensitivity / a if a > sensitivity else Decimal(0)
+    return (high - 1) * 100, (1 - low) * 100
+
+
+def _budget_base(take: Decimal, k: int, sensitivity: Decimal, budget: Decimal,
+                 readability: Decimal) -> Decimal | None:
+    """The smallest intermediate weighing (a multiple of the readability) so that ``k``
+    weighings of it and one of ``take`` stay within ``budget`` percent; None: impossible."""
+    room = (1 + budget / 100) / (1 + sensitivity / take)
+    if room <= 1:
+        return None
+    base = ceil_step(sensitivity / (room ** (Decimal(1) / k) - 1), readability)
+    while worst_case([base] * k + [take], sensitivity)[0] > budget:
+        base += readability
+    return base
 
 
 def round_step(value: Decimal, step: Decimal, rounding=ROUND_HALF_UP) -> Decimal:
@@ -114,16 +144,45 @@ def _is_power_of_ten(n: int) -> bool:
 
 
 def plan_solid(target: Decimal, c0: Decimal, *, mwq: Decimal, readability: Decimal,
-               max_ratio: int, max_take: Decimal, what: str, option: str = "--min-weighable"
-               ) -> Aliquot:
+               max_ratio: int, max_take: Decimal, what: str, option: str = "--min-weighable",
+               sensitivity: Decimal | None = None, budget: Decimal | None = None) -> Aliquot:
     """Put ``target`` (units of the basis) into a solid batch.
 
     ``c0``: basis units per mg of the weighed substance (potency / salt factor).
     ``max_take``: the largest mass (mg) of material the batch can take (leaves room for
     the final diluent weighing to be at least the minimum too).
+    ``sensitivity`` (mg) and ``budget`` (percent): when given, every weighing that carries the
+    substance is sized so that their :func:`worst_case` error stays within the budget;
+    refused (naming ``balance.sensitivity`` and ``balance.uncertainty_budget``) when no chain
+    can.
     """
+    try:
+        return _plan_solid(target, c0, mwq=mwq, readability=readability, max_ratio=max_ratio,
+                           max_take=max_take, what=what, option=option,
+                           sensitivity=sensitivity, budget=budget)
+    except PlanError:
+        if budget is None:
+            raise
+        loose = _plan_solid(target, c0, mwq=mwq, readability=readability, max_ratio=max_ratio,
+                            max_take=max_take, what=what, option=option)
+        amounts = [loose.weighed] + [st.take for st in loose.stages] if loose.stages \
+            else [loose.weighed]
+        high, low = worst_case(amounts, sensitivity)
+        raise PlanError(
+            f"{what}: this batch needs a more sensitive balance: on a balance of sensitivity "
+            f"{number(sensitivity)} mg the weighings can be off by up to +{number(high.quantize(Decimal('0.1')))}% "
+            f"/ -{number(low.quantize(Decimal('0.1')))}%, above the {number(budget)}% budget "
+            "(settings balance.uncertainty_budget; set balance.sensitivity for a more "
+            "sensitive balance, or make a larger batch)") from None
+
+
+def _plan_solid(target, c0, *, mwq, readability, max_ratio, max_take, what, option,
+                sensitivity=None, budget=None) -> Aliquot:
+    def in_budget(amounts):
+        return budget is None or worst_case(amounts, sensitivity)[0] <= budget
+
     direct = round_step(target / c0, readability)
-    if direct >= mwq:
+    if direct >= mwq and in_budget([direct]):
         if direct > max_take:
             raise PlanError(f"{what}: {number(direct)} mg is more than this batch can hold")
         return Aliquot("solid", direct, [], direct, direct * c0)
@@ -132,22 +191,36 @@ def plan_solid(target: Decimal, c0: Decimal, *, mwq: Decimal, readability: Decim
     for k in range(1, MAX_STEPS + 1):
         if Decimal(max(cands)) ** k * target / c0 < mwq:
             continue  # not enough dilution possible with k steps
-        best = None
+        best, plain_ok = None, False
         for combo in combinations_with_replacement(cands, k):
             p = prod(combo)
             take = round_step(target * p / c0, readability)
             if take < mwq or take > max_take:
                 continue
-            # weigh more than the minimum when the take would be too much of the last dilution
-            first = max(base, ceil_step(take / (MAX_TAKE_FRACTION * combo[-1]), readability))
             delivered = take * c0 / p
             if abs(error_percent(delivered, target)) > MAX_ERROR_PERCENT:
                 continue
-            score = (sum(not _is_power_of_ten(r) for r in combo), p, first)
+            # weigh more than the minimum when the take would be too much of the last dilution
+            first = max(base, ceil_step(take / (MAX_TAKE_FRACTION * combo[-1]), readability))
+            if first * max(combo) > MAX_DILUTION_MG:
+                continue
+            plain_ok = True
+            need = base
+            if budget is not None:
+                # intermediate weighings large enough for the balance uncertainty budget;
+                # among those, the chain that needs the least drug weighed comes first
+                need = _budget_base(take, k, sensitivity, budget, readability)
+                if need is None:
+                    continue
+                need = max(base, need)
+                first = max(first, need)
+                if first * max(combo) > MAX_DILUTION_MG:
+                    continue
+            score = (need, sum(not _is_power_of_ten(r) for r in combo), p, first)
             if best is None or score < best[0]:
                 best = (score, combo, take, delivered)
         if best is not None:
-            (_, _, base), combo, take, delivered = best
+            (_, _, _, base), combo, take, delivered = best
             stages, conc = [], c0
             for i, r in enumerate(combo):  # ascending: the largest dilution is the last
                 conc = conc / r
@@ -155,6 +228,10 @@ def plan_solid(target: Decimal, c0: Decimal, *, mwq: Decimal, readability: Decim
                 t = take if last else base
                 stages.append(Stage("dilute", base, base * r, Decimal(r), conc, t, t * conc))
             return Aliquot("solid", base, stages, take, delivered)
+        if plain_ok:
+            # a chain of this length works but not within the uncertainty budget: more steps
+            # only add weighings, so the balance is too coarse for this batch
+            break
     raise PlanError(f"{what}: cannot be diluted into this batch within {MAX_STEPS} steps of "
                     f"at most 1 in {max_ratio} with every weighing at least {number(mwq)} mg; "
                     f"check {option} and max_dilution_ratio")
@@ -162,16 +239,22 @@ def plan_solid(target: Decimal, c0: Decimal, *, mwq: Decimal, readability: Decim
 
 def plan_solution(target: Decimal, c0: Decimal, *, mwq: Decimal, readability: Decimal,
                   min_volume: Decimal, volume_readability: Decimal, max_ratio: int,
-                  max_take: Decimal, what: str, option: str = "--min-weighable") -> Aliquot:
+                  max_take: Decimal, what: str, option: str = "--min-weighable",
+                  sensitivity: Decimal | None = None, budget: Decimal | None = None) -> Aliquot:
     """Put ``target`` into a liquid batch: weigh directly, or dissolve ``B`` mg to a stock
     and take a measured volume (serial volumetric dilutions if one stock is not enough).
 
     ``max_take``: the largest volume (mL) of stock the batch can take.
+    ``sensitivity``/``budget``: the one balance weighing of the substance is at least
+    sensitivity / budget (the measured volumes are not balance weighings).
     """
+    least = Decimal(0)
+    if budget is not None:
+        least = ceil_step(sensitivity * 100 / budget, readability)
     direct = round_step(target / c0, readability)
-    if direct >= mwq:
+    if direct >= mwq and direct >= least:
         return Aliquot("solution", direct, [], direct, direct * c0)
-    base = ceil_step(mwq, readability)
+    base = max(ceil_step(mwq, readability), least)
     inter = ceil_step(min_volume, volume_readability)  # intermediate take (mL)
     for k in range(1, MAX_SOLUTION_STEPS + 1):
         best = None

@@ -249,13 +249,22 @@ class DrugSummary(BaseModel):
     target: Quantity  # pure drug on the strength basis the batch must contain
     delivered: Quantity  # what the plan puts in after potency, salt and rounding
     error_percent: Decimal
+    #: worst case the balance can add along the drug's weighings: above / below (percent)
+    uncertainty_percent: Decimal = Decimal(0)
+    uncertainty_below_percent: Decimal = Decimal(0)
+    uncertainty_budget_percent: Decimal | None = None
+    balance_sensitivity: Quantity | None = None
 
     def as_json(self) -> dict:
         return {"ingredient": self.ingredient, "basis": self.basis,
                 "salt_factor": u.plain(self.salt_factor),
                 "potency_percent": u.plain(self.potency_percent),
                 "target": qjson(self.target), "delivered": qjson(self.delivered),
-                "error_percent": u.plain(self.error_percent)}
+                "error_percent": u.plain(self.error_percent),
+                "uncertainty_percent": u.plain(self.uncertainty_percent),
+                "uncertainty_below_percent": u.plain(self.uncertainty_below_percent),
+                "uncertainty_budget_percent": djson(self.uncertainty_budget_percent),
+                "balance_sensitivity": qjson(self.balance_sensitivity)}
 
 
 class BatchPlan(BaseModel):

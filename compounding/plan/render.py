@@ -23,6 +23,12 @@ def _table(rows: list[list[str]], headers: list[str], right: set[int]) -> list[s
     return [line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
 
 
+def _1(value):
+    """A percent for a person: one decimal place is all a worst case needs."""
+    from decimal import ROUND_HALF_EVEN, Decimal
+    return value.quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
+
+
 def _pct(value) -> str:
     return f"{u.number(value)}%"
 
@@ -54,6 +60,11 @@ def render(plan: BatchPlan) -> str:
                      f"strength as {d.basis})")))
     facts.append(("Drug", f"target {show(d.target)}, delivered {show(d.delivered)} "
                   f"(error {_pct(d.error_percent)})"))
+    if d.balance_sensitivity is not None:
+        facts.append(("Balance error", f"worst case +{_pct(_1(d.uncertainty_percent))} / "
+                      f"-{_pct(_1(d.uncertainty_below_percent))} from the drug's weighings "
+                      f"(sensitivity {show(d.balance_sensitivity)}; budget "
+                      f"{_pct(d.uncertainty_budget_percent)})"))
     w = max(len(k) for k, _ in facts)
     for k, v in facts:
         add(f"{(k + ':').ljust(w + 1)}  {v}")

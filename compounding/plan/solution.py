@@ -34,9 +34,12 @@ def plan_liquid_parts(ctx: Ctx):
     max_take = volume * MAX_STOCK_SHARE
 
     def solve(target, c0, what, iid):
+        drug = iid == ctx.drug_id  # the uncertainty budget is about the drug's strength
         return plan_solution(target, c0, mwq=ctx.mwq, readability=ctx.readability,
                              min_volume=ctx.vmin, volume_readability=ctx.vread,
-                             max_ratio=ctx.max_ratio, max_take=max_take, what=what)
+                             max_ratio=ctx.max_ratio, max_take=max_take, what=what,
+                             sensitivity=ctx.sensitivity if drug else None,
+                             budget=ctx.budget if drug else None)
 
     conc = ctx.strength.to("mg/mL").value
     target = conc * volume
