@@ -207,8 +207,8 @@ def test_weighing_dilution_steps_by_step_number(store, reg):
     with pytest.raises(RefusedError, match="^step 1 .* is weighed already; to weigh it again "
                                            r"give --reweigh REASON"):
         store.record_weighing(lot, step=1, amount=u.parse("120 mg"), by="bo")
-    w = store.record_weighing(lot, step=1, amount=u.parse("120 mg"), by="bo",
-                              reweigh_reason="spilled, weighed again")
+    w = store.record_weighing(lot, step=1, amount=u.q(steps[1]["quantity"], steps[1]["unit"]),
+                              by="bo", reweigh_reason="spilled, weighed again")
     assert w["reweigh_reason"] == "spilled, weighed again"
     assert len(store.weighings(lot)) == 9
     assert store.verify() == []
