@@ -35,7 +35,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Mapping
 
 from .dates import add_months, format_date, inclusive_days
-from .errors import BudError
+from .errors import BudError, RefusedError
 
 if TYPE_CHECKING:  # pragma: no cover - the formula model is only needed for type hints
     from .formulas import Formula
@@ -507,3 +507,34 @@ def _closing_notes(pol: Policy, binding: Candidate, candidates: list[Candidate],
         if pol.first_day > 1 else "N days"
     notes.append(f"Counting: {pol.counting_citation}, so an N-day BUD ends {after} after "
                  "the compounding date.")
+
+
+# ---------------------------------------------------------------- in date (issue 11)
+
+#: Default for ``settings.bud_warning_days``: warn when fewer days than this remain.
+BUD_WARNING_DAYS = 7
+
+
+def check_in_date(bud, today: dt.date, *, lot_id: str, action: str,
+                  warn_days: int = BUD_WARNING_DAYS) -> str | None:
+    """Refuse ``action`` (e.g. ``"labels print"``) for a batch past its beyond-use date.
+
+    ``bud``: a date or ISO text; ``today``: the pharmacy's date (the caller's clock). The BUD
+    day itself is still in date (USP <795> (2023) 10.3 counts the BUD as the last day of
+    use). Returns a warning line when fewer than ``warn_days`` days remain after today (the
+    setting ``bud_warning_days``), else None. Raises :class:`RefusedError` naming the BUD.
+    """
+    if isinstance(bud, str):
+        bud = dt.date.fromisoformat(bud)
+    today = _check_date(today, "today")
+    if today > bud:
+        raise RefusedError(f"batch {lot_id} is past its beyond-use date {format_date(bud)} "
+                           f"(today is {format_date(today)}): {action} refused")
+    left = (bud - today).days
+    if left == 0:
+        return (f"batch {lot_id}: today, {format_date(bud)}, is its beyond-use date, the last "
+                "day it may be used")
+    if left < warn_days:
+        return (f"batch {lot_id} reaches its beyond-use date {format_date(bud)} in "
+                f"{_days(left)} (fewer than {warn_days}; setting bud_warning_days)")
+    return None

@@ -215,6 +215,9 @@ class Settings(Spec):
     #: Largest single dilution in the aliquot method (1 in N). Conservative default 100.
     max_dilution_ratio: int = Field(default=100, ge=2, le=1000)
     bud_policy: Literal["usp795", "stability-data"] = "usp795"
+    #: Warn (labels print/dispense, batch release) when fewer days than this remain before
+    #: the BUD (issue 11); a batch past its BUD is refused whatever this says.
+    bud_warning_days: int = Field(default=7, ge=0, le=365)
     #: Statement printed on every label (USP <795> requires one saying it is compounded).
     compounded_statement: str = "Compounded preparation"
     #: Balances on serial ports, by name (issue 16): ``[balances.NAME]``.

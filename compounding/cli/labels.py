@@ -54,6 +54,8 @@ def _report(result, as_json):
         click.echo("Recorded as a REPRINT (this batch was printed before).")
     else:
         click.echo("Recorded.")
+    for w in result.warnings:
+        click.echo(f"Warning: {w}")
     for s in result.omitted:
         click.echo(f"Note: not on this label for lack of room (the dispensing label carries "
                    f"it): {s}", err=True)

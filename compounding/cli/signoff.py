@@ -81,12 +81,15 @@ def batch_release(app, lot, by, reason, db_path, as_json):
 
     with open_store(app, db_path) as store:
         result = signoff.release_batch(store, lot, by=by, reason=reason,
-                                       passphrase=signer_passphrase(app, by, "released"))
+                                       passphrase=signer_passphrase(app, by, "released"),
+                                       warn_days=app.settings.bud_warning_days)
     if as_json:
         echo_json(result)
         return
     click.echo(f"Released batch {result['lot_id']} (was {result['from']})")
     click.echo(_signed(result["signature"]))
+    for w in result["warnings"]:
+        click.echo(f"Warning: {w}")
 
 
 @click.command(name="reject")

@@ -33,6 +33,8 @@ class PrintResult:
     labels: int
     record: dict
     omitted: tuple[str, ...]
+    #: e.g. fewer than ``bud_warning_days`` days left before the BUD (issue 11)
+    warnings: tuple[str, ...] = ()
 
     @property
     def reprint(self) -> bool:
@@ -44,7 +46,7 @@ class PrintResult:
                 "template_version": self.template.version,
                 "template_sha256": self.template_sha256, "labels": self.labels,
                 "pdf_sha256": self.pdf_sha256, "reprint": self.reprint,
-                "omitted_statements": list(self.omitted)}
+                "omitted_statements": list(self.omitted), "warnings": list(self.warnings)}
 
 
 def check_printable(store, batch: dict, template: LabelTemplate, template_sha256: str,
@@ -98,6 +100,9 @@ def print_labels(store, templates: TemplateSet, settings, lot_id: str, *, templa
     tsha = templates.hashes[template.id]
     batch = store.get_batch(lot_id)
     check_printable(store, batch, template, tsha, kind)
+    from ..bud import check_in_date  # refused past the BUD in check_printable; warn near it
+    near = check_in_date(batch["bud"], store.today(), lot_id=batch["lot_id"], action="labels",
+                         warn_days=settings.bud_warning_days)
     item = from_batch(batch, settings, dispensing=dispensing)
     pdf, layouts = render_with_layouts(template, [item], start_position=start_position,
                                        copies=copies)
@@ -115,4 +120,4 @@ def print_labels(store, templates: TemplateSet, settings, lot_id: str, *, templa
         Path(output).unlink(missing_ok=True)
         raise
     return PrintResult(Path(output), template, tsha, digest, copies, record,
-                       layouts[0].omitted)
+                       layouts[0].omitted, (near,) if near else ())

@@ -59,6 +59,30 @@ class Check:
         return {"code": self.code, "passed": self.passed, "detail": self.detail}
 
 
+def strength_as_made(store: StoreCore, lot_id: str):
+    """The batch's strength as made (issue 11) from its plan and its latest weighings:
+    :class:`compounding.plan.AsMade` against the formula's ``strength_tolerance``."""
+    from ..formulas import Formula
+    from ..plan.as_made import as_made_strength, latest_recorded
+
+    batch = batch_row(store, lot_id)
+    formula = Formula.model_validate(json.loads(batch["formula_snapshot"]))
+    rows = store.rows("SELECT step, quantity, unit FROM weighings WHERE lot_id = ? "
+                      "ORDER BY id", [lot_id])
+    return as_made_strength(json.loads(batch["plan_json"]), latest_recorded(rows),
+                            formula.strength_tolerance.value)
+
+
+def _strength_check(store: StoreCore, lot_id: str) -> Check:
+    from ..errors import CompoundingError
+    try:
+        res = strength_as_made(store, lot_id)
+    except CompoundingError as exc:
+        return Check("strength", False, f"strength as made cannot be computed: {exc}")
+    return Check("strength", res.within, f"strength as made from the recorded weighings: "
+                 f"{res.text()}" + ("" if res.within else " (outside: do not release)"))
+
+
 def _people(store: StoreCore, lot_id: str, batch: dict) -> set[str]:
     names = {batch["compounded_by"].lower()}
     names |= {r.lower() for r in store.column(
@@ -118,6 +142,11 @@ def checklist(store: StoreCore, lot_id: str, verifier: dict) -> list[Check]:
         if w["deviation_reason"]:
             text += f"; deviation recorded: {w['deviation_reason']}"
         checks.append(Check("tolerance", ok, text))
+
+    # 3b. issue 11: the strength the recorded weighings deliver, carried through every
+    #     dilution, within the formula's strength tolerance
+    checks.append(_strength_check(store, lot_id) if not missing else Check(
+        "strength", False, "strength as made cannot be checked until every step is weighed"))
 
     # 4. every component lot: right ingredient, unexpired when weighed and at compounding,
     #    the active ingredient at the potency the plan was made for
@@ -238,7 +267,7 @@ def _signed_status(store: StoreCore, user: dict, lot_id: str, meaning: str, old:
 
 
 def release_batch(store: StoreCore, lot_id: str, *, by: str, passphrase: str,
-                  reason: str | None = None) -> dict:
+                  reason: str | None = None, warn_days: int = 7) -> dict:
     """Release a verified batch (also from a hold: then ``reason`` says why the hold ends)."""
     lot_id, batch = _batch_for_signoff(store, lot_id)
     what = f"release batch {lot_id}"
@@ -265,10 +294,24 @@ def release_batch(store: StoreCore, lot_id: str, *, by: str, passphrase: str,
                 lot_id)
     last = ver[-1]
     if not last["passed"]:
-        failed = sum(1 for c in last["checks"] if not c["passed"])
+        bad = [c for c in last["checks"] if not c["passed"]]
+        shown = "; ".join(c["detail"] for c in bad if c["code"] == "strength")
         refuse(store, user, what, f"the last verification of batch {lot_id} failed "
-                f"({failed} check{'s' if failed != 1 else ''}); it cannot be released "
+                f"({len(bad)} check{'s' if len(bad) != 1 else ''}"
+                + (f": {shown}" if shown else "") + "); it cannot be released "
                 f"(reject it: compounding batch reject {lot_id})", lot_id)
+    # issue 11: nothing leaves after its date, and never outside its strength (checked
+    # again here: a verification recorded before the strength check existed lacks it)
+    from ..bud import check_in_date
+    try:
+        warning = check_in_date(batch["bud"], store.today(), lot_id=lot_id,
+                                action="release", warn_days=warn_days)
+    except RefusedError as exc:
+        refuse(store, user, what, str(exc), lot_id)
+    strength = _strength_check(store, lot_id)
+    if not strength.passed:
+        refuse(store, user, what, f"batch {lot_id}: {strength.detail}; it cannot be released "
+               f"(reject it: compounding batch reject {lot_id})", lot_id)
     with store.write():
         content = batch_content_sha256(store, lot_id)
         if content != last["batch_sha256"]:
@@ -277,7 +320,8 @@ def release_batch(store: StoreCore, lot_id: str, *, by: str, passphrase: str,
         sig = _signed_status(store, user, lot_id, "released", status, "released",
                              reason=reason, content=content,
                              details={"verification_id": last["id"], "from": status})
-    return {"lot_id": lot_id, "status": "released", "from": status, "signature": sig}
+    return {"lot_id": lot_id, "status": "released", "from": status, "signature": sig,
+            "warnings": [warning] if warning else []}
 
 
 def reject_batch(store: StoreCore, lot_id: str, *, by: str, passphrase: str, reason: str) -> dict:
@@ -359,6 +403,9 @@ def check_label_printable(store: StoreCore, batch: dict, template_id: str, versi
                 "compounded": "; a pharmacist verifies and releases it first"}.get(status, "")
         raise RefusedError(f"batch {batch['lot_id']} is {why}: labels print only for a "
                            f"released batch{hint}")
+    # issue 11: no label for a batch past its beyond-use date (the BUD day is in date)
+    from ..bud import check_in_date
+    check_in_date(batch["bud"], store.today(), lot_id=batch["lot_id"], action="labels")
 
 
 
