@@ -158,3 +158,60 @@ def test_a_damaged_page_anywhere_is_one_error_line_never_a_traceback(store, tmp_
                     "disk image is malformed); it was not changed"], (page, args)
             outcomes.add(r.exit_code)
     assert outcomes == {0, 1}  # some pages hold data these commands read, some do not
+
+
+# ---------------------------------------------------------------- what a lot number may be
+
+@pytest.mark.parametrize("lot, error", [
+    ("NX\u200b1", "lot: character U+200B (ZERO WIDTH SPACE) at position 3 is an invisible "
+                  "formatting character (zero-width or direction mark)"),
+    ("\u202eNX1", "lot: character U+202E (RIGHT-TO-LEFT OVERRIDE) at position 1 is an "
+                  "invisible formatting character (zero-width or direction mark)"),
+    ("NX\x071", "lot: character U+0007 (unnamed character) at position 3 is a control "
+                "character or line break"),
+    ("NX\u20281", "lot: character U+2028 (LINE SEPARATOR) at position 3 is a control "
+                  "character or line break"),
+    ("NX\u0663", "lot: character U+0663 (ARABIC-INDIC DIGIT THREE) at position 3 is a digit "
+                 "of another script; only printable ASCII is accepted here"),
+    ("NXé1", "lot: character U+00E9 (LATIN SMALL LETTER E WITH ACUTE) at position 3 is not "
+             "ASCII; only printable ASCII is accepted here"),
+    ("A" * 41, "lot: 41 characters; at most 40"),
+    (" \t ", "lot: must not be empty"),
+])
+def test_a_lot_number_is_text_that_prints_as_itself(store, lot, error):
+    # Two lot numbers that print alike must be the same lot, or a recall by the number on
+    # the container misses one; the database is left unchanged.
+    before = store.scalar("SELECT COUNT(*) FROM audit_log")
+    with pytest.raises(InputError) as exc:
+        store.receive_lot("naltrexone-hcl", lot, date(2027, 1, 1), u.parse("1 g"), "ana")
+    assert str(exc.value) == error
+    assert store.lots(include_empty=True) == []
+    assert store.scalar("SELECT COUNT(*) FROM audit_log") == before
+
+
+@pytest.mark.parametrize("lot", ["A" * 40, "X'; DROP TABLE batches; --", "NX-2026/001.A_7",
+                                 "  NX1  "])
+def test_printable_ascii_lot_numbers_are_kept(store, lot):
+    got = store.receive_lot("naltrexone-hcl", lot, date(2027, 1, 1), u.parse("1 g"), "ana")
+    assert got["lot_number"] == lot.strip()
+
+
+def test_manufacturer_names_may_be_any_script_but_not_invisible_characters(store):
+    lot = store.receive_lot("naltrexone-hcl", "NX1", date(2027, 1, 1), u.parse("1 g"), "ana",
+                            manufacturer="Müller Pharma GmbH")
+    assert lot["manufacturer"] == "Müller Pharma GmbH"
+    with pytest.raises(InputError, match=r"^manufacturer: character U\+200D "):
+        store.receive_lot("naltrexone-hcl", "NX2", date(2027, 1, 1), u.parse("1 g"), "ana",
+                          manufacturer="Acme\u200dCorp")
+    with pytest.raises(InputError, match=r"^manufacturer: 121 characters; at most 120$"):
+        store.receive_lot("naltrexone-hcl", "NX2", date(2027, 1, 1), u.parse("1 g"), "ana",
+                          manufacturer="M" * 121)
+
+
+def test_the_cli_refuses_a_look_alike_lot_in_one_line(store):
+    r = CliRunner().invoke(cli, ["inventory", "receive", "naltrexone-hcl", "--lot", "NX\u200b1",
+                                 "--expires", "2027-12", "--quantity", "1 g", "--by", "ana",
+                                 "--db", store.path], env=ENV)
+    assert (r.exit_code, r.output) == (2, "Error: lot: character U+200B (ZERO WIDTH SPACE) at "
+                                          "position 3 is an invisible formatting character "
+                                          "(zero-width or direction mark)\n")

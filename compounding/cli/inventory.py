@@ -30,7 +30,9 @@ def lot_json(lot: dict) -> dict:
 
 @inventory.command(name="receive")
 @click.argument("ingredient")
-@click.option("--lot", "lot_number", required=True, help="Supplier lot number.")
+@click.option("--lot", "lot_number", required=True,
+              help="Supplier lot number as printed on the container (printable ASCII, at "
+                   "most 40 characters).")
 @click.option("--expires", required=True,
               help="Expiry: YYYY-MM-DD, or YYYY-MM for the last day of that month.")
 @click.option("--quantity", required=True, help="Amount received, with its unit (e.g. 25 g).")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import unicodedata
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Callable
@@ -81,6 +82,35 @@ def need_text(value, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"{field}: must not be empty")
     return value
+
+
+def need_printable(value, field: str, *, max_chars: int, ascii_only: bool = False) -> str:
+    """``value`` stripped, if it is text a person can read back exactly: not empty, at most
+    ``max_chars`` characters, no control characters, no invisible formatting characters
+    (zero-width spaces, direction marks and overrides: two texts that print alike must be
+    the same text, or a recall by what is printed misses one) and no line breaks; with
+    ``ascii_only``, printable ASCII only (digits of other scripts are refused too).
+    Raises :class:`InputError` naming ``field``, the character and its position."""
+    text = need_text(value, field).strip()
+    if len(text) > max_chars:
+        raise InputError(f"{field}: {len(text)} characters; at most {max_chars}")
+    for i, ch in enumerate(text, start=1):
+        if " " <= ch <= "~":
+            continue
+        cat = unicodedata.category(ch)
+        if cat == "Cf":
+            why = "an invisible formatting character (zero-width or direction mark)"
+        elif cat[0] == "C" or cat in ("Zl", "Zp"):
+            why = "a control character or line break"
+        elif ascii_only:
+            why = ("a digit of another script" if ch.isdigit() else "not ASCII") + \
+                "; only printable ASCII is accepted here"
+        else:
+            continue
+        raise InputError(f"{field}: character U+{ord(ch):04X} "
+                         f"({unicodedata.name(ch, 'unnamed character')}) at position {i} is "
+                         f"{why}")
+    return text
 
 
 def _system_clock() -> datetime:

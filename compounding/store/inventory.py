@@ -16,8 +16,15 @@ from decimal import Decimal
 from ..dates import format_date
 from .. import units as u
 from ..errors import InputError, NotFoundError, RefusedError
-from .core import StoreCore, need_text
+from .core import StoreCore, need_printable, need_text
 from .users import acting
+
+
+#: Longest supplier lot number accepted (GS1 AI (10) allows 20; 40 is a conservative
+#: allowance for suppliers outside GS1, not a published figure).
+LOT_CHARS = 40
+#: Longest manufacturer name (the same bound as the catalogue's trade items).
+MANUFACTURER_CHARS = 120
 
 
 def to_unit(qty: u.Quantity, unit: str, density: u.Quantity | None, what: str) -> Decimal:
@@ -48,7 +55,11 @@ def receive_lot(store: StoreCore, ingredient: str, lot_number: str, expires: dat
     record must match in expiry, potency, manufacturer and unit. An expired lot is refused.
     """
     need_text(ingredient, "ingredient")
-    lot_number = need_text(lot_number, "lot").strip()
+    # What is printed on the container, typed or scanned: printable ASCII (GS1 AI (10)
+    # batch/lot numbers are at most 20 characters of a subset of it, GS1 General
+    # Specifications 3.4.1, figure 7.11-1; LOT_CHARS leaves room for non-GS1 suppliers,
+    # conservatively).
+    lot_number = need_printable(lot_number, "lot", max_chars=LOT_CHARS, ascii_only=True)
     by = need_text(by, "by").strip()
     quantity = u.parse(quantity, {u.MASS, u.VOLUME}, field="quantity")
     potency = _dec(potency_percent)
@@ -60,7 +71,8 @@ def receive_lot(store: StoreCore, ingredient: str, lot_number: str, expires: dat
     if expires < today:
         raise RefusedError(f"lot {lot_number} of {ingredient} expired on "
                            f"{format_date(expires)}; it cannot be received into stock")
-    manufacturer = manufacturer.strip() if manufacturer and manufacturer.strip() else None
+    manufacturer = (need_printable(manufacturer, "manufacturer", max_chars=MANUFACTURER_CHARS)
+                    if manufacturer and manufacturer.strip() else None)
     by = acting(store, by)  # issue 7: an active user (authenticated in the CLI)
     stamp = store.stamp()
     with store.write():
