@@ -98,12 +98,17 @@ def labels_print(app, lot, template_id, copies, start_position, output, by, db_p
 
 @labels.command(name="dispense")
 @click.argument("lot")
-@click.option("--patient", required=True, help="Patient name (any script the font covers).")
-@click.option("--directions", required=True, help="Directions for use.")
-@click.option("--prescriber", required=True, help="Prescriber name.")
+@click.option("--patient", help="Patient name (any script the font covers). Not with --fill.")
+@click.option("--directions", help="Directions for use. Not with --fill.")
+@click.option("--prescriber", help="Prescriber name. Not with --fill.")
 @click.option("--rx", "rx_number", required=True, help="Prescription (Rx) number.")
-@click.option("--quantity", required=True,
-              help="Quantity dispensed, in the batch's unit (e.g. '30 capsules', '30 mL').")
+@click.option("--quantity",
+              help="Quantity dispensed, in the batch's unit (e.g. '30 capsules', '30 mL'). "
+                   "Not with --fill.")
+@click.option("--fill", "fill_no", type=click.IntRange(min=1),
+              help="Dispense fill N of the recorded prescription --rx (see `rx show`): "
+                   "patient, prescriber, quantity and directions come from it, and the fill is "
+                   "recorded against it.")
 @click.option("--template", "template_id", default="dispensing-thermal", show_default=True,
               help="Dispensing label template id.")
 @click.option("--output", type=click.Path(dir_okay=False),
@@ -112,13 +117,48 @@ def labels_print(app, lot, template_id, copies, start_position, output, by, db_p
 @db_option
 @json_option
 @pass_app
-def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quantity,
+def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quantity, fill_no,
                     template_id, output, by, db_path, as_json):
-    """Print a dispensing (patient) label for LOT and record it (patient, Rx number, date)."""
+    """Print a dispensing (patient) label for LOT and record it (patient, Rx number, date).
+
+    With --fill N the label is for fill N of prescription --rx (issue 17): its directions,
+    quantity and dates, checked against the lot (formula, strength, BUD), and the fill is
+    recorded against the prescription.
+    """
     from ..errors import InputError
     from ..labeling.content import Dispensing, dispensed_quantity
     from ..labeling.printing import print_labels
 
+    given = {"patient": patient, "directions": directions, "prescriber": prescriber,
+             "quantity": quantity}
+    if fill_no is not None:
+        extra = [f"--{k}" for k, v in given.items() if v is not None]
+        if extra:
+            raise InputError(f"{', '.join(extra)}: not with --fill; the recorded prescription "
+                             "gives them", field=extra[0][2:])
+        from ..rx.dispensing import dispense_fill
+        templates = _templates(app)
+        with open_store(app, db_path) as store:
+            result, rec, ready = dispense_fill(
+                store, templates, app.settings, lot_id=lot, rx_number=rx_number.strip(),
+                fill_no=fill_no, template_id=template_id, by=by,
+                output=_output(app, output, lot, template_id))
+        if as_json:
+            echo_json({**result.as_json(), "rx_number": rx_number.strip(), "fill": fill_no,
+                       "prescription_version": ready["prescription"]["version"],
+                       "quantity": rec["quantity"], "first_day": rec["first_day"],
+                       "last_day": rec["last_day"], "directions": rec["directions"]})
+            return
+        _report(result, False)
+        click.echo(f"Fill {fill_no} of Rx {rx_number.strip()} (version "
+                   f"{ready['prescription']['version']}): {rec['quantity']}, "
+                   f"{_date(rec['first_day'])} to {_date(rec['last_day'])}")
+        click.echo(f"Directions: {rec['directions']}")
+        return
+    for name, value in given.items():
+        if value is None:
+            raise InputError(f"{name}: --{name} is required (or --fill N for a recorded "
+                             "prescription)", field=name)
     for name, value in (("patient", patient), ("directions", directions),
                         ("prescriber", prescriber), ("rx", rx_number)):
         if not value.strip():
@@ -134,3 +174,8 @@ def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quanti
                               by=by, output=_output(app, output, lot, template_id),
                               dispensing=disp)
     _report(result, as_json)
+
+
+def _date(iso: str) -> str:
+    from ..dates import format_date
+    return format_date(iso)

@@ -637,3 +637,90 @@ CREATE VIEW stock_on_hand AS {stock.strip()};
 DROP VIEW lot_usage;
 CREATE VIEW lot_usage AS {lot_usage.strip()};
 """)
+
+
+#: Prescription tables (issue 17): append-only, their own triggers.
+RX_APPEND_ONLY = ("prescriptions", "prescription_steps", "prescription_fills")
+
+
+@migrations()
+def m011_prescriptions(db):
+    """Prescriptions with titration schedules (issue 17): each version of an Rx is a row
+    (a correction is a new version linked to the one it replaces, with a reason), its steps,
+    and every fill dispensed against it (lot, quantity, dates, the dispensing label).
+    Append-only."""
+    sql = [f"""
+CREATE TABLE prescriptions (
+    id INTEGER PRIMARY KEY,
+    rx_number TEXT NOT NULL {_text('rx_number')},
+    version INTEGER NOT NULL CHECK (version >= 1),
+    corrects INTEGER REFERENCES prescriptions(id),
+    reason TEXT,
+    patient TEXT NOT NULL {_text('patient')},
+    prescriber TEXT NOT NULL {_text('prescriber')},
+    formula_id TEXT NOT NULL,
+    formula_version INTEGER NOT NULL,
+    formula_sha256 TEXT NOT NULL,
+    formula_snapshot TEXT NOT NULL {_json('formula_snapshot')},
+    strength TEXT,
+    storage TEXT NOT NULL CHECK (storage IN ('room', 'refrigerated')),
+    bud_policy TEXT NOT NULL,
+    dose_time TEXT NOT NULL CHECK (dose_time IN ('bedtime', 'morning', 'evening')),
+    start_date TEXT NOT NULL {_date('start_date')},
+    end_date TEXT NOT NULL {_date('end_date')},
+    schedule TEXT NOT NULL {_text('schedule')},
+    dose_confirmed INTEGER NOT NULL CHECK (dose_confirmed IN (0, 1)),
+    rx_settings TEXT NOT NULL {_json('rx_settings')},
+    plan TEXT NOT NULL {_json('plan')},
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL {_utc('created_at')},
+    UNIQUE (rx_number, version),
+    CHECK ((version = 1) = (corrects IS NULL)),
+    CHECK (corrects IS NULL OR length(trim(reason)) > 0),
+    CHECK (end_date >= start_date)
+);
+CREATE TABLE prescription_steps (
+    prescription_id INTEGER NOT NULL REFERENCES prescriptions(id),
+    seq INTEGER NOT NULL CHECK (seq >= 1),
+    dose_mg TEXT NOT NULL {_decimal('dose_mg')},
+    days INTEGER NOT NULL CHECK (days >= 1),
+    PRIMARY KEY (prescription_id, seq)
+);
+CREATE TABLE prescription_fills (
+    id INTEGER PRIMARY KEY,
+    prescription_id INTEGER NOT NULL REFERENCES prescriptions(id),
+    fill INTEGER NOT NULL CHECK (fill >= 1),
+    strength TEXT NOT NULL,
+    lot_id TEXT NOT NULL REFERENCES batches(lot_id),
+    quantity TEXT NOT NULL {_text('quantity')},
+    first_day TEXT NOT NULL {_date('first_day')},
+    last_day TEXT NOT NULL {_date('last_day')},
+    directions TEXT NOT NULL {_text('directions')},
+    label_print_id INTEGER NOT NULL REFERENCES label_prints(id),
+    dispensed_by TEXT NOT NULL,
+    dispensed_at TEXT NOT NULL {_utc('dispensed_at')},
+    UNIQUE (prescription_id, fill, strength)
+);
+CREATE INDEX prescriptions_patient ON prescriptions(patient);
+CREATE INDEX prescription_fills_lot ON prescription_fills(lot_id);
+CREATE TRIGGER prescriptions_versions BEFORE INSERT ON prescriptions
+WHEN NEW.version IS NOT COALESCE((SELECT MAX(version) FROM prescriptions
+                                  WHERE rx_number = NEW.rx_number), 0) + 1
+     OR NEW.corrects IS NOT (SELECT id FROM prescriptions WHERE rx_number = NEW.rx_number
+                             ORDER BY version DESC LIMIT 1)
+BEGIN SELECT RAISE(ABORT, 'prescriptions: a new version must correct the latest version of its Rx'); END;
+CREATE TRIGGER prescription_fills_once BEFORE INSERT ON prescription_fills
+WHEN EXISTS (SELECT 1 FROM prescription_fills f
+             JOIN prescriptions p ON p.id = f.prescription_id
+             WHERE p.rx_number = (SELECT rx_number FROM prescriptions
+                                  WHERE id = NEW.prescription_id)
+               AND f.fill = NEW.fill AND f.strength = NEW.strength)
+BEGIN SELECT RAISE(ABORT, 'prescription_fills: this fill of this Rx was already dispensed'); END;
+"""]
+    for table in RX_APPEND_ONLY:
+        sql.append(f"""
+CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be changed'); END;
+CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be deleted'); END;""")
+    db.executescript("\n".join(sql))

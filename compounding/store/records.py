@@ -28,6 +28,10 @@ RECORD_KEYS = {
     "verifications": ("id",),
     "verification_checks": ("verification_id", "seq"),
     "batch_corrections": ("lot_id",),
+    # issue 17: prescriptions (prescriptions.py)
+    "prescriptions": ("id",),
+    "prescription_steps": ("prescription_id", "seq"),
+    "prescription_fills": ("id",),
 }
 
 #: Columns left out of a record's digest because the schema lets them change (the triggers

@@ -280,6 +280,66 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "received": "sum of lot_receipts.quantity (a number, in the lot's unit)",
             "consumed": "sum of weighings.consumed_quantity (a number, in the lot's unit)",
         }),
+    "prescriptions": (
+        "One version of a prescription with its LDN titration schedule (issue 17, "
+        "docs/titration.md). A correction is a new row with the next version, linked to the "
+        "version it replaces (`corrects`) with a reason; a trigger allows only the next version "
+        "of the latest one. Keeps the formula and `[rx]` settings it was worked out with, and "
+        "the plan (fills, quantities, directions). Append-only.",
+        {
+            "id": "internal row id",
+            "rx_number": "the prescription (Rx) number, as on the prescription",
+            "version": "1 for the original, then 2, 3... for each correction",
+            "corrects": "the prescriptions.id this version replaces (NULL for version 1)",
+            "reason": "why it was corrected (required with corrects)",
+            "patient": "patient's name, as printed on labels and the dose chart",
+            "prescriber": "prescriber's name",
+            "formula_id": "formula id (formulas/*.toml)",
+            "formula_version": "the formula's version",
+            "formula_sha256": "SHA-256 of the formula's approval content when recorded",
+            "formula_snapshot": "the formula as used (JSON)",
+            "strength": "concentration (e.g. 1 mg/mL); NULL for a capsule kit (one capsule "
+                        "of each step's dose)",
+            "storage": "storage of the dispensed batches: room or refrigerated",
+            "bud_policy": "BUD policy the fills were sized with (usp795, stability-data)",
+            "dose_time": "bedtime, morning or evening",
+            "start_date": "first dose day YYYY-MM-DD",
+            "end_date": "last dose day YYYY-MM-DD",
+            "schedule": "the steps as text (0.5 mg x 7 d, 1 mg x 7 d, ...)",
+            "dose_confirmed": "1 when a dose above 4.5 mg was confirmed (--confirm-dose)",
+            "rx_settings": "the [rx] settings used: syringe graduation, losses (JSON)",
+            "plan": "fills (dates, BUD basis, quantities, directions), doses as measured and "
+                    "half doses (JSON)",
+            "created_by": "who recorded it",
+            "created_at": "UTC ISO 8601",
+        }),
+    "prescription_steps": (
+        "The titration steps of one prescription version, in order. Append-only.",
+        {
+            "prescription_id": "prescriptions.id",
+            "seq": "step number from 1",
+            "dose_mg": "the daily dose in mg (decimal text)",
+            "days": "number of days at this dose",
+        }),
+    "prescription_fills": (
+        "Each fill dispensed against a prescription (one row per strength of a capsule kit), "
+        "with the lot and the dispensing label: a recall of the lot reaches the patient. A "
+        "trigger refuses a second dispensing of the same fill and strength of an Rx (any "
+        "version). Append-only.",
+        {
+            "id": "internal row id",
+            "prescription_id": "prescriptions.id (the version dispensed against)",
+            "fill": "fill number from 1",
+            "strength": "the strength dispensed (1 mg/mL, 1.5 mg...)",
+            "lot_id": "the batch dispensed (batches.lot_id)",
+            "quantity": "quantity dispensed (55 mL, 14 capsules...)",
+            "first_day": "first dose day of the fill YYYY-MM-DD",
+            "last_day": "last dose day of the fill YYYY-MM-DD",
+            "directions": "the directions printed on the label",
+            "label_print_id": "the dispensing label (label_prints.id)",
+            "dispensed_by": "who dispensed",
+            "dispensed_at": "UTC ISO 8601",
+        }),
     "_sqlite_migrations": (
         "Which schema migrations have been applied (managed by sqlite-utils).",
         {

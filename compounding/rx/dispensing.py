@@ -1,0 +1,106 @@
+"""Dispensing one fill of a recorded prescription: check the lot against the fill, print the
+dispensing label with the fill's directions, and record the fill (issue 17).
+
+The lot must be of the prescription's formula and strength (for a capsule kit: one of the
+fill's strengths), and its own BUD must cover the fill's last dose day (the fill was sized
+for a batch made on its first day; a lot made earlier, or with a component expiring
+sooner, may not last). A fill whose dates have all passed is refused (correct the
+prescription with a new start date). The label print and the fill record are one
+transaction: both are kept or neither (and the PDF is removed).
+
+Not pure: it orchestrates the store and the label printer, like
+:mod:`compounding.labeling.printing`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from .. import units as u
+from ..dates import format_date
+from ..errors import InputError, RefusedError
+
+
+def _fill_plan(p: dict, fill_no: int) -> dict:
+    fills = p["plan"]["fills"]
+    if not 1 <= fill_no <= len(fills):
+        raise InputError(f"fill: Rx {p['rx_number']} has fill{'s 1 to' if len(fills) > 1 else ''}"
+                         f" {len(fills)}; not {fill_no}", field="fill")
+    return fills[fill_no - 1]
+
+
+def _qty(d: dict) -> u.Quantity:
+    return u.q(d["amount"], d["unit"])
+
+
+def prepare(store, *, lot_id: str, rx_number: str, fill_no: int) -> dict:
+    """Everything the label and the record need, checked: ``{"prescription", "fill",
+    "supply", "batch", "quantity", "directions"}``. Raises a one-line error otherwise."""
+    from ..store import prescriptions as records
+
+    p = records.get(store, rx_number)
+    fill = _fill_plan(p, fill_no)
+    batch = store.get_batch(lot_id)
+    lot = batch["lot_id"]
+    if batch["formula_id"] != p["formula_id"]:
+        raise RefusedError(f"lot {lot} is {batch['formula_id']}; Rx {rx_number} is for "
+                           f"{p['formula_id']}")
+    made = u.parse(batch["strength"], {u.MASS, u.CONCENTRATION}, field="strength")
+    supplies = fill["supplies"]
+    supply = next((s for s in supplies if _qty(s["strength"]) == made), None)
+    if supply is None:
+        wanted = ", ".join(u.fmt(u.readable(_qty(s["strength"]))) for s in supplies)
+        raise RefusedError(f"lot {lot} is {u.fmt(u.readable(made))}; fill {fill_no} of Rx "
+                           f"{rx_number} needs {wanted}")
+    last = date.fromisoformat(fill["last"])
+    bud = date.fromisoformat(batch["bud"])
+    if bud < last:
+        raise RefusedError(f"lot {lot}'s BUD {format_date(bud)} is before the last dose day of "
+                           f"fill {fill_no} ({format_date(last)}); use a newer lot")
+    today = store.today()
+    if today > last:
+        raise RefusedError(f"fill {fill_no} of Rx {rx_number} ran {format_date(fill['first'])} "
+                           f"to {format_date(last)}, already past; record a corrected "
+                           "prescription (rx correct) with a new start date")
+    strength_text = u.fmt(u.readable(made))
+    for f in p["fills"]:
+        if f["fill"] == fill_no and f["strength"] == strength_text:
+            raise RefusedError(f"fill {fill_no} of Rx {rx_number} ({strength_text}) was "
+                               f"already dispensed on {format_date(f['dispensed_at'])} from lot "
+                               f"{f['lot_id']}")
+    return {"prescription": p, "fill": fill, "supply": supply, "batch": batch,
+            "strength": strength_text, "quantity": u.fmt(_qty(supply["quantity"])),
+            "directions": supply["directions"]}
+
+
+def dispense_fill(store, templates, settings, *, lot_id: str, rx_number: str, fill_no: int,
+                  template_id: str, by: str, output: Path):
+    """Print the dispensing label of fill ``fill_no`` from ``lot_id`` and record the fill.
+    Returns ``(PrintResult, fill record, prepared)``."""
+    from ..labeling.content import Dispensing, dispensed_quantity
+    from ..labeling.printing import print_labels
+    from ..store import prescriptions as records
+
+    by = store.acting(by)  # authenticate before the write lock is taken
+    with store.write():
+        ready = prepare(store, lot_id=lot_id, rx_number=rx_number, fill_no=fill_no)
+        p, fill = ready["prescription"], ready["fill"]
+        disp = Dispensing(patient=p["patient"], directions=ready["directions"],
+                          prescriber=p["prescriber"], rx_number=p["rx_number"],
+                          dispensed_on=store.today(),
+                          quantity=dispensed_quantity(ready["batch"], ready["quantity"]))
+        result = None
+        try:
+            result = print_labels(store, templates, settings, lot_id, template_id=template_id,
+                                  by=by, output=output, dispensing=disp)
+            rec = records.record_fill(store, prescription=p, fill=fill_no,
+                                      strength=ready["strength"], lot_id=ready["batch"]["lot_id"],
+                                      quantity=ready["quantity"], first_day=fill["first"],
+                                      last_day=fill["last"], directions=ready["directions"],
+                                      label_print_id=result.record["id"], by=by)
+        except BaseException:
+            if result is not None:  # printed but not recorded: no unrecorded PDF is left
+                Path(output).unlink(missing_ok=True)
+            raise
+    return result, rec, ready
