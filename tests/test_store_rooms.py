@@ -215,3 +215,63 @@ def test_the_cli_refuses_a_look_alike_lot_in_one_line(store):
     assert (r.exit_code, r.output) == (2, "Error: lot: character U+200B (ZERO WIDTH SPACE) at "
                                           "position 3 is an invisible formatting character "
                                           "(zero-width or direction mark)\n")
+
+
+# ---------------------------------------------------------------- a backup killed half-way
+
+SLOW_BACKUP = """
+import sqlite3, sys, time
+from sqlite_utils import Database
+from compounding.store import Store
+
+class SlowConnection(sqlite3.Connection):  # one page at a time, so the kill lands mid-copy
+    def backup(self, target, **kw):
+        def progress(status, remaining, total):
+            print("copied a page", remaining, "left", flush=True)
+            time.sleep(0.05)
+        return super().backup(target, pages=1, progress=progress)
+
+path, dest = sys.argv[1], sys.argv[2]
+store = Store(Database(sqlite3.connect(path, factory=SlowConnection)), path)
+store.backup(dest)
+print("done", flush=True)
+"""
+
+
+def test_a_backup_killed_half_way_leaves_no_file_that_looks_like_a_backup(store, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    for i in range(30):
+        store.receive_lot("naltrexone-hcl", f"NX{i:02d}", date(2027, 1, 1), u.parse("1 g"),
+                          "ana")
+    store.close()
+    dest = tmp_path / "copy.db"
+    p = subprocess.Popen([sys.executable, "-c", SLOW_BACKUP, store.path, str(dest)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    first = p.stdout.readline()
+    assert first.startswith("copied a page"), (first, p.stderr.read())
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=60)
+    p.stdout.close()
+    p.stderr.close()
+    assert p.returncode == -signal.SIGKILL
+    assert not dest.exists()
+    left = sorted(x.name for x in tmp_path.iterdir() if "partial" in x.name)
+    assert left[0] == f"copy.db.partial-{p.pid}"  # (and SQLite's journal of it)
+    assert all(x.startswith(f"copy.db.partial-{p.pid}") for x in left)
+    again = Store.open(store.path)
+    try:
+        got = again.backup(dest)
+        assert got["integrity_check"] == "ok" and got["counts"]["component_lots"] == 30
+        assert again.verify() == []
+    finally:
+        again.close()
+    copy = Store.open(dest, migrate=False)
+    try:
+        assert len(copy.lots()) == 30
+    finally:
+        copy.close()

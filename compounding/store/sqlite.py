@@ -146,7 +146,12 @@ def backup(store, dest) -> dict:
     """Copy ``store``'s database to the new file ``dest`` (online backup: safe while others
     write), check the copy, and record the backup on the audit log (actor: the OS user).
     Returns ``{"path", "bytes", "integrity_check", "counts"}``. Raises
-    :class:`RefusedError` when ``dest`` exists, :class:`StoreError` when it cannot be made."""
+    :class:`RefusedError` when ``dest`` exists, :class:`StoreError` when it cannot be made.
+
+    The copy is written to ``DEST.partial-PID`` beside it and appears under ``dest`` only
+    once complete and checked (a hard link, which never replaces a file that appeared
+    meanwhile): a backup killed half-way leaves a file named partial, never a ``dest`` that
+    looks like a backup and is not one."""
     import getpass
 
     dest = Path(dest)
@@ -154,12 +159,32 @@ def backup(store, dest) -> dict:
         raise RefusedError(f"backup: {dest} already exists; choose a new file name")
     if not dest.parent.is_dir():
         raise StoreError(f"backup: directory {dest.parent} does not exist")
-    check, counts = backup_to(store.db, dest, ("component_lots", "batches", "weighings",
-                                               "audit_log"))
+    partial = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
+    partial.unlink(missing_ok=True)  # left by an earlier process of this id
+    try:
+        check, counts = backup_to(store.db, partial, ("component_lots", "batches",
+                                                      "weighings", "audit_log"))
+        _publish(partial, dest)
+    finally:
+        partial.unlink(missing_ok=True)
     store.audit("db.backup", getpass.getuser() or "system",
                 {"path": str(dest), "integrity_check": check})
     return {"path": str(dest), "bytes": dest.stat().st_size, "integrity_check": check,
             "counts": counts}
+
+
+def _publish(partial: Path, dest: Path) -> None:
+    """Give the finished file ``partial`` its name ``dest`` without replacing a file there."""
+    try:
+        os.link(partial, dest)
+    except FileExistsError:
+        raise RefusedError(f"backup: {dest} appeared while the backup ran; the copy was not "
+                           "kept (choose a new file name)") from None
+    except OSError:  # a file system without hard links: rename, after one more look
+        if dest.exists():
+            raise RefusedError(f"backup: {dest} appeared while the backup ran; choose a new "
+                               "file name") from None
+        os.rename(partial, dest)
 
 
 _ORDER = {"table": 0, "index": 1, "trigger": 2, "view": 3}
