@@ -14,7 +14,8 @@ from .db import db_option, open_store
 
 @click.group(cls=LazyGroup, lazy={"approve": "compounding.cli.signoff:labels_approve", "submit": "compounding.cli.signoff:labels_submit"})
 def labels():
-    """List label templates; print batch labels and dispensing labels (PDF)."""
+    """List label templates; print batch labels and dispensing labels (PDF or ZPL, to a file or
+    a printer)."""
 
 
 def _templates(app):
@@ -47,9 +48,17 @@ def _report(result, as_json):
     t = result.template
     n = result.labels
     what = "dispensing label" if t.kind == "dispensing" else "batch label"
-    click.echo(f"Wrote {result.path} ({n} {what}{'s' if n != 1 else ''}, template {t.id} "
-               f"v{t.version})")
-    click.echo(f"PDF SHA-256: {result.pdf_sha256}")
+    what = f"{n} {what}{'s' if n != 1 else ''}, template {t.id} v{t.version}"
+    if getattr(result, "printer", None):
+        click.echo(f"Sent to printer {result.printer} ({what}, {result.format.upper()}, "
+                   f"{result.job_bytes:,} bytes): {result.sent}")
+        click.echo(f"Job SHA-256: {result.job_sha256}")
+    elif getattr(result, "format", "pdf") == "zpl":
+        click.echo(f"Wrote {result.path} ({what}, ZPL)")
+        click.echo(f"ZPL SHA-256: {result.job_sha256}")
+    else:
+        click.echo(f"Wrote {result.path} ({what})")
+        click.echo(f"PDF SHA-256: {result.pdf_sha256}")
     if result.reprint:
         click.echo("Recorded as a REPRINT (this batch was printed before).")
     else:
@@ -61,11 +70,45 @@ def _report(result, as_json):
                    f"it): {s}", err=True)
 
 
-def _output(app, output, lot, template_id):
+def _output(app, output, lot, template_id, fmt="pdf"):
     from pathlib import Path
 
     from ..labeling.printing import default_output
-    return Path(output) if output else default_output(app.cwd, lot, template_id)
+    if output:
+        return Path(output)
+    return default_output(app.cwd, lot, template_id).with_suffix(f".{fmt}")
+
+
+printer_option = click.option(
+    "--printer", "printer",
+    help="Send to this printer from the settings' [printers.NAME] (default: the template's "
+         "printer in [template_printers], if any, unless --output is given).")
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["pdf", "zpl"]),
+    help="pdf or zpl (ZPL II for thermal printers). Files default to pdf; a printer takes "
+         "its configured language.")
+
+
+def _print(app, store, templates, lot, template_id, by, output, printer, fmt, **kw):
+    """One print: to a printer (named or the template's default) or to a file."""
+    from ..errors import InputError
+    from ..labeling.printing import print_labels
+    from ..printing.jobs import default_printer, print_job
+
+    if printer and output:
+        raise InputError("--printer and --output: give one (print, or write a file)",
+                         field="printer")
+    if printer is None and output is None:
+        printer = default_printer(app.settings, template_id)
+    if printer is not None:
+        return print_job(store, templates, app.settings, lot, template_id=template_id,
+                         by=by, printer=printer, fmt=fmt, **kw)
+    path = _output(app, output, lot, template_id, fmt or "pdf")
+    if fmt == "zpl":
+        return print_job(store, templates, app.settings, lot, template_id=template_id,
+                         by=by, output=path, fmt=fmt, **kw)
+    return print_labels(store, templates, app.settings, lot, template_id=template_id,
+                        by=by, output=path, **kw)
 
 
 @labels.command(name="print")
@@ -78,21 +121,21 @@ def _output(app, output, lot, template_id):
               help="First label position on a part-used sheet (1 = top left, then along the "
                    "row).")
 @click.option("--output", type=click.Path(dir_okay=False),
-              help="PDF to write (default: labels/<lot>-<template>.pdf).")
+              help="File to write (default: labels/<lot>-<template>.pdf, or .zpl).")
+@printer_option
+@format_option
 @click.option("--by", "by", required=True, help="Who prints the labels.")
 @db_option
 @json_option
 @pass_app
-def labels_print(app, lot, template_id, copies, start_position, output, by, db_path, as_json):
-    """Print the batch labels of LOT to a PDF and record the print (a second print is a
-    reprint)."""
-    from ..labeling.printing import print_labels
-
+def labels_print(app, lot, template_id, copies, start_position, output, printer, fmt, by,
+                 db_path, as_json):
+    """Print the batch labels of LOT to a printer or a file (PDF or ZPL) and record the print
+    (a second print is a reprint; a failed send is not recorded)."""
     templates = _templates(app)
     with open_store(app, db_path) as store:
-        result = print_labels(store, templates, app.settings, lot, template_id=template_id,
-                              by=by, output=_output(app, output, lot, template_id),
-                              copies=copies, start_position=start_position)
+        result = _print(app, store, templates, lot, template_id, by, output, printer, fmt,
+                        copies=copies, start_position=start_position)
     _report(result, as_json)
 
 
@@ -112,13 +155,15 @@ def labels_print(app, lot, template_id, copies, start_position, output, by, db_p
 @click.option("--template", "template_id", default="dispensing-thermal", show_default=True,
               help="Dispensing label template id.")
 @click.option("--output", type=click.Path(dir_okay=False),
-              help="PDF to write (default: labels/<lot>-<template>.pdf).")
+              help="File to write (default: labels/<lot>-<template>.pdf, or .zpl).")
+@printer_option
+@format_option
 @click.option("--by", "by", required=True, help="Who dispenses.")
 @db_option
 @json_option
 @pass_app
 def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quantity, fill_no,
-                    template_id, output, by, db_path, as_json):
+                    template_id, output, printer, fmt, by, db_path, as_json):
     """Print a dispensing (patient) label for LOT and record it (patient, Rx number, date).
 
     With --fill N the label is for fill N of prescription --rx (issue 17): its directions,
@@ -127,11 +172,13 @@ def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quanti
     """
     from ..errors import InputError
     from ..labeling.content import Dispensing, dispensed_quantity
-    from ..labeling.printing import print_labels
 
     given = {"patient": patient, "directions": directions, "prescriber": prescriber,
              "quantity": quantity}
     if fill_no is not None:
+        if printer or fmt == "zpl":  # issue 14 x 17: a fill prints its PDF only, for now
+            raise InputError("--printer/--format zpl: not with --fill yet; write the fill's "
+                             "PDF with --output", field="printer")
         extra = [f"--{k}" for k, v in given.items() if v is not None]
         if extra:
             raise InputError(f"{', '.join(extra)}: not with --fill; the recorded prescription "
@@ -170,9 +217,8 @@ def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quanti
                           prescriber=prescriber.strip(), rx_number=rx_number.strip(),
                           dispensed_on=store.today(),
                           quantity=dispensed_quantity(batch, quantity))
-        result = print_labels(store, templates, app.settings, lot, template_id=template_id,
-                              by=by, output=_output(app, output, lot, template_id),
-                              dispensing=disp)
+        result = _print(app, store, templates, lot, template_id, by, output, printer, fmt,
+                        dispensing=disp)
     _report(result, as_json)
 
 

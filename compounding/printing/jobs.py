@@ -40,6 +40,7 @@ class JobResult:
     printer: str | None = None  # printer name, or None for a file
     sent: str | None = None     # transport detail ('tcp://...', 'cups:q request q-3')
     path: Path | None = None    # the file written (--format zpl --output FILE)
+    warnings: tuple[str, ...] = ()  # e.g. the BUD is near (issue 11)
 
     @property
     def reprint(self) -> bool:
@@ -52,7 +53,8 @@ class JobResult:
                 "template": self.template.id, "template_version": self.template.version,
                 "template_sha256": self.template_sha256, "labels": self.labels,
                 "job_sha256": self.job_sha256, "job_bytes": self.job_bytes,
-                "reprint": self.reprint, "omitted_statements": list(self.omitted)}
+                "reprint": self.reprint, "omitted_statements": list(self.omitted),
+                "warnings": list(self.warnings)}
 
 
 def get_printer(settings, name: str):
@@ -110,7 +112,10 @@ def print_job(store, templates: TemplateSet, settings, lot_id: str, *, template_
     if fmt not in ("zpl", "pdf"):
         raise InputError(f"format: {fmt!r} is not zpl or pdf", field="format")
     batch = store.get_batch(lot_id)
-    check_printable(store, batch, template, tsha, kind)
+    check_printable(store, batch, template, tsha, kind)  # refused past the BUD (issue 11)
+    from ..bud import check_in_date  # the same warning near the BUD as a PDF print
+    near = check_in_date(batch["bud"], store.today(), lot_id=batch["lot_id"], action="labels",
+                         warn_days=settings.bud_warning_days)
     item = from_batch(batch, settings, dispensing=dispensing)
     data, layouts = render_job(template, [item], fmt, dpi=p.dpi if p else None,
                                copies=copies, start_position=start_position)
@@ -121,7 +126,8 @@ def print_job(store, templates: TemplateSet, settings, lot_id: str, *, template_
                  "prescriber": dispensing.prescriber, "directions": dispensing.directions,
                  "dispensed_quantity": dispensing.quantity.replace("\u00a0", " ")}
     common = dict(template=template, template_sha256=tsha, format=fmt, job_sha256=digest,
-                  job_bytes=len(data), labels=copies, omitted=layouts[0].omitted)
+                  job_bytes=len(data), labels=copies, omitted=layouts[0].omitted,
+                  warnings=(near,) if near else ())
 
     if p is None:  # a ZPL (or PDF) file: written, then recorded; a failed record removes it
         write_atomic(output, data)
