@@ -252,6 +252,10 @@ def test_capsule_kit_one_label_per_strength(tmp_path, db):
     (["--steps", "1 mg x 7 d", "--formula", "ldn-oral-liquid", "--patient", "Ann", "--start",
       "1mg"], 2, "Error: schedule: give either --steps or the rule (--start-dose, --step, "
                  "--every, --target, --hold), not both"),
+    (["--steps", "1 mg x 7 d", "--formula", "ldn-oral-liquid", "--patient", "Ann",
+      "--start-date", "\uff12\uff10\uff12\uff16-12-01"], 2,
+     "Error: start-date: '\uff12\uff10\uff12\uff16-12-01' is not a date; use YYYY-MM-DD with "
+     "ASCII digits"),
     (["--start", "1mg", "--step", "1mg", "--every", "1e1d", "--target", "2mg", "--hold", "7d",
       "--formula", "ldn-oral-liquid", "--patient", "Ann"], 2,
      "Error: every: '1e1d' is not a duration; write e.g. '7 d', '14 days' or '2 weeks' "
@@ -259,7 +263,7 @@ def test_capsule_kit_one_label_per_strength(tmp_path, db):
 ])
 def test_new_refusals_write_nothing(tmp_path, db, args, code, message):
     base = ["--prescriber", "Dr B", "--start-date", "2026-12-01", "--by", "pharm"]
-    r = run(tmp_path, "rx", "new", "RX-3", *args, *base)
+    r = run(tmp_path, "rx", "new", "RX-3", *base, *args)
     assert (r.exit_code, r.output.splitlines()[-1]) == (code, message)
     store = Store.open(db)
     try:
@@ -332,3 +336,16 @@ def test_chart_command_letter_and_a4(tmp_path, db):
     assert (r.exit_code, r.output) == (2, "Error: fill: Rx RX/7 has 3 fills; not 4\n")
     r = run(tmp_path, "rx", "chart", "RX/8")
     assert (r.exit_code, r.output) == (2, "Error: rx: no prescription 'RX/8' on record\n")
+
+
+def test_a_fill_whose_days_have_passed_is_refused(tmp_path, db, monkeypatch):
+    lot = make_lot(tmp_path, "ldn-oral-liquid", "200 mL", stock=LIQUID_STOCK)
+    assert run(tmp_path, "rx", "new", "RX-P", "--formula", "ldn-oral-liquid", *BASE,
+               *LIQUID_RULE).exit_code == 0
+    # the clock moves on to 05 JAN 2027: fill 1 (01 DEC - 04 JAN) is past
+    monkeypatch.setattr(core, "_system_clock",
+                        lambda: datetime(2027, 1, 5, 12, 0, tzinfo=timezone.utc))
+    r = run(tmp_path, "labels", "dispense", lot, "--rx", "RX-P", "--fill", "1", "--by", "pharm")
+    assert (r.exit_code, r.output) == (
+        1, "Error: fill 1 of Rx RX-P ran 01 DEC 2026 to 04 JAN 2027, already past; record a "
+           "corrected prescription (rx correct) with a new start date\n")

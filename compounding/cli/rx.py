@@ -57,6 +57,10 @@ def _prescribe(app, rx_number, kw):
     from ..dates import parse_date
     from ..rx.prescription import prescribe
 
+    if not kw["start_date"].isascii():
+        from ..errors import InputError
+        raise InputError(f"start-date: {kw['start_date']!r} is not a date; use YYYY-MM-DD "
+                         "with ASCII digits", field="start-date")
     reg = app.registry
     formula = reg.get(kw["formula_id"])
     rule_keys = ("start_dose", "step", "every", "target", "hold")

@@ -16,6 +16,7 @@ font cannot draw is refused, never printed as a box).
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from datetime import date
 from xml.sax.saxutils import escape
@@ -27,6 +28,7 @@ from .measure import Measurer
 from .schedule import BACK_OFF_DAYS, Schedule, dose_text
 
 PAGE_SIZES = ("letter", "a4")
+_UNIT_GAP = re.compile(r"([0-9]) (?=(?:mcg|mg|mL|g|drops?|capsules?|clicks?|days?)\b)")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 #: LDN 2026 Prescriber Guide, Side Effects: "LDN can cause sleep disturbances if taken at
@@ -116,7 +118,7 @@ def chart_content(schedule: Schedule, measurer: Measurer, *, patient: str, rx_nu
                               _amount(m, form, strength_text), half_text))
     verb, route = ROUTE_TEXT[form]
     device = {"oral-liquid": ", measured with the oral syringe provided",
-              "sublingual-drops": ", counted from the dropper provided; hold under the tongue",
+              "sublingual-drops": ", drops counted from the dropper provided",
               "cream": ", measured with the dispenser's clicks",
               "capsule": ", one capsule a day, swallowed whole"}[form]
     how = f"{verb} {route} {DOSE_TIMES[dose_time]}{device}."
@@ -140,7 +142,7 @@ def render_chart(content: ChartContent, page_size: str = "letter") -> bytes:
     from reportlab.platypus import (Flowable, Paragraph, SimpleDocTemplate, Spacer, Table,
                                     TableStyle)
 
-    from ..labeling.fonts import BOLD, REGULAR, clean, register
+    from ..labeling.fonts import BOLD, NBSP, REGULAR, clean, register
 
     if page_size not in PAGE_SIZES:
         raise InputError(f"page size: {page_size!r}; allowed: {', '.join(PAGE_SIZES)}",
@@ -158,7 +160,9 @@ def render_chart(content: ChartContent, page_size: str = "letter") -> bytes:
     cell_b = ParagraphStyle("cellb", parent=cell, fontName=BOLD)
 
     def P(text, style=body, field="chart"):
-        return Paragraph(escape(clean(str(text), field, style.fontName)), style)
+        # a number and its unit never split across lines (0.75 / mg)
+        text = _UNIT_GAP.sub("\\1" + NBSP, clean(str(text), field, style.fontName))
+        return Paragraph(escape(text), style)
 
     class Box(Flowable):
         """The box a patient ticks."""
@@ -251,9 +255,10 @@ def render_chart(content: ChartContent, page_size: str = "letter") -> bytes:
         def _footer(self, total):
             self.setFont(REGULAR, 7.5)
             y = 8 * mm
-            self.drawString(margin, y, _fit(self, footer_left, width * 0.6))
-            self.drawRightString(margin + width, y, f"{footer_right} · page "
-                                 f"{self._pageNumber} of {total}")
+            right = f"{footer_right} · page {self._pageNumber} of {total}"
+            room = width - self.stringWidth(right, REGULAR, 7.5) - 12
+            self.drawString(margin, y, _fit(self, footer_left, room))
+            self.drawRightString(margin + width, y, right)
 
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=pagesize, leftMargin=margin, rightMargin=margin,

@@ -112,7 +112,7 @@ def fill_bud(formula, compounded: date, storage: str, policy: str,
     """The BUD a batch of ``formula`` compounded on ``compounded`` would get (no component
     lots known yet), and a line saying how it was found."""
     result = compute_bud(formula, compounded, storage, policy=policy)
-    basis = f"{result.binding.describe()}: {result.days} days"
+    basis = f"{result.binding.describe()} ({result.days}-day BUD)"
     category = formula.stability.category
     pol = get_policy(policy)
     default = pol.category_defaults.get(category)
