@@ -171,7 +171,7 @@ class StoreCore:
         self.close()
 
     def _check_not_newer(self):
-        known = {m.name for m in migrations._migrations}
+        known = {m.name for m in backend.registered_migrations(migrations)}
         applied = [m.name for m in migrations.applied(self.db)]
         unknown = [n for n in applied if n not in known]
         if unknown:

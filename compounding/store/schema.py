@@ -16,7 +16,7 @@ from .. import units as u
 from . import lotid
 from .core import StoreCore
 from .migrations import migrations
-from .sqlite import columns, schema_sql
+from .sqlite import columns, registered_migrations, schema_sql
 
 #: Plain-language description of every table and view, and of each of their columns.
 TABLES: dict[str, tuple[str, dict[str, str]]] = {
@@ -503,7 +503,7 @@ def schema_markdown() -> str:
         for title, sql in QUERIES:
             out.append(f"{title}:\n\n```sql\n{sql}\n```\n")
         out.append("## Migrations\n")
-        for m in migrations._migrations:
+        for m in registered_migrations(migrations):
             doc = " ".join((m.fn.__doc__ or "").split())
             out.append(f"- `{m.name}`: {doc}")
         out.append("\n## Full schema (`compounding db schema`)\n")

@@ -64,6 +64,16 @@ def connect(path: str) -> Database:
         raise
 
 
+def registered_migrations(migration_set) -> list:
+    """Every migration of ``migration_set`` (a ``sqlite_utils.Migrations``), in order: those
+    pending on an empty database (its public API, not its private list)."""
+    scratch = Database(memory=True)
+    try:
+        return migration_set.pending(scratch)
+    finally:
+        scratch.close()
+
+
 def finish_open(db: Database, path: str) -> None:
     """After the schema-version check: WAL journal (files only) and foreign keys on."""
     if path != ":memory:":
