@@ -180,6 +180,16 @@ class Printer(Spec):
         default=True, description="ZPL over TCP: ask ~HS before each job and refuse to send "
                                   "when the printer reports paper out, head open or paused")
 
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str) -> str:
+        import unicodedata
+        bad = [c for c in value if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+        if bad:
+            raise ValueError(f"control or invisible character U+{ord(bad[0]):04X} is not "
+                             f"allowed (it would garble `printers list`)")
+        return value
+
     @field_validator("connection")
     @classmethod
     def _connection(cls, value: str) -> str:

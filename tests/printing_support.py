@@ -23,13 +23,19 @@ def hs_reply(paper_out=0, paused=0, head_open=0, ribbon_out=0, thermal_transfer=
 
 
 class FakePrinter:
-    def __init__(self, **flags):
+    def __init__(self, stall: bool = False, **flags):
+        """``stall``: accept jobs but never read them (a jammed printer), tiny receive
+        buffer, so a large job blocks the sender mid-send."""
         self.flags = flags
         self.silent = False
+        self.stall = stall
+        self.stalled = 0
         self.jobs: list[bytes] = []
         self.status_queries = 0
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if stall:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(16)
         self.port = self._sock.getsockname()[1]
@@ -52,6 +58,13 @@ class FakePrinter:
 
     def _handle(self, conn):
         data = b""
+        if self.stall:
+            with self._lock:
+                self.stalled += 1
+            while not self._stop:
+                time.sleep(0.05)
+            conn.close()
+            return
         conn.settimeout(10)
         try:
             while True:

@@ -108,6 +108,14 @@ def test_printers_list_none_configured(tmp_path):
      "schema`)"),
     ('[printers.z]\nlanguage = "zpl"\ndpi = 203\nconnection = "cups:q"\ntimeout_seconds = '
      'nan\n', "printers.z.timeout_seconds: Input should be a finite number"),
+    ('[printers.z]\nlanguage = "zpl"\ndpi = 203\nconnection = "cups:q"\ndescription = '
+     '"a\\u202eb"\n', "printers.z.description: control or invisible character U+202E is "
+     "not allowed (it would garble `printers list`)"),
+    ('[printers."Zebra 1"]\nlanguage = "zpl"\ndpi = 203\nconnection = "cups:q"\n',
+     "printers.Zebra 1.[key]: String should match pattern '^[a-z0-9][a-z0-9_-]{0,39}$'"),
+    ('[printers.z]\nlanguage = "zpl"\ndpi = 203\nconnection = "tcp://' + "h" * 300 + '"\n',
+     "printers.z.connection: 'tcp://" + "h" * 300 + "' is not a printer connection; write "
+     "'tcp://HOST:9100' (raw) or 'cups:QUEUE' (through lp)"),
     ('[template_printers]\nbatch-thermal = "nope"\n',
      "template_printers.batch-thermal: no printer 'nope' in [printers] (none configured)"),
 ])
@@ -315,3 +323,50 @@ def test_dispense_to_a_printer(tmp_path, printer, lot):
     p = prints(tmp_path, lot)[-1]
     assert (p["kind"], p["patient"], p["output_path"]) == (
         "dispensing", "O'Brien ^XZ~JR Zoë", f"printer zebra1 ({printer.url})")
+
+
+@pytest.mark.parametrize("language,page,expect", [
+    ("zpl", (162.0, 90.0), ["-o", "raw"]),
+    ("pdf", (162.0, 90.0), ["-o", "media=Custom.162x90pt", "-o", "print-scaling=none",
+                            "-o", "fit-to-page=false"]),
+    ("pdf", (595.2756, 841.8898), ["-o", "media=A4", "-o", "print-scaling=none",
+                                   "-o", "fit-to-page=false"]),
+    ("pdf", (612.0, 792.0), ["-o", "media=Letter", "-o", "print-scaling=none",
+                             "-o", "fit-to-page=false"]),
+    ("pdf", (288.0, 144.0), ["-o", "media=Custom.288x144pt", "-o", "print-scaling=none",
+                             "-o", "fit-to-page=false"]),
+])
+def test_lp_options_exact_media_and_no_scaling(language, page, expect):
+    from compounding.printing.transport import lp_command
+    from compounding.settings import Printer
+    p = Printer(language=language, dpi=203, connection="cups:q1")
+    assert lp_command(p, "t", language, page) == [
+        "lp", "-d", "q1", "-t", "t", "-n", "1", *expect]
+
+
+@pytest.mark.parametrize("patient,message", [
+    ("x" * 300, "patient: '" + "x" * 300 + "' is too wide for the label even at 8 pt"),
+    ("Zo\u200bë", "patient: no shipped font can draw '\\u200b' (U+200B)"),
+    ("\u202eAna", "patient: no shipped font can draw '\\u202e' (U+202E)"),
+    ("Ann\x07", "patient: no shipped font can draw '\\x07' (U+0007)"),
+])
+def test_hostile_patient_names_refused_before_anything_is_sent(tmp_path, printer, lot,
+                                                               patient, message):
+    s = settings(tmp_path, printer.url)
+    r = run(tmp_path, "--settings", str(s), "labels", "dispense", lot, "--patient", patient,
+            "--directions", "Take one at bedtime", "--prescriber", "Dr A", "--rx", "RX-1",
+            "--quantity", "30", "--printer", "zebra1", "--by", "bob")
+    assert r.exit_code != 0
+    (line,) = r.output.splitlines()
+    assert line.startswith(f"Error: {message}"), line
+    assert printer.wait_jobs(1, timeout=0.1) == [] and printer.status_queries == 0
+    assert prints(tmp_path, lot) == []
+
+
+@pytest.mark.parametrize("copies", ["1e3", "NaN", "١٠", "0", "10001", " 1_0", "+5", "-1"])
+def test_copies_must_be_a_plain_whole_number(tmp_path, printer, lot, copies):
+    s = settings(tmp_path, printer.url)
+    r = run(tmp_path, "--settings", str(s), "labels", "print", lot, "--copies", copies,
+            "--by", "bob")
+    assert r.exit_code == 2 and "--copies" in r.output
+    assert printer.wait_jobs(1, timeout=0.1) == [] and prints(tmp_path, lot) == []

@@ -79,6 +79,17 @@ def _output(app, output, lot, template_id, fmt="pdf"):
     return default_output(app.cwd, lot, template_id).with_suffix(f".{fmt}")
 
 
+class WholeNumber(click.IntRange):
+    """click.IntRange that takes ASCII digits only: Python's int() also reads '١٠' (Arabic-
+    Indic digits) and ' 1_0 ', which a label count must not silently accept."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+            self.fail(f"{value!r} is not a whole number written with the digits 0-9",
+                      param, ctx)
+        return super().convert(value, param, ctx)
+
+
 printer_option = click.option(
     "--printer", "printer",
     help="Send to this printer from the settings' [printers.NAME] (default: the template's "
@@ -115,9 +126,9 @@ def _print(app, store, templates, lot, template_id, by, output, printer, fmt, **
 @click.argument("lot")
 @click.option("--template", "template_id", default="batch-thermal", show_default=True,
               help="Label template id (see `compounding labels templates`).")
-@click.option("--copies", type=click.IntRange(min=1, max=10000), default=1, show_default=True,
+@click.option("--copies", type=WholeNumber(min=1, max=10000), default=1, show_default=True,
               help="Number of labels.")
-@click.option("--start-position", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--start-position", type=WholeNumber(min=1), default=1, show_default=True,
               help="First label position on a part-used sheet (1 = top left, then along the "
                    "row).")
 @click.option("--output", type=click.Path(dir_okay=False),

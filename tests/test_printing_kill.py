@@ -1,0 +1,96 @@
+"""kill -9 while printing (issue 14), in real processes: killed while waiting for the
+printer's status, and killed mid-send inside the record transaction (a jammed printer that
+stops reading). Either way nothing is recorded, the database stays whole and unlocked, and
+the next print works."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from printing_support import FakePrinter
+from signoff_support import ENV
+from test_labels_cli import clean_env, lot, run  # noqa: F401 (fixtures)
+from test_labels_support import ROOT
+
+#: The child: the real CLI, with the job made 3 MB (more than loopback buffers hold) so the
+#: send blocks on a printer that stops reading.
+CHILD = """
+import sys
+from compounding.printing import jobs
+real = jobs.render_job
+def big(*a, **k):
+    data, lays = real(*a, **k)
+    return data + b"^FX" + b"x" * 3_000_000 + b"\\n", lays
+if sys.argv[1] == "big":
+    jobs.render_job = big
+from compounding.cli import cli
+cli.main(sys.argv[2:], prog_name="compounding")
+"""
+
+
+def settings(tmp_path, url, check_status=True):
+    p = tmp_path / "pharmacy.toml"
+    p.write_text(f'[printers.z]\nlanguage = "zpl"\ndpi = 203\nconnection = "{url}"\n'
+                 f"timeout_seconds = 60\ncheck_status = {str(check_status).lower()}\n")
+    return p
+
+
+def _child(tmp_path, mode, settings_path, lot):
+    args = ["--formulas", str(ROOT / "formulas"), "--templates", str(ROOT / "templates"),
+            "--settings", str(settings_path), "labels", "print", lot, "--printer", "z",
+            "--by", "bob", "--db", str(tmp_path / "c.db")]
+    return subprocess.Popen([sys.executable, "-c", CHILD, mode, *args],
+                            env={**os.environ, **ENV}, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait(cond, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.mark.parametrize("stage", ["status", "send"])
+def test_kill_9_while_printing_records_nothing(tmp_path, lot, stage):
+    fp = FakePrinter(stall=stage == "send")
+    fp.silent = stage == "status"
+    try:
+        # "send": no status query, so the one connection the printer stalls is the job's
+        proc = _child(tmp_path, "big" if stage == "send" else "plain",
+                      settings(tmp_path, fp.url, check_status=stage == "status"), lot)
+        if stage == "status":
+            assert _wait(lambda: fp.status_queries >= 1)
+        else:
+            assert _wait(lambda: fp.stalled >= 1) and fp.status_queries == 0
+        time.sleep(0.5)  # blocked: in recv (status) or in sendall (the jammed printer)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        fp.close()
+    show = json.loads(run(tmp_path, "batch", "show", lot, "--json").stdout)
+    assert show["label_prints"] == []
+    r = run(tmp_path, "db", "verify")
+    assert r.exit_code == 0, r.output
+    ok = FakePrinter()
+    try:
+        r = run(tmp_path, "--settings", str(settings(tmp_path, ok.url)), "labels", "print",
+                lot, "--printer", "z", "--by", "bob")
+        assert r.exit_code == 0, r.output
+        assert len(ok.wait_jobs(1)) == 1
+    finally:
+        ok.close()
+    prints = json.loads(run(tmp_path, "batch", "show", lot, "--json").stdout)["label_prints"]
+    assert [(p["output_path"], p["reprint"]) for p in prints] == [
+        (f"printer z ({ok.url})", False)]
