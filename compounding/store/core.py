@@ -256,27 +256,39 @@ class StoreCore:
         """Inside the block, an error of the database itself (a corrupt page, a read-only
         file, a lock held too long, a full disk) becomes one :class:`StoreError` line naming
         the file, never a traceback. Constraint and trigger refusals pass through unchanged
-        (see :meth:`refusing`)."""
+        (see :meth:`refusing`). The row helpers below do the same inline (no generator per
+        query: they run thousands of times in one listing)."""
         try:
             yield
         except backend.IntegrityError:
             raise
         except backend.DatabaseError as exc:
-            raise StoreError(backend.error_text(self.path, exc)) from None
+            raise self._store_error(exc) from None
+
+    def _store_error(self, exc) -> StoreError:
+        return StoreError(backend.error_text(self.path, exc))
 
     def execute(self, sql: str, params=()):
         """Run one statement; return the cursor (``rowcount``, ``fetchone()``...). The
         caller fetches its rows: prefer :meth:`rows`, :meth:`one` or :meth:`scalar`, which
         also turn database errors met while fetching into :class:`StoreError`."""
-        with self.database_errors():
+        try:
             return self.db.execute(sql, params)
+        except backend.IntegrityError:
+            raise
+        except backend.DatabaseError as exc:
+            raise self._store_error(exc) from None
 
     def rows(self, sql: str, params=()) -> list[dict]:
         """Run a query and return every row as a dict (column name -> value)."""
-        with self.database_errors():
+        try:
             cur = self.db.execute(sql, params)
             cols = [c[0] for c in cur.description]
             return [dict(zip(cols, r)) for r in cur.fetchall()]
+        except backend.IntegrityError:
+            raise
+        except backend.DatabaseError as exc:
+            raise self._store_error(exc) from None
 
     def one(self, sql: str, params=()) -> dict | None:
         """Run a query and return its first row as a dict, or None."""
@@ -285,13 +297,17 @@ class StoreCore:
 
     def column(self, sql: str, params=()) -> list:
         """The first column of every row of a query, in order."""
-        with self.database_errors():
+        try:
             return [r[0] for r in self.db.execute(sql, params).fetchall()]
+        except backend.DatabaseError as exc:
+            raise self._store_error(exc) from None
 
     def scalar(self, sql: str, params=()):
         """The first column of the first row of a query (None when there is no row)."""
-        with self.database_errors():
+        try:
             row = self.db.execute(sql, params).fetchone()
+        except backend.DatabaseError as exc:
+            raise self._store_error(exc) from None
         return row[0] if row else None
 
     def insert(self, table: str, values: dict):
@@ -299,8 +315,12 @@ class StoreCore:
         caller's own constants, never user input); return the new row's integer id (for a
         table keyed otherwise, the backend's row id, which callers ignore). Constraint and
         trigger refusals propagate (wrap the call in :meth:`refusing`)."""
-        with self.database_errors():
+        try:
             return backend.insert_row(self.db, table, values)
+        except backend.IntegrityError:
+            raise
+        except backend.DatabaseError as exc:
+            raise self._store_error(exc) from None
 
     # ------------------------------------------------------------ digests and the audit log
 
