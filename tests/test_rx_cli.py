@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import unicodedata
 from datetime import datetime, timezone
 
 import pytest
@@ -117,6 +118,10 @@ def test_new_show_list_liquid_rule(tmp_path, db):
         "---------------",
         "RX-1001  1        Zoë Nguyễn  ldn-oral-liquid  1 mg/mL   01 DEC 2026  24 FEB 2027  0",
     ]
+    # the patient filter matches however the name was typed (NFD, extra spaces)
+    r = run(tmp_path, "rx", "list", "--patient", unicodedata.normalize("NFD", " Zoë  Nguyễn"),
+            "--json")
+    assert [x["rx_number"] for x in json.loads(r.stdout)] == ["RX-1001"]
     data = json.loads(run(tmp_path, "rx", "show", "RX-1001", "--json").stdout)
     assert [(f["fill"], f["first"], f["last"], f["supplies"][0]["quantity"])
             for f in data["plan"]["fills"]] == [

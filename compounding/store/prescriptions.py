@@ -138,9 +138,10 @@ def list_latest(store, patient: str | None = None) -> list[dict]:
            "FROM prescriptions p WHERE p.version = (SELECT MAX(version) FROM prescriptions "
            "WHERE rx_number = p.rx_number)")
     params: list = []
-    if patient is not None:
+    if patient is not None:  # stored NFC with single spaces (rx.prescription.check_name)
+        import unicodedata
         sql += " AND p.patient = ?"
-        params.append(patient)
+        params.append(" ".join(unicodedata.normalize("NFC", patient).split()))
     return store.rows(sql + " ORDER BY p.created_at DESC, p.id DESC", params)
 
 
