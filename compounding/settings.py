@@ -217,11 +217,19 @@ class Printer(Spec):
         """The CUPS queue of a cups: printer."""
         return CONNECTION_RE.fullmatch(self.connection)["queue"]
 
+class Web(Spec):
+    """The bench web service (``compounding serve``, issue 15)."""
+
+    #: Minutes without a request after which a signed-in bench session ends (issue 15:
+    #: "idle timeout (a setting, default 15 minutes)"). 1 minute to 8 hours.
+    session_idle_minutes: int = Field(default=15, ge=1, le=480)
+
 
 class Settings(Spec):
     pharmacy: Pharmacy = Pharmacy()
     balance: Balance = Balance()
     measuring: Measuring = Measuring()
+    web: Web = Web()
     #: Largest single dilution in the aliquot method (1 in N). Conservative default 100.
     max_dilution_ratio: int = Field(default=100, ge=2, le=1000)
     bud_policy: Literal["usp795", "stability-data"] = "usp795"

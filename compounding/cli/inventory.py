@@ -21,11 +21,8 @@ def show_amount(value, unit: str) -> str:
 
 
 def lot_json(lot: dict) -> dict:
-    from ..units import plain
-    out = dict(lot)
-    for k in ("potency_percent", "received", "consumed", "on_hand", "reserved", "available"):
-        out[k] = plain(lot[k])
-    return out
+    from ..shapes import lot_json as shape
+    return shape(lot)
 
 
 @inventory.command(name="receive")

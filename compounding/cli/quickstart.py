@@ -67,5 +67,7 @@ def quickstart(app, directory, labels_dir):
         f"--prescriber 'Dr A. Smith' --rx RX-1001 --quantity 30 --by {te[0]}",
         f"compounding recall SAMPLE-NX-2401 {db}",
         f"compounding audit --batch {lot} {db}",
+        f"compounding {s} serve {db}   (the bench: http://127.0.0.1:8000/, sign in as "
+        f"{te[0]} or {ph[0]})",
     ):
         click.echo(f"  {cmd}")

@@ -182,7 +182,8 @@ def _submit(app, subject_type, subject_id, by, note, db_path, as_json):
     version, sha, data = _file(app, subject_type, subject_id)
     with open_store(app, db_path) as store:
         sub = approvals.submit(store, subject_type, subject_id, version, data, by=by, note=note)
-    sub = {k: v for k, v in sub.items() if k != "content"}
+    from ..shapes import submission_json
+    sub = submission_json(sub)
     if as_json:
         echo_json(sub)
         return
@@ -205,7 +206,8 @@ def _approve(app, subject_type, subject_id, by, db_path, as_json):
         result = approvals.approve(store, subject_type, subject_id, version, sha, by=by,
                                  passphrase=signer_passphrase(app, by, "approved"))
     if as_json:
-        echo_json({**{k: v for k, v in result.items() if k != "submission"}, "diff": diff})
+        from ..shapes import approval_json
+        echo_json(approval_json(result, diff))
         return
     word = approvals.KIND_WORDS[subject_type]
     click.echo(f"Approved {word} {subject_id} version {version} (SHA-256 {sha[:12]}), "

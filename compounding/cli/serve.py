@@ -1,0 +1,68 @@
+"""`compounding serve`: run the bench web service (FastAPI under uvicorn)."""
+
+from __future__ import annotations
+
+import click
+
+from . import pass_app
+from .db import db_option
+
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and the usual names for them."""
+    import ipaddress
+    h = host.strip().strip("[]").lower()
+    if h in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command(name="serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but loopback must sit behind a TLS "
+                   "reverse proxy (a warning is printed).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True,
+              help="TCP port.")
+@db_option
+@click.option("--settings", "serve_settings", type=click.Path(dir_okay=False),
+              help="Pharmacy settings TOML (same as the global --settings).")
+@click.option("--labels-dir", type=click.Path(file_okay=False),
+              help="Folder for label PDFs printed at the bench (default: labels/web).")
+@pass_app
+def serve(app, host, port, db_path, serve_settings, labels_dir):
+    """Run the bench: the web service for technicians and pharmacists.
+
+    Technicians sign in, scan a lot, weigh, and print labels; pharmacists verify, release
+    and approve, typing their passphrase at every signature. Same users, rules and store as
+    the CLI. A JSON API is under /api/v1 (OpenAPI at /api/v1/openapi.json). Stop with
+    Ctrl+C.
+    """
+    from pathlib import Path
+
+    import uvicorn
+
+    from ..store import resolve_db_path
+    from ..web import BenchConfig, create_app
+
+    settings = serve_settings or app.settings_option
+    config = BenchConfig(
+        db_path=resolve_db_path(db_path, app.environ, app.cwd),
+        settings_path=Path(settings) if settings else app.settings_path,
+        formulas_dir=app.formulas_dir, templates_dir=app.templates_dir,
+        labels_dir=Path(labels_dir) if labels_dir else app.cwd / "labels" / "web")
+    web = create_app(config)
+    if not is_loopback(host):
+        click.echo(f"Warning: serving on {host}, not loopback: anyone who can reach this "
+                   "address sees the sign-in page. Put the bench behind a TLS reverse proxy "
+                   "(docs/bench.md) and never expose plain HTTP beyond this machine.",
+                   err=True)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"Bench on http://{shown}:{port}/ (database {config.db_path}); Ctrl+C stops",
+               err=True)
+    uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False,
+                server_header=False, proxy_headers=False)

@@ -1,0 +1,26 @@
+"""JSON shapes shared by the CLI's ``--json`` output and the bench's ``/api/v1`` (issue 15).
+
+One function per shape, so a script reading ``compounding inventory list --json`` and one
+reading ``GET /api/v1/inventory`` see the same keys and the same exact decimal text.
+"""
+
+from __future__ import annotations
+
+
+def lot_json(lot: dict) -> dict:
+    """A component lot from ``Store.lots``/``receive_lot``: Decimal amounts as plain text."""
+    from .units import plain
+    out = dict(lot)
+    for k in ("potency_percent", "received", "consumed", "on_hand", "reserved", "available"):
+        out[k] = plain(lot[k])
+    return out
+
+
+def submission_json(sub: dict) -> dict:
+    """A change-control submission without the file's bytes (``content``)."""
+    return {k: v for k, v in sub.items() if k != "content"}
+
+
+def approval_json(result: dict, diff: list[str]) -> dict:
+    """An approval (``signoff.approve``) with the changes from the last approved version."""
+    return {**{k: v for k, v in result.items() if k != "submission"}, "diff": diff}

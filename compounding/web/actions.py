@@ -1,0 +1,296 @@
+"""What the bench does, once for the pages and the JSON API: parse the typed text the way the
+CLI does and call the same library function. No rule is written here.
+
+Every function takes the :class:`~compounding.web.app.Bench`, an open store and the name of
+the person acting (already authenticated by their session or API token); signatures also
+take the passphrase, which the library checks again (a signature is an act, not a session).
+Each returns the CLI's ``--json`` shape and raises the library's errors unchanged.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+class _Rollback(Exception):
+    """Raised inside a write transaction to undo a dry run."""
+
+
+def _opt(text) -> str | None:
+    """An optional form field: empty or blank means not given."""
+    if text is None:
+        return None
+    text = str(text).strip()
+    return text or None
+
+
+# ---------------------------------------------------------------- planning and batches
+
+def order_from(bench, formula_id: str, quantity: str, strength: str | None = None,
+               filler: str | None = None, capsule_size: str | None = None):
+    """(formula, Order) from typed text, exactly as ``compounding batch create`` parses it."""
+    from ..plan import Order
+    formula = bench.registry.get((formula_id or "").strip())
+    order = Order.from_text(formula, quantity=quantity or "", strength=_opt(strength),
+                            filler=_opt(filler), capsule_size=_opt(capsule_size))
+    return formula, order
+
+
+def plan_preview(bench, formula_id: str, quantity: str, strength: str | None = None,
+                 filler: str | None = None, capsule_size: str | None = None):
+    """The plan (``compounding plan``) for a new batch form, before anything is stored."""
+    from ..plan import make_plan
+    formula, order = order_from(bench, formula_id, quantity, strength, filler, capsule_size)
+    return make_plan(formula, bench.registry.catalogue, bench.settings, order)
+
+
+def create_batch(bench, store, by: str, *, formula_id: str, quantity: str,
+                 strength: str | None = None, filler: str | None = None,
+                 capsule_size: str | None = None, storage: str | None = None,
+                 component_lots: dict[str, str] | None = None) -> dict:
+    """``compounding batch create`` (its ``--json`` shape)."""
+    from ..errors import InputError
+    formula, order = order_from(bench, formula_id, quantity, strength, filler, capsule_size)
+    storage = _opt(storage)
+    if storage is not None and storage not in ("refrigerated", "room"):
+        raise InputError(f"storage: {storage!r} is not one of refrigerated, room",
+                         field="storage")
+    return store.create_batch(formula, bench.registry.catalogue, bench.settings, order, by=by,
+                              formula_sha256=bench.registry.hashes[formula.id],
+                              component_lots={k: v for k, v in (component_lots or {}).items()
+                                              if _opt(v)},
+                              storage=storage)
+
+
+def _step(step) -> int | None:
+    from ..errors import InputError
+    text = _opt(step)
+    if text is None:
+        return None
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise InputError(f"step: {text!r} is not a step number (1, 2, 3...)", field="step")
+    return int(text)
+
+
+def record_weighing(store, by: str, lot: str, *, step, amount: str,
+                    component_lot: str | None = None, deviation_reason: str | None = None,
+                    reweigh_reason: str | None = None, ingredient: str | None = None) -> dict:
+    """``compounding batch weigh`` (its ``--json`` shape)."""
+    from .. import units as u
+    from ..store import lotid
+    lot = lotid.validate_lot_id(lot)
+    qty = u.parse(amount, {u.MASS, u.VOLUME}, field="--amount")  # the CLI's message
+    return store.record_weighing(lot, amount=qty, by=by, step=_step(step),
+                                 ingredient=_opt(ingredient),
+                                 component_lot=_opt(component_lot),
+                                 deviation_reason=_opt(deviation_reason),
+                                 reweigh_reason=_opt(reweigh_reason))
+
+
+def check_weighing(store, by: str, lot: str, *, step, amount: str,
+                   component_lot: str | None = None, deviation_reason: str | None = None,
+                   reweigh_reason: str | None = None) -> dict:
+    """A dry run of :func:`record_weighing`: the same rules (tolerance, lot, expiry, stock),
+    inside a write transaction that is rolled back, so nothing is stored.
+
+    Returns ``{"ok": true, "deviation_percent", "planned", "amount", "message"}`` or
+    ``{"ok": false, "message"}`` with the refusal the real weighing would give.
+    """
+    from ..errors import CompoundingError
+    from ..cli.inventory import show_amount
+    result: dict = {}
+    try:
+        with store.write():
+            w = record_weighing(store, by, lot, step=step, amount=amount,
+                                component_lot=component_lot,
+                                deviation_reason=deviation_reason,
+                                reweigh_reason=reweigh_reason)
+            result = {"ok": True, "deviation_percent": w["deviation_percent"],
+                      "planned": show_amount(w["planned_quantity"], w["planned_unit"]),
+                      "amount": show_amount(w["quantity"], w["unit"]),
+                      "message": f"{show_amount(w['quantity'], w['unit'])} against "
+                                 f"{show_amount(w['planned_quantity'], w['planned_unit'])} "
+                                 f"planned: {w['deviation_percent']}%"
+                                 + (" (deviation recorded with the reason given)"
+                                    if w["deviation_reason"] else " (within tolerance)")}
+            raise _Rollback()
+    except _Rollback:
+        return result
+    except CompoundingError as exc:
+        return {"ok": False, "message": str(exc)}
+
+
+# ---------------------------------------------------------------- labels and documents
+
+def _output(bench, lot: str, template_id: str) -> Path:
+    """A new file name for every print: a reprint never overwrites the PDF of an earlier
+    print, so each recorded print keeps the exact file its SHA-256 names."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    safe = "".join(c for c in template_id if c.isascii() and (c.isalnum() or c in "-_"))
+    return bench.labels_dir / f"{lot}-{safe or 'template'}-{stamp}-{secrets.token_hex(3)}.pdf"
+
+
+def _int(text, field: str, default: int, low: int, high: int) -> int:
+    from ..errors import InputError
+    t = _opt(text)
+    if t is None:
+        return default
+    if not t.isascii() or not t.isdigit() or not low <= int(t) <= high:
+        raise InputError(f"{field}: {t!r} must be a whole number from {low} to {high}",
+                         field=field)
+    return int(t)
+
+
+def print_labels(bench, store, by: str, lot: str, *, template_id: str | None = None,
+                 copies=None, start_position=None):
+    """``compounding labels print`` to a PDF under the bench's labels folder; returns the
+    :class:`~compounding.labeling.printing.PrintResult` (``as_json()`` is the CLI shape)."""
+    from ..labeling.printing import print_labels as library_print
+    from ..store import lotid
+    lot = lotid.validate_lot_id(lot)
+    template_id = _opt(template_id) or "batch-thermal"
+    # the CLI's limits (click.IntRange(1, 10000) and min 1)
+    n = _int(copies, "copies", 1, 1, 10000)
+    start = _int(start_position, "start-position", 1, 1, 10000)
+    return library_print(store, bench.templates(), bench.settings, lot,
+                         template_id=template_id, by=by, output=_output(bench, lot, template_id),
+                         copies=n, start_position=start)
+
+
+def dispense(bench, store, by: str, lot: str, *, patient: str, directions: str,
+             prescriber: str, rx_number: str, quantity: str, template_id: str | None = None):
+    """``compounding labels dispense``: the dispensing label, recorded with the patient."""
+    from ..labeling.dispensing import dispensing_for
+    from ..labeling.printing import print_labels as library_print
+    from ..store import lotid
+    lot = lotid.validate_lot_id(lot)
+    template_id = _opt(template_id) or "dispensing-thermal"
+    batch = store.get_batch(lot)
+    disp = dispensing_for(batch, patient=patient, directions=directions,
+                          prescriber=prescriber, rx_number=rx_number, quantity=quantity,
+                          dispensed_on=store.today())
+    return library_print(store, bench.templates(), bench.settings, lot,
+                         template_id=template_id, by=by, output=_output(bench, lot, template_id),
+                         dispensing=disp)
+
+
+def printed_pdf(store, lot: str, print_id: int) -> tuple[str, bytes]:
+    """(file name, bytes) of a recorded label print, checked against the SHA-256 on record."""
+    import hashlib
+    from ..errors import NotFoundError, StoreError
+    from ..store import lotid
+    lot = lotid.validate_lot_id(lot)
+    row = store.one("SELECT * FROM label_prints WHERE id = ? AND lot_id = ?", [print_id, lot])
+    if row is None:
+        raise NotFoundError(f"no label print {print_id} for batch {lot}")
+    path = Path(row["output_path"])
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise StoreError(f"the PDF of label print {print_id} ({path.name}) is no longer on "
+                         "disk; print again (it will be recorded as a reprint)") from None
+    if hashlib.sha256(data).hexdigest() != row["pdf_sha256"]:
+        raise StoreError(f"the PDF of label print {print_id} ({path.name}) changed on disk "
+                         "since it was printed (SHA-256 differs); it is not served")
+    return path.name, data
+
+
+def worksheet_pdf(bench, store, lot: str) -> tuple[str, bytes]:
+    """``compounding batch worksheet`` as bytes (nothing written)."""
+    from ..labeling.worksheet import render_worksheet
+    batch = store.get_batch(lot)
+    return f"{batch['lot_id']}-worksheet.pdf", render_worksheet(batch, bench.settings)
+
+
+# ---------------------------------------------------------------- sign-offs
+
+def sign(store, by: str, passphrase: str, lot: str, meaning: str,
+         reason: str | None = None) -> dict:
+    """verify, release, reject, quarantine or lift (a hold): the library's sign-off, which
+    checks the passphrase again. Returns the CLI's ``--json`` shape."""
+    from ..errors import InputError
+    from ..store import signoff
+    reason = _opt(reason)
+    pw = passphrase if isinstance(passphrase, str) else ""
+    if meaning == "verify":
+        return signoff.verify_batch(store, lot, by=by, passphrase=pw)
+    if meaning == "release":
+        return signoff.release_batch(store, lot, by=by, passphrase=pw, reason=reason)
+    if meaning in ("reject", "quarantine", "lift") and reason is None:
+        raise InputError("reason: required (why the batch is "
+                         + {"reject": "rejected", "quarantine": "held",
+                            "lift": "released from its hold"}[meaning] + ")", field="reason")
+    if meaning == "reject":
+        return signoff.reject_batch(store, lot, by=by, passphrase=pw, reason=reason)
+    if meaning == "quarantine":
+        return signoff.quarantine_batch(store, lot, by=by, passphrase=pw, reason=reason)
+    if meaning == "lift":
+        return signoff.lift_hold(store, lot, by=by, passphrase=pw, reason=reason)
+    raise InputError(f"signature: {meaning!r} is not one of verify, release, reject, "
+                     "quarantine, lift")
+
+
+def change_file(bench, kind: str, subject_id: str):
+    """(version, sha256, bytes) of a formula or template file as it is on disk now."""
+    from ..errors import InputError, StoreError
+    from ..store.signoff import sha256_bytes
+    if kind == "formula":
+        reg = bench.fresh_registry()
+        obj, sha, data = reg.get(subject_id), reg.hashes[subject_id], reg.contents[subject_id]
+    elif kind == "template":
+        ts = bench.templates()
+        obj, sha = ts.get(subject_id), ts.hashes[subject_id]
+        data = ts.paths[subject_id].read_bytes()
+    else:
+        raise InputError(f"kind: {kind!r} is not one of formula, template")
+    if sha256_bytes(data) != sha:
+        raise StoreError(f"{subject_id} changed while it was read; try again")
+    return obj.version, sha, data
+
+
+def submit(bench, store, by: str, kind: str, subject_id: str, note: str | None = None) -> dict:
+    """``compounding formulas submit`` / ``labels submit`` (their ``--json`` shape)."""
+    from ..shapes import submission_json
+    from ..store import signoff
+    version, _, data = change_file(bench, kind, subject_id)
+    return submission_json(signoff.submit(store, kind, subject_id, version, data, by=by,
+                                          note=_opt(note)))
+
+
+def approve(bench, store, by: str, passphrase: str, kind: str, subject_id: str) -> dict:
+    """``compounding formulas approve`` / ``labels approve`` (their ``--json`` shape)."""
+    from ..shapes import approval_json
+    from ..store import signoff
+    version, sha, _ = change_file(bench, kind, subject_id)
+    diff = signoff.diff_to_approved(store, kind, subject_id, sha)
+    result = signoff.approve(store, kind, subject_id, version, sha, by=by,
+                             passphrase=passphrase if isinstance(passphrase, str) else "")
+    return approval_json(result, diff)
+
+
+def receive(bench, store, by: str, *, ingredient: str, lot_number: str, expires: str,
+            quantity: str, potency: str | None = None, manufacturer: str | None = None):
+    """``compounding inventory receive`` (its ``--json`` shape)."""
+    from decimal import Decimal
+
+    from .. import units as u
+    from ..dates import parse_expiry
+    from ..errors import InputError
+    from ..shapes import lot_json
+    ingredient = (ingredient or "").strip()
+    bench.registry.ingredient(ingredient)  # unknown ingredient: one-line error
+    exp = parse_expiry(expires or "", "expires")
+    qty = u.parse(quantity or "", {u.MASS, u.VOLUME}, field="quantity")
+    pot = Decimal("100")
+    potency = _opt(potency)
+    if potency is not None:
+        p = u.parse(potency if potency.endswith("%") else potency + "%", u.PERCENT,
+                    field="potency")
+        if p.unit != "%":
+            raise InputError("potency: give a plain percent such as 99.2%", field="potency")
+        pot = p.value
+    lot = store.receive_lot(ingredient, lot_number or "", exp, qty, by, potency_percent=pot,
+                            manufacturer=_opt(manufacturer))
+    return lot_json(lot)

@@ -1,0 +1,166 @@
+"""The bench application: configuration, the store per request, errors, sign-in state.
+
+:func:`create_app` builds the FastAPI application that ``compounding serve`` runs. Pages
+(:mod:`.pages`) and the JSON API (:mod:`.api`, mounted at ``/api/v1``) are edges like the
+CLI: they parse, call the same library functions (store, sign-off, plan, labels) and
+render. A library refusal becomes an HTTP 4xx carrying the CLI's own message:
+
+=================================  ======
+error                              status
+=================================  ======
+``InputError`` (bad input)         400
+``NotFoundError``                  404
+``RefusedError`` (rules, roles)    403
+``LabelError``                     400
+``StoreError`` (database)          503
+=================================  ======
+
+Security headers on every response: ``Content-Security-Policy: default-src 'self'`` (no
+inline script or style anywhere), ``X-Content-Type-Options: nosniff``,
+``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer`` and ``Cache-Control: no-store``
+for pages (records and patient names must not sit in a shared cache).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Callable
+
+from ..errors import (CompoundingError, InputError, LabelError, NotFoundError, RefusedError,
+                      StoreError)
+
+SESSION_COOKIE = "bench_session"
+CSP = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def status_for(exc: CompoundingError) -> int:
+    """The HTTP status of a library error (see the module table)."""
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, RefusedError):
+        return 403
+    if isinstance(exc, StoreError):
+        return 503
+    if isinstance(exc, (InputError, LabelError)):
+        return 400
+    return 400
+
+
+def to_jsonable(obj):
+    """``json.dumps`` default: the CLI's ``--json`` conventions (Decimal as plain text,
+    dates ISO, objects with ``as_json``)."""
+    if isinstance(obj, Decimal):
+        from ..units import plain
+        return plain(obj)
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    if hasattr(obj, "as_json"):
+        return obj.as_json()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def dumps(obj) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, default=to_jsonable).encode("utf-8")
+
+
+@dataclass
+class BenchConfig:
+    """Where the bench's data is. Paths as the CLI resolves them (``--db``, settings...)."""
+
+    db_path: Path
+    settings_path: Path | None = None
+    formulas_dir: Path | None = None
+    templates_dir: Path | None = None
+    #: Folder the label and worksheet PDFs are written to (``labels/web`` in the cwd).
+    labels_dir: Path = field(default_factory=lambda: Path.cwd() / "labels" / "web")
+    #: Monotonic clock for session idle time (tests pass a fake).
+    session_clock: Callable[[], float] | None = None
+    #: Wall clock for the store (tests pass a fixed one); None: the system clock.
+    store_clock: Callable | None = None
+
+
+class Bench:
+    """What every request shares: settings, formulas and templates (loaded once at start),
+    sessions, and a way to open the store."""
+
+    def __init__(self, config: BenchConfig):
+        from ..cli import App
+        from ..settings import load_settings
+        from .sessions import SessionStore
+        import time
+
+        self.config = config
+        self.app = App(str(config.settings_path) if config.settings_path else None,
+                       str(config.formulas_dir) if config.formulas_dir else None,
+                       str(config.templates_dir) if config.templates_dir else None)
+        self.settings = load_settings(self.app.settings_path)
+        self.registry = self.app.registry
+        self.sessions = SessionStore(self.settings.web.session_idle_minutes * 60,
+                                     config.session_clock or time.monotonic)
+        self.labels_dir = Path(config.labels_dir)
+
+    def templates(self):
+        """Label templates as they are on disk now (approval is by content hash)."""
+        from ..labeling.templates import load_templates
+        return load_templates(self.app.templates_dir)
+
+    def fresh_registry(self):
+        """Formulas as they are on disk now (for change control: submit and approve)."""
+        from ..formulas import Registry
+        return Registry.load(self.app.formulas_dir)
+
+    @contextlib.contextmanager
+    def store(self):
+        """The store for one request (its own SQLite connection; no passphrase source: the
+        session or the API token has authenticated the person, signatures authenticate
+        again)."""
+        from ..store import Store
+        store = Store.open(self.config.db_path, clock=self.config.store_clock, migrate=False)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def migrate(self) -> list[str]:
+        from ..store import Store
+        with Store.open(self.config.db_path, clock=self.config.store_clock) as store:
+            return store.migrate()
+
+
+def create_app(config: BenchConfig):
+    """The FastAPI application: pages at ``/``, static files at ``/static``, the JSON API
+    at ``/api/v1`` (OpenAPI document ``/api/v1/openapi.json``)."""
+    from fastapi import FastAPI
+    from fastapi.staticfiles import StaticFiles
+
+    from . import api, pages
+
+    bench = Bench(config)
+    bench.migrate()
+    app = FastAPI(title="Compounding bench", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.bench = bench
+
+    @app.middleware("http")
+    async def security_headers(request, call_next):
+        response = await call_next(request)
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")),
+              name="static")
+    app.mount("/api/v1", api.create_api(bench))
+    pages.register(app, bench)
+    return app

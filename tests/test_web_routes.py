@@ -1,0 +1,495 @@
+"""The bench's routes through FastAPI's TestClient: sign-in, sessions, CSRF, roles, the
+technician and pharmacist flows, the same refusals as the CLI, the JSON API's shapes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from web_support import (PHARM, TECH, build_sample, client, copy_sample, csrf_of, errors_of,
+                         sign_in)
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    return build_sample(tmp_path_factory.mktemp("sample"))
+
+
+@pytest.fixture(scope="module")
+def shared_app(sample, tmp_path_factory):
+    """One application for the module (building FastAPI's routes costs ~0.4 s); each test
+    points it at its own copy of the sample database and starts with no sessions."""
+    db, settings = copy_sample(*sample, tmp_path_factory.mktemp("first"))
+    return client(db, settings, db.parent / "labels").app
+
+
+@pytest.fixture
+def bench(sample, shared_app, tmp_path):
+    from fastapi.testclient import TestClient
+    from compounding.web.sessions import SessionStore
+    db, settings = copy_sample(*sample, tmp_path)
+    b = shared_app.state.bench
+    b.config.db_path, b.labels_dir = db, tmp_path / "labels"
+    b.sessions = SessionStore(b.sessions.idle_seconds)
+    return {"db": db, "settings": settings, "labels": tmp_path / "labels",
+            "c": TestClient(shared_app, follow_redirects=False)}
+
+
+def cli(bench, *args, passphrase=None):
+    from compounding.cli import cli as root
+    env = {"COMPOUNDING_PASSPHRASE": passphrase} if passphrase else {}
+    return CliRunner().invoke(root, ["--settings", str(bench["settings"]), *args[:2],
+                                     "--db", str(bench["db"]), *args[2:]], env=env)
+
+
+def new_batch(bench, c, csrf, strength="1.5 mg", quantity="30"):
+    r = c.post("/batches", data={"csrf_token": csrf, "formula": "ldn-capsules",
+                                 "quantity": quantity, "strength": strength})
+    assert r.status_code == 303, errors_of(r.text)
+    return r.headers["location"].rsplit("/", 1)[1]
+
+
+def weigh_all(c, csrf, lot):
+    steps = c.get(f"/api/v1/batches/{lot}").json()["steps"]
+    for s in steps:
+        r = c.post(f"/batches/{lot}/weigh", data={"csrf_token": csrf, "step": str(s["step"]),
+                                                  "amount": f"{s['quantity']} {s['unit']}"})
+        assert r.status_code == 303, errors_of(r.text)
+    return steps
+
+
+# ---------------------------------------------------------------- sign-in and sessions
+
+def test_login_page_headers_and_cookie(bench):
+    r = bench["c"].get("/login")
+    assert r.status_code == 200
+    assert r.headers["content-security-policy"].startswith("default-src 'self'")
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["cache-control"] == "no-store"
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    assert "<script>" not in r.text and " style=" not in r.text  # CSP: nothing inline
+    for name in ('<label for="user">User</label>', '<label for="passphrase">Passphrase</label>',
+                 '<button type="submit">Sign in</button>'):
+        assert name in r.text
+
+
+@pytest.mark.parametrize("user, passphrase, status, message", [
+    ("tess", "wrong-passphrase", 403,
+     "wrong passphrase for tess (attempt 1; 5 in a row lock the user)"),
+    ("nobody", "whatever-pass", 403,
+     "no user 'nobody'; a pharmacist adds users with `compounding users add`"),
+    ("", "whatever-pass", 400, "user: type your user name"),
+    ("t\u200bess", "sample-technician", 403,
+     "no user 't\\u200bess'; a pharmacist adds users with `compounding users add`"),
+])
+def test_sign_in_refusals(bench, user, passphrase, status, message):
+    c = bench["c"]
+    r = c.post("/login", data={"user": user, "passphrase": passphrase,
+                               "csrf_token": csrf_of(c.get("/login").text)})
+    assert r.status_code == status
+    assert errors_of(r.text) == [message]
+
+
+def test_five_wrong_passphrases_lock_the_user_as_in_the_cli(bench):
+    c = bench["c"]
+    for i in range(1, 6):
+        r = c.post("/login", data={"user": "tess", "passphrase": "wrong-passphrase",
+                                   "csrf_token": csrf_of(c.get("/login").text)})
+    assert errors_of(r.text) == ["wrong passphrase for tess: 5 wrong in a row, the user is "
+                                 "now locked until a pharmacist unlocks them"]
+    r = c.post("/login", data={"user": "tess", "passphrase": TECH[1],
+                               "csrf_token": csrf_of(c.get("/login").text)})
+    assert r.status_code == 403
+    assert errors_of(r.text)[0].startswith("user tess is locked after 5 wrong passphrases")
+
+
+def test_session_id_changes_at_sign_in(bench):
+    c = bench["c"]
+    c.get("/login")
+    before = c.cookies.get("bench_session")
+    sign_in(c, *TECH)
+    assert c.cookies.get("bench_session") not in (None, before)
+
+
+@pytest.mark.parametrize("url", ["/", "/batches/new", "/inventory", "/verification",
+                                 "/approvals", "/recall", "/scan?code=2605230011",
+                                 "/batches/2605230011", "/batches/2605230011/verify",
+                                 "/batches/2605230011/audit", "/batches/2605230011/worksheet.pdf",
+                                 "/batches/2605230011/prints/1.pdf"])
+def test_pages_need_a_session(bench, url):
+    r = bench["c"].get(url)
+    assert (r.status_code, r.headers["location"]) == (303, "/login")
+
+
+def test_idle_timeout_ends_the_session(sample, tmp_path):
+    now = [1000.0]
+    db, settings = copy_sample(*sample, tmp_path)
+    c = client(db, settings, tmp_path / "labels", session_clock=lambda: now[0])
+    sign_in(c, *TECH)
+    now[0] += 15 * 60  # exactly the default idle timeout: still live
+    assert c.get("/").status_code == 200
+    now[0] += 15 * 60 + 1
+    r = c.get("/")
+    assert (r.status_code, r.headers["location"]) == (303, "/login")
+
+
+def test_idle_timeout_is_a_setting(sample, tmp_path):
+    db, settings = copy_sample(*sample, tmp_path)
+    settings.write_text(settings.read_text() + "\n[web]\nsession_idle_minutes = 1\n")
+    now = [0.0]
+    c = client(db, settings, tmp_path / "labels", session_clock=lambda: now[0])
+    sign_in(c, *TECH)
+    now[0] += 61
+    assert c.get("/").status_code == 303
+
+
+def test_a_deactivated_user_is_signed_out_at_the_next_request(bench):
+    from compounding.store import Store, signoff
+    c = bench["c"]
+    sign_in(c, *TECH)
+    with Store.open(bench["db"]) as store:
+        signoff.deactivate_user(store, "tess", by="pat", passphrase=PHARM[1])
+    r = c.get("/")
+    assert (r.status_code, r.headers["location"]) == (303, "/login")
+
+
+def test_sign_out_needs_the_csrf_token_and_ends_the_session(bench):
+    c = bench["c"]
+    csrf = sign_in(c, *TECH)
+    assert c.post("/logout", data={}).status_code == 403
+    assert c.get("/").status_code == 200
+    assert c.post("/logout", data={"csrf_token": csrf}).status_code == 303
+    assert c.get("/").status_code == 303
+
+
+# ---------------------------------------------------------------- CSRF on every form post
+
+@pytest.mark.parametrize("path", ["/batches", "/batches/{lot}/weigh", "/batches/{lot}/labels",
+                                  "/batches/{lot}/dispense", "/batches/{lot}/verify",
+                                  "/batches/{lot}/release", "/batches/{lot}/reject",
+                                  "/batches/{lot}/quarantine", "/batches/{lot}/lift",
+                                  "/inventory", "/approvals/formula/ldn-cream/submit",
+                                  "/approvals/formula/ldn-cream/approve", "/logout"])
+def test_every_form_post_needs_the_csrf_token(bench, path):
+    c = bench["c"]
+    sign_in(c, *PHARM)
+    lot = c.get("/api/v1/batches").json()[0]["lot_id"]
+    before = len(c.get("/api/v1/audit").json())
+    for token in (None, "", "forged-token", "x" * 300):
+        data = {"passphrase": PHARM[1], "reason": "x", "amount": "1 mg", "step": "1"}
+        if token is not None:
+            data["csrf_token"] = token
+        r = c.post(path.format(lot=lot), data=data)
+        assert r.status_code == 403
+        assert errors_of(r.text) == ["form refused: its CSRF token is missing or wrong "
+                                     "(reload the page and try again)"]
+    assert len(c.get("/api/v1/audit").json()) == before  # nothing happened
+
+
+# ---------------------------------------------------------------- the technician's work
+
+def test_technician_creates_weighs_and_the_record_matches_the_cli(bench):
+    c = bench["c"]
+    csrf = sign_in(c, *TECH)
+    lot = new_batch(bench, c, csrf)
+    page = c.get(f"/batches/{lot}").text
+    assert f"Batch {lot} created: 1.5 mg, 30 capsules" in page
+    steps = weigh_all(c, csrf, lot)
+    rec = c.get(f"/api/v1/batches/{lot}").json()
+    assert rec["status"] == "compounded"
+    assert [w["weighed_by"] for w in rec["weighings"]] == ["tess"] * len(steps)
+    shown = cli(bench, "batch", "show", lot, "--json")
+    assert shown.exit_code == 0
+    assert json.loads(shown.output) == rec  # the API's shape is the CLI's
+
+
+def test_the_tolerance_check_is_a_dry_run(bench):
+    c = bench["c"]
+    csrf = sign_in(c, *TECH)
+    lot = new_batch(bench, c, csrf)
+    step = c.get(f"/api/v1/batches/{lot}").json()["steps"][0]
+    url = f"/api/v1/batches/{lot}/steps/{step['step']}/check"
+    ok = c.get(url, params={"amount": f"{step['quantity']} {step['unit']}"}).json()
+    assert ok == {"ok": True, "deviation_percent": "0", "planned": "120 mg",
+                  "amount": "120 mg",
+                  "message": "120 mg against 120 mg planned: 0% (within tolerance)"}
+    far = c.get(url, params={"amount": "130 mg"}).json()
+    assert far == {"ok": False, "message": "step 1: 130 mg is 8.33% from the planned 120 mg "
+                   "(tolerance ±5%); weigh again, or record it with --deviation REASON"}
+    with_reason = c.get(url, params={"amount": "130 mg", "deviation_reason": "spill"}).json()
+    assert with_reason["ok"] is True and with_reason["deviation_percent"] == "8.33"
+    assert c.get(f"/api/v1/batches/{lot}").json()["weighings"] == []  # nothing stored
+
+
+@pytest.mark.parametrize("field, value", [
+    ("amount", "NaN mg"), ("amount", "1e3 mg"), ("amount", "١٢٠ mg"), ("amount", "120\u200b mg"),
+    ("amount", "120"), ("amount", "-5 mg"), ("amount", "x" * 300), ("amount", "\u202e120 mg"),
+    ("step", "99"), ("step", "1e1"), ("step", "٣"),
+])
+def test_bad_weighing_input_gets_the_cli_message(bench, field, value):
+    c = bench["c"]
+    csrf = sign_in(c, *TECH)
+    lot = new_batch(bench, c, csrf)
+    data = {"csrf_token": csrf, "step": "1", "amount": "120 mg", field: value}
+    r = c.post(f"/batches/{lot}/weigh", data=data)
+    assert r.status_code in (400, 403)
+    (web_msg,) = errors_of(r.text)
+    args = ["batch", "weigh", lot, "--by", "tess", "--amount", data["amount"]]
+    if data["step"].isascii() and data["step"].isdigit():
+        args += ["--step", data["step"]]
+        res = cli(bench, *args, passphrase=TECH[1])
+        assert res.exit_code != 0
+        assert res.output.strip().splitlines()[-1] == f"Error: {web_msg}"
+    else:
+        assert web_msg == f"step: {data['step']!r} is not a step number (1, 2, 3...)"
+    assert c.get(f"/api/v1/batches/{lot}").json()["weighings"] == []
+
+
+@pytest.mark.parametrize("strength, quantity", [
+    ("NaN mg", "30"), ("1e3 mg", "30"), ("1.5 mg", "٣٠"), ("1.5 mg", "30\u200b"),
+    ("4.6 mg", "30"), ("1.5 mg/mL", "30"), ("1.5", "30"), ("1.5 mg", "0"),
+])
+def test_bad_batch_orders_get_the_cli_message(bench, strength, quantity):
+    c = bench["c"]
+    csrf = sign_in(c, *TECH)
+    r = c.post("/batches", data={"csrf_token": csrf, "formula": "ldn-capsules",
+                                 "quantity": quantity, "strength": strength})
+    assert r.status_code == 400
+    (web_msg,) = errors_of(r.text)
+    res = cli(bench, "batch", "create", "ldn-capsules", "--quantity", quantity, "--strength",
+              strength, "--by", "tess", passphrase=TECH[1])
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines()[-1] == f"Error: {web_msg}"
+
+
+def test_out_of_tolerance_needs_a_reason_then_is_highlighted(bench):
+    c = bench["c"]
+    csrf = sign_in(c, *TECH)
+    lot = new_batch(bench, c, csrf)
+    r = c.post(f"/batches/{lot}/weigh", data={"csrf_token": csrf, "step": "1",
+                                              "amount": "130 mg"})
+    assert r.status_code == 403
+    assert errors_of(r.text) == ["step 1: 130 mg is 8.33% from the planned 120 mg (tolerance "
+                                 "±5%); weigh again, or record it with --deviation REASON"]
+    assert 'value="130 mg"' in r.text  # what was typed is kept
+    r = c.post(f"/batches/{lot}/weigh", data={"csrf_token": csrf, "step": "1",
+                                              "amount": "130 mg",
+                                              "deviation_reason": "over-weighed"})
+    assert r.status_code == 303
+    sign_in(c, *PHARM)
+    page = c.get(f"/batches/{lot}/verify").text
+    assert re.search(r'<tr class="deviation-row">\s*<td>1</td>', page)
+    assert "<strong>deviation: over-weighed</strong>" in page
+
+
+# ---------------------------------------------------------------- signatures and roles
+
+def test_technician_release_is_refused_with_the_cli_message(bench):
+    c = bench["c"]
+    csrf = sign_in(c, *TECH)
+    lot = new_batch(bench, c, csrf)
+    weigh_all(c, csrf, lot)
+    r = c.post(f"/batches/{lot}/release", data={"csrf_token": csrf, "passphrase": TECH[1]})
+    assert r.status_code == 403
+    msg = f"tess is a technician; only a pharmacist may release batch {lot}"
+    assert errors_of(r.text) == [msg]
+    res = cli(bench, "batch", "release", lot, "--by", "tess", passphrase=TECH[1])
+    assert res.output.strip() == f"Error: {msg}"
+    assert c.get(f"/api/v1/batches/{lot}").json()["status"] == "compounded"
+
+
+def test_pharmacist_verifies_and_releases_with_the_passphrase_each_time(bench):
+    c = bench["c"]
+    csrf = sign_in(c, *TECH)
+    lot = new_batch(bench, c, csrf)
+    weigh_all(c, csrf, lot)
+    csrf = sign_in(c, *PHARM)
+    page = c.get(f"/batches/{lot}/verify").text
+    assert "[PASS] every plan step weighed (4 of 4)" in page
+    for name in ('<button type="submit">Verify</button>',
+                 '<button type="submit">Release</button>'):
+        assert name in page
+    r = c.post(f"/batches/{lot}/verify", data={"csrf_token": csrf, "passphrase": ""})
+    assert r.status_code == 403
+    assert errors_of(r.text) == ["wrong passphrase for pat (attempt 1; 5 in a row lock the "
+                                 "user)"]
+    r = c.post(f"/batches/{lot}/verify", data={"csrf_token": csrf, "passphrase": PHARM[1]})
+    assert r.status_code == 303
+    r = c.post(f"/batches/{lot}/release", data={"csrf_token": csrf, "passphrase": PHARM[1]})
+    assert r.status_code == 303
+    rec = c.get(f"/api/v1/batches/{lot}").json()
+    assert rec["status"] == "released"
+    assert [s["meaning"] for s in rec["signatures"]] == ["verified", "released"]
+
+
+def test_labels_print_to_a_recorded_pdf_and_download(bench):
+    c = bench["c"]
+    csrf = sign_in(c, *TECH)
+    lot = c.get("/api/v1/batches", params={"status": "released"}).json()[0]["lot_id"]
+    r = c.post(f"/batches/{lot}/labels", data={"csrf_token": csrf, "template": "batch-thermal",
+                                               "copies": "2", "start_position": "1"})
+    assert r.status_code == 303
+    page = c.get(f"/batches/{lot}").text
+    link = re.search(r'<a class="download" href="([^"]+)"', page).group(1)
+    pdf = c.get(link)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-type"] == "application/pdf"
+    prints = c.get(f"/api/v1/batches/{lot}").json()["label_prints"]
+    assert prints[-1]["pdf_sha256"] == hashlib.sha256(pdf.content).hexdigest()
+    assert (prints[-1]["copies"], prints[-1]["reprint"], prints[-1]["printed_by"]) == \
+        (2, True, "tess")  # the quickstart printed this batch once already
+
+
+@pytest.mark.parametrize("copies, message", [
+    ("0", "copies: '0' must be a whole number from 1 to 10000"),
+    ("1e3", "copies: '1e3' must be a whole number from 1 to 10000"),
+    ("٢", "copies: '٢' must be a whole number from 1 to 10000"),
+    ("NaN", "copies: 'NaN' must be a whole number from 1 to 10000"),
+])
+def test_bad_copies_are_refused(bench, copies, message):
+    c = bench["c"]
+    csrf = sign_in(c, *TECH)
+    lot = c.get("/api/v1/batches", params={"status": "released"}).json()[0]["lot_id"]
+    r = c.post(f"/batches/{lot}/labels", data={"csrf_token": csrf, "copies": copies})
+    assert (r.status_code, errors_of(r.text)) == (400, [message])
+
+
+def test_a_changed_pdf_on_disk_is_not_served(bench):
+    c = bench["c"]
+    csrf = sign_in(c, *TECH)
+    lot = c.get("/api/v1/batches", params={"status": "released"}).json()[0]["lot_id"]
+    c.post(f"/batches/{lot}/labels", data={"csrf_token": csrf})
+    p = c.get(f"/api/v1/batches/{lot}").json()["label_prints"][-1]
+    from pathlib import Path
+    Path(p["output_path"]).write_bytes(b"%PDF-1.4 not the printed file")
+    r = c.get(f"/batches/{lot}/prints/{p['id']}.pdf")
+    assert r.status_code == 503
+    assert "changed on disk since it was printed" in errors_of(r.text)[0]
+
+
+def test_script_in_a_patient_name_is_shown_as_text(bench):
+    c = bench["c"]
+    csrf = sign_in(c, *TECH)
+    lot = next(b["lot_id"] for b in c.get("/api/v1/batches", params={"status": "released"})
+               .json() if b["formula_id"] == "ldn-capsules")
+    evil = "<script>alert(1)</script>"
+    r = c.post(f"/batches/{lot}/dispense", data={
+        "csrf_token": csrf, "patient": evil, "directions": "Take one at bedtime",
+        "prescriber": "Dr <b>Bold</b>", "rx": "RX-1", "quantity": "30"})
+    assert r.status_code == 303, errors_of(r.text)
+    page = c.get("/recall", params={"batch": lot}).text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert evil not in page and "<b>Bold</b>" not in page
+
+
+# ---------------------------------------------------------------- scanning
+
+@pytest.mark.parametrize("scan, location_or_error", [
+    ("{lot}", "/batches/{lot}"),
+    (" {lot}\r\n", "/batches/{lot}"),
+    ("]C0{lot}", "/batches/{lot}"),
+    ("]d201003123456789061726123110{lot}", "/batches/{lot}"),
+    ("", "scan: empty; scan a batch label or type its 10-digit lot ID"),
+    ("{bad}", "scan: '{bad}' has a wrong check digit (mistyped lot ID?)"),
+    ("١٢٣٤٥٦٧٨٩٠", "scan: '١٢٣٤٥٦٧٨٩٠' is not a batch lot ID (10 digits 0-9, e.g. 2605230011)"),
+    ("x" * 300, "scan: 300 characters is too long for a lot ID or a label barcode (at most 200)"),
+])
+def test_scan_field(bench, scan, location_or_error):
+    c = bench["c"]
+    sign_in(c, *TECH)
+    lot = c.get("/api/v1/batches").json()[0]["lot_id"]
+    bad = lot[:9] + str((int(lot[9]) + 1) % 10)
+    r = c.get("/scan", params={"code": scan.format(lot=lot, bad=bad)})
+    assert r.status_code == 303
+    expected = location_or_error.format(lot=lot, bad=bad)
+    if expected.startswith("/"):
+        assert r.headers["location"] == expected
+    else:
+        assert r.headers["location"] == "/"
+        assert errors_of(c.get("/").text) == [expected]
+
+
+# ---------------------------------------------------------------- the JSON API
+
+def test_openapi_document_lists_the_api(bench):
+    doc = bench["c"].get("/api/v1/openapi.json").json()
+    assert doc["info"]["title"] == "Compounding bench API"
+    for path in ("/batches", "/batches/{lot}", "/batches/{lot}/weighings",
+                 "/batches/{lot}/verify", "/batches/{lot}/release", "/inventory", "/plan",
+                 "/recall", "/audit"):
+        assert path in doc["paths"]
+
+
+def test_api_needs_credentials(bench):
+    r = bench["c"].get("/api/v1/batches")
+    assert r.status_code == 401
+    assert r.json() == {"error": "sign in at the bench, or send an API token "
+                                 "(Authorization: Bearer <token>)"}
+
+
+@pytest.mark.parametrize("cli_args, api_path", [
+    (("batch", "list", "--json"), "/api/v1/batches"),
+    (("inventory", "list", "--json"), "/api/v1/inventory"),
+    (("recall", "SAMPLE-NX-2401", "--json"), "/api/v1/recall?lot=SAMPLE-NX-2401"),
+])
+def test_api_shapes_are_the_cli_json(bench, cli_args, api_path):
+    c = bench["c"]
+    sign_in(c, *TECH)
+    api = c.get(api_path).json()
+    res = cli(bench, *cli_args)
+    assert res.exit_code == 0, res.output
+    assert api == json.loads(res.output)
+
+
+def test_api_write_with_the_session_needs_the_csrf_header(bench):
+    c = bench["c"]
+    csrf = sign_in(c, *TECH)
+    lot = new_batch(bench, c, csrf)
+    body = {"step": 1, "amount": "120 mg"}
+    r = c.post(f"/api/v1/batches/{lot}/weighings", json=body)
+    assert (r.status_code, r.json()) == (403, {"error": "write refused: the X-CSRF-Token "
+                                                        "header is missing or wrong"})
+    r = c.post(f"/api/v1/batches/{lot}/weighings", json=body, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201
+    assert (r.json()["step"], r.json()["quantity"], r.json()["unit"]) == (1, "120", "mg")
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"step": 1, "amount": 120}, "amount: Input should be a valid string"),
+    ({"step": 1, "amount": "120 mg", "extra": 1}, "extra: Extra inputs are not permitted"),
+    ({"step": 0, "amount": "120 mg"}, "step: Input should be greater than or equal to 1"),
+])
+def test_api_bodies_are_strict(bench, body, message):
+    c = bench["c"]
+    csrf = sign_in(c, *TECH)
+    lot = c.get("/api/v1/batches").json()[0]["lot_id"]
+    r = c.post(f"/api/v1/batches/{lot}/weighings", json=body, headers={"X-CSRF-Token": csrf})
+    assert (r.status_code, r.json()) == (400, {"error": message})
+
+
+# ---------------------------------------------------------------- serve
+
+@pytest.mark.parametrize("host, loopback", [
+    ("127.0.0.1", True), ("127.1.2.3", True), ("localhost", True), ("::1", True),
+    ("[::1]", True), ("0.0.0.0", False), ("192.0.2.10", False), ("::", False),
+    ("bench.example", False),
+])
+def test_loopback_hosts(host, loopback):
+    from compounding.cli.serve import is_loopback
+    assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--port", "0"], "Invalid value for '--port': 0 is not in the range 1<=x<=65535."),
+    (["--port", "1e3"], "Invalid value for '--port': '1e3' is not a valid integer range."),
+])
+def test_serve_option_errors(args, message):
+    from compounding.cli import cli as root
+    res = CliRunner().invoke(root, ["serve", *args])
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines()[-1] == f"Error: {message}"
