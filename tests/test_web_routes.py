@@ -394,10 +394,16 @@ def test_script_in_a_patient_name_is_shown_as_text(bench):
     (" {lot}\r\n", "/batches/{lot}"),
     ("]C0{lot}", "/batches/{lot}"),
     ("]d201003123456789061726123110{lot}", "/batches/{lot}"),
-    ("", "scan: empty; scan a batch label or type its 10-digit lot ID"),
+    ("", "scan: the scan is empty"),
     ("{bad}", "scan: '{bad}' has a wrong check digit (mistyped lot ID?)"),
-    ("١٢٣٤٥٦٧٨٩٠", "scan: '١٢٣٤٥٦٧٨٩٠' is not a batch lot ID (10 digits 0-9, e.g. 2605230011)"),
-    ("x" * 300, "scan: 300 characters is too long for a lot ID or a label barcode (at most 200)"),
+    ("١٢٣٤٥٦٧٨٩٠", "scan: character U+0661 (ARABIC-INDIC DIGIT ONE) at position 1 is a digit "
+                   "of another script; barcodes carry ASCII digits 0-9 only"),
+    ("\u200f{lot}", "scan: character U+200F (RIGHT-TO-LEFT MARK) at position 1 is an "
+                    "invisible formatting character (zero-width or direction mark)"),
+    ("x" * 300, "scan: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' is not a lot number: it is 300 "
+                "characters; a lot is 1 to 20 printable ASCII characters without spaces"),
+    ("]E00312345678906", "scan: the barcode carries no lot (a product code?); scan the batch "
+                       "label or type its 10-digit lot ID"),
 ])
 def test_scan_field(bench, scan, location_or_error):
     c = bench["c"]

@@ -27,16 +27,16 @@ def build_sample(directory: Path) -> tuple[Path, Path]:
     conftest sets for new hashes)."""
     from compounding import quickstart
     from compounding.formulas import Registry
-    from compounding.store import signoff
+    from compounding.store import users
 
-    old = signoff.SCRYPT_COST
-    signoff.SCRYPT_COST = (2 ** 8, 8, 1)
+    old = users.SCRYPT_COST
+    users.SCRYPT_COST = (2 ** 8, 8, 1)
     try:
         reg = Registry.load(ROOT / "formulas")
         res = quickstart.run(directory / "sample.db", directory / "sample.toml",
                              directory / "labels", reg, ROOT / "templates", date.today())
     finally:
-        signoff.SCRYPT_COST = old
+        users.SCRYPT_COST = old
     return res.db_path, res.settings_path
 
 

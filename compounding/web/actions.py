@@ -235,7 +235,7 @@ def sign(store, by: str, passphrase: str, lot: str, meaning: str,
 def change_file(bench, kind: str, subject_id: str):
     """(version, sha256, bytes) of a formula or template file as it is on disk now."""
     from ..errors import InputError, StoreError
-    from ..store.signoff import sha256_bytes
+    from ..store.approvals import sha256_bytes
     if kind == "formula":
         reg = bench.fresh_registry()
         obj, sha, data = reg.get(subject_id), reg.hashes[subject_id], reg.contents[subject_id]
@@ -253,19 +253,19 @@ def change_file(bench, kind: str, subject_id: str):
 def submit(bench, store, by: str, kind: str, subject_id: str, note: str | None = None) -> dict:
     """``compounding formulas submit`` / ``labels submit`` (their ``--json`` shape)."""
     from ..shapes import submission_json
-    from ..store import signoff
+    from ..store import approvals
     version, _, data = change_file(bench, kind, subject_id)
-    return submission_json(signoff.submit(store, kind, subject_id, version, data, by=by,
+    return submission_json(approvals.submit(store, kind, subject_id, version, data, by=by,
                                           note=_opt(note)))
 
 
 def approve(bench, store, by: str, passphrase: str, kind: str, subject_id: str) -> dict:
     """``compounding formulas approve`` / ``labels approve`` (their ``--json`` shape)."""
     from ..shapes import approval_json
-    from ..store import signoff
+    from ..store import approvals
     version, sha, _ = change_file(bench, kind, subject_id)
-    diff = signoff.diff_to_approved(store, kind, subject_id, sha)
-    result = signoff.approve(store, kind, subject_id, version, sha, by=by,
+    diff = approvals.diff_to_approved(store, kind, subject_id, sha)
+    result = approvals.approve(store, kind, subject_id, version, sha, by=by,
                              passphrase=passphrase if isinstance(passphrase, str) else "")
     return approval_json(result, diff)
 

@@ -38,7 +38,7 @@ def create_api(bench):
     from fastapi.responses import Response
     from pydantic import BaseModel, ConfigDict, Field
 
-    from ..store import lotid, signoff
+    from ..store import approvals, dispensing, lotid, signoff, users
 
     api = FastAPI(title="Compounding bench API", version="1", openapi_url="/openapi.json",
                   docs_url=None, redoc_url=None,
@@ -102,8 +102,8 @@ def create_api(bench):
             raise Unauthorized("sign in at the bench, or send an API token "
                                "(Authorization: Bearer <token>)")
         with bench.store() as store:
-            user = signoff.get_user(store, s.user)
-        if user is None or signoff.user_state(user) != "active":
+            user = users.get_user(store, s.user)
+        if user is None or users.user_state(user) != "active":
             bench.sessions.drop(s.sid)
             raise Unauthorized("your session ended (user no longer active); sign in again")
         return Caller(user["name"], user["role"], "session", s.csrf)
@@ -122,7 +122,7 @@ def create_api(bench):
             raise RefusedError(f"API tokens are read-only: send the passphrase of {c.name} "
                                "in the JSON body to write")
         with bench.store() as store:
-            signoff.authenticate(store, c.name, passphrase, f"api: {purpose}")
+            users.authenticate(store, c.name, passphrase, f"api: {purpose}")
         return c
 
     # ------------------------------------------------------------ request bodies
@@ -225,8 +225,8 @@ def create_api(bench):
             raise InputError("give a supplier lot (lot=) or a batch (batch=), not both")
         with bench.store() as store:
             if batch is not None:
-                return JSON(signoff.recall_batch(store, batch))
-            return JSON(signoff.recall_component(store, lot, ingredient))
+                return JSON(dispensing.recall_batch(store, batch))
+            return JSON(dispensing.recall_component(store, lot, ingredient))
 
     @api.get("/audit", summary="compounding audit --json")
     def audit(request: Request, batch: Optional[str] = None, user: Optional[str] = None,

@@ -54,7 +54,7 @@ def register(app, bench) -> None:
     from fastapi import Form, Request
     from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-    from ..store import lotid, signoff
+    from ..store import approvals, dispensing, lotid, signoff, users
 
     env = _env()
 
@@ -80,8 +80,8 @@ def register(app, bench) -> None:
         if s is None or s.user is None:
             raise Redirect("/login")
         with bench.store() as store:
-            user = signoff.get_user(store, s.user)
-        if user is None or signoff.user_state(user) != "active":
+            user = users.get_user(store, s.user)
+        if user is None or users.user_state(user) != "active":
             bench.sessions.drop(s.sid)
             raise Redirect("/login")
         return s, user
@@ -147,7 +147,7 @@ def register(app, bench) -> None:
             if not name:
                 raise InputError("user: type your user name")
             with bench.store() as store:
-                u = signoff.authenticate(store, name, passphrase, "bench sign-in")
+                u = users.authenticate(store, name, passphrase, "bench sign-in")
         except CompoundingError as exc:
             return render(request, "login.html", status=status_for(exc), session=s,
                           error=str(exc), typed_user=name)
@@ -189,7 +189,9 @@ def register(app, bench) -> None:
         s, user = signed_in(request)
         from .scan import lot_from_scan
         try:
-            lot = lot_from_scan(code)
+            with bench.store() as store:
+                today = store.today()
+            lot = lot_from_scan(code, today)
         except CompoundingError as exc:
             s.flash.append(("error", str(exc)))
             return RedirectResponse("/", status_code=303)
@@ -478,9 +480,9 @@ def register(app, bench) -> None:
         try:
             with bench.store() as store:
                 if batch.strip():
-                    rec = signoff.recall_batch(store, batch.strip())
+                    rec = dispensing.recall_batch(store, batch.strip())
                 elif lot.strip():
-                    rows = signoff.recall_component(store, lot.strip())
+                    rows = dispensing.recall_component(store, lot.strip())
         except CompoundingError as exc:
             error = str(exc)
         return render(request, "recall.html", status=400 if error else 200, session=s,
@@ -505,8 +507,8 @@ def register(app, bench) -> None:
         reg = bench.fresh_registry()
         for fid in sorted(reg.formulas):
             f = reg.formulas[fid]
-            st = signoff.approval_state(store, "formula", fid, f.version, reg.hashes[fid])
-            diff = (signoff.diff_to_approved(store, "formula", fid, reg.hashes[fid])
+            st = approvals.approval_state(store, "formula", fid, f.version, reg.hashes[fid])
+            diff = (approvals.diff_to_approved(store, "formula", fid, reg.hashes[fid])
                     if st["state"] != "approved" else [])
             out.append({"kind": "formula", "id": fid, "name": f.name, "version": f.version,
                         "sha": reg.hashes[fid], "state": st["state"], "diff": diff,
@@ -514,8 +516,8 @@ def register(app, bench) -> None:
         ts = bench.templates()
         for tid in sorted(ts.templates):
             t = ts.templates[tid]
-            st = signoff.approval_state(store, "template", tid, t.version, ts.hashes[tid])
-            diff = (signoff.diff_to_approved(store, "template", tid, ts.hashes[tid])
+            st = approvals.approval_state(store, "template", tid, t.version, ts.hashes[tid])
+            diff = (approvals.diff_to_approved(store, "template", tid, ts.hashes[tid])
                     if st["state"] != "approved" else [])
             out.append({"kind": "template", "id": tid, "name": t.name, "version": t.version,
                         "sha": ts.hashes[tid], "state": st["state"], "diff": diff,
