@@ -135,3 +135,66 @@ def users_passphrase(app, name, db_path):
                                confirmation_prompt=True, err=True))
         u = people.change_passphrase(store, name, old, new)
     click.echo(f"Passphrase changed for {u['name']}")
+
+
+@users.command(name="token")
+@click.argument("name")
+@click.option("--label", help="What the token is for (e.g. 'label printer script').")
+@click.option("--list", "list_tokens", is_flag=True, help="List NAME's tokens (never the "
+                                                          "secret) instead of making one.")
+@click.option("--revoke", metavar="PREFIX", help="Revoke NAME's token with this prefix (as "
+                                                 "listed), instead of making one.")
+@click.option("--by", "by", help="With --revoke: who revokes (NAME, or a pharmacist); "
+                                 "default NAME.")
+@db_option
+@json_option
+@pass_app
+def users_token(app, name, label, list_tokens, revoke, by, db_path, as_json):
+    """Make an API token for NAME (the bench's /api/v1), shown once; or --list, --revoke.
+
+    NAME gives their passphrase to make one. Only the token's SHA-256 is kept. A token reads;
+    a write through the API must also carry NAME's passphrase. Scripts: the passphrase from
+    $COMPOUNDING_PASSPHRASE.
+    """
+    from ..errors import InputError
+    from ..store import tokens
+
+    if list_tokens and revoke:
+        raise InputError("give --list or --revoke, not both")
+    if (label is not None) and (list_tokens or revoke):
+        raise InputError("--label applies when making a token")
+    if by is not None and not revoke:
+        raise InputError("--by applies to --revoke")
+    with open_store(app, db_path) as store:
+        if list_tokens:
+            rows = tokens.list_tokens(store, name)
+        elif revoke:
+            signer = by or name
+            row = tokens.revoke_token(store, name, revoke, by=signer,
+                                      passphrase=signer_passphrase(app, signer,
+                                                                   "revoke API token"))
+        else:
+            row = tokens.create_token(store, name,
+                                      signer_passphrase(app, name, "make API token"),
+                                      label=label)
+    if list_tokens:
+        if as_json:
+            echo_json(rows)
+        elif not rows:
+            click.echo(f"No API tokens for {name}")
+        else:
+            click.echo(table([[r["prefix"], r["label"] or "-", r["state"], r["created_at"][:10],
+                               r["revoked_by"] or "-"] for r in rows],
+                             ["PREFIX", "LABEL", "STATE", "MADE", "REVOKED BY"]))
+        return
+    if as_json:
+        echo_json(row)
+        return
+    if revoke:
+        click.echo(f"Revoked API token {row['prefix']} of {row['user']} (by {row['revoked_by']})")
+        return
+    click.echo(f"API token for {row['user']} (prefix {row['prefix']}); shown once, keep it "
+               "secret:")
+    click.echo(row["token"])
+    click.echo("Use: Authorization: Bearer <token> on /api/v1; writes also send the "
+               "passphrase.")

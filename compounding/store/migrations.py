@@ -639,6 +639,38 @@ CREATE VIEW lot_usage AS {lot_usage.strip()};
 """)
 
 
+#: Columns of ``api_tokens`` that may change (once: a token is revoked, never deleted).
+TOKEN_MUTABLE = ("revoked_by", "revoked_at")
+
+
+@migrations()
+def m009_api_tokens(db):
+    """Per-user API tokens for scripts (issue 15): only the SHA-256 of a token is kept, with
+    a short prefix to name it; a token is revoked (once), never deleted or edited."""
+    frozen = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in (
+        "id", "user_id", "prefix", "token_sha256", "label", "created_by", "created_at"))
+    db.executescript(f"""
+CREATE TABLE api_tokens (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    prefix TEXT NOT NULL UNIQUE CHECK (length(prefix) = 8 AND prefix NOT GLOB '*[^A-Za-z0-9]*'),
+    token_sha256 TEXT NOT NULL UNIQUE CHECK (length(token_sha256) = 64
+                                              AND token_sha256 NOT GLOB '*[^0-9a-f]*'),
+    label TEXT CHECK (label IS NULL OR length(label) BETWEEN 1 AND 100),
+    created_by TEXT NOT NULL {_text('created_by')},
+    created_at TEXT NOT NULL {_utc('created_at')},
+    revoked_by TEXT,
+    revoked_at TEXT,
+    CHECK ((revoked_by IS NULL) = (revoked_at IS NULL))
+);
+CREATE INDEX api_tokens_user ON api_tokens(user_id);
+CREATE TRIGGER api_tokens_no_delete BEFORE DELETE ON api_tokens
+BEGIN SELECT RAISE(ABORT, 'api tokens are revoked, never deleted'); END;
+CREATE TRIGGER api_tokens_revoke_only BEFORE UPDATE ON api_tokens
+WHEN OLD.revoked_at IS NOT NULL OR {frozen}
+BEGIN SELECT RAISE(ABORT, 'an api token is only revoked, once; nothing else changes'); END;
+""")
+
 #: Prescription tables (issue 17): append-only, their own triggers.
 RX_APPEND_ONLY = ("prescriptions", "prescription_steps", "prescription_fills")
 

@@ -7,7 +7,7 @@ new record family adds its tables here (see docs/store.md, "Adding a record fami
 
 from __future__ import annotations
 
-from .migrations import BATCH_MUTABLE, USER_MUTABLE
+from .migrations import BATCH_MUTABLE, TOKEN_MUTABLE, USER_MUTABLE
 
 #: Tables whose every row must be vouched for by an audit entry (see ``audit.verify``),
 #: with the natural key of each (rowids of tables without INTEGER PRIMARY KEY may change
@@ -32,6 +32,8 @@ RECORD_KEYS = {
     "prescriptions": ("id",),
     "prescription_steps": ("prescription_id", "seq"),
     "prescription_fills": ("id",),
+    # issue 15: API tokens (hash only)
+    "api_tokens": ("id",),
 }
 
 #: Columns left out of a record's digest because the schema lets them change (the triggers
@@ -40,4 +42,5 @@ RECORD_KEYS = {
 MUTABLE_COLUMNS = {
     "batches": BATCH_MUTABLE,
     "users": USER_MUTABLE,
+    "api_tokens": TOKEN_MUTABLE,
 }

@@ -201,6 +201,23 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "deactivated_by": "the pharmacist who deactivated the user",
             "deactivated_at": "UTC ISO 8601",
         }),
+    "api_tokens": (
+        "Per-user API tokens for scripts calling the bench's JSON API (issue 15; "
+        "`compounding users token`). Only the SHA-256 of a token is kept; the token itself is "
+        "shown once. A token is revoked, never deleted; nothing else about it changes "
+        "(trigger).",
+        {
+            "id": "internal row id",
+            "user_id": "the user the token acts for (users.id)",
+            "prefix": "8 letters and digits after 'cbt_' that name the token in lists and the "
+                      "audit log",
+            "token_sha256": "SHA-256 of the whole token (hex)",
+            "label": "what the token is for (optional, at most 100 characters)",
+            "created_by": "the user who made it (the token's own user)",
+            "created_at": "UTC ISO 8601",
+            "revoked_by": "who revoked it (its user or a pharmacist); NULL while active",
+            "revoked_at": "UTC ISO 8601 of the revocation; NULL while active",
+        }),
     "submissions": (
         "Formula and label template versions proposed for approval, with the exact file "
         "content and its author (who submitted it). Append-only.",

@@ -20,7 +20,7 @@ from typing import Optional
 
 from ..errors import CompoundingError, InputError, RefusedError
 from . import actions
-from .app import SESSION_COOKIE, dumps, status_for
+from .common import SESSION_COOKIE, dumps, status_for
 
 TOKEN_SCHEME = "Bearer"
 

@@ -24,53 +24,12 @@ for pages (records and patient names must not sit in a shared cache).
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Callable
 
-from ..errors import (CompoundingError, InputError, LabelError, NotFoundError, RefusedError,
-                      StoreError)
 
-SESSION_COOKIE = "bench_session"
-CSP = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
-
-
-def status_for(exc: CompoundingError) -> int:
-    """The HTTP status of a library error (see the module table)."""
-    if isinstance(exc, NotFoundError):
-        return 404
-    if isinstance(exc, RefusedError):
-        return 403
-    if isinstance(exc, StoreError):
-        return 503
-    if isinstance(exc, (InputError, LabelError)):
-        return 400
-    return 400
-
-
-def to_jsonable(obj):
-    """``json.dumps`` default: the CLI's ``--json`` conventions (Decimal as plain text,
-    dates ISO, objects with ``as_json``)."""
-    if isinstance(obj, Decimal):
-        from ..units import plain
-        return plain(obj)
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    if hasattr(obj, "as_json"):
-        return obj.as_json()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def dumps(obj) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, default=to_jsonable).encode("utf-8")
+from .common import CSP, SECURITY_HEADERS, SESSION_COOKIE, dumps, status_for, to_jsonable  # noqa: F401
 
 
 @dataclass

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from ..errors import CompoundingError, InputError, RefusedError
 from . import actions
-from .app import SESSION_COOKIE, status_for
+from .common import SESSION_COOKIE, status_for
 
 #: Batches shown per status in the queue (newest first; today's on top).
 QUEUE_LIMIT = 50
@@ -281,7 +281,13 @@ def register(app, bench) -> None:
                                                     "component_lot": component_lot,
                                                     "deviation_reason": deviation_reason,
                                                     "reweigh_reason": reweigh_reason})
-        msg = f"Step {w['step']} recorded: {w['quantity']} {w['unit']} ({w['deviation_percent']}%)"
+        from ..cli.inventory import show_amount
+        msg = (f"Step {w['step']} recorded: {show_amount(w['quantity'], w['unit'])} against "
+               f"{show_amount(w['planned_quantity'], w['planned_unit'])} planned "
+               f"({w['deviation_percent']}%)")
+        if w["bud_changed"]:
+            from ..dates import format_date
+            msg += f"; BUD recomputed from the lots weighed: {format_date(w['bud'])}"
         if w["complete"]:
             msg += "; every step weighed: batch is now compounded"
         return done(s, msg, f"/batches/{lot}#step-{w['step']}")
@@ -365,21 +371,25 @@ def register(app, bench) -> None:
         return ctx
 
     def strength_view(rec: dict) -> dict:
-        """Target strength; the computed as-made strength once issue 11's function is on
-        main (looked up by name, so this page does not break before it lands)."""
+        """Target strength and the strength as made from the recorded weighings (issue 11's
+        :func:`~compounding.plan.as_made.as_made_strength`, the formula's strength
+        tolerance)."""
+        from ..plan.as_made import as_made_strength, latest_recorded
+        from ..formulas import Formula
+        formula = Formula.model_validate(rec["formula_snapshot"])
         try:
-            from .. import strength as as_made  # issue 11 (safety gates)
-            fn = getattr(as_made, "as_made_strength", None)
-        except ImportError:
-            fn = None
-        if fn is None:
-            return {"target": rec["strength"], "as_made": None,
-                    "note": "as-made strength not computed by this version; compare target "
-                            "and weighed amounts per step"}
-        try:
-            return {"target": rec["strength"], "as_made": fn(rec), "note": None}
+            made = as_made_strength(rec["plan"], latest_recorded(rec["weighings"]),
+                                    formula.strength_tolerance.value)
         except CompoundingError as exc:
-            return {"target": rec["strength"], "as_made": None, "note": str(exc)}
+            return {"target": rec["strength"], "as_made": None, "within": None,
+                    "note": f"as-made strength not computed: {exc}"}
+        note = None
+        if not made.complete:
+            note = ("not every step is weighed: steps "
+                    + ", ".join(map(str, made.unweighed_steps))
+                    + " are counted at their planned amounts")
+        return {"target": rec["strength"], "as_made": made.text(), "within": made.within,
+                "note": note}
 
     def verify_page(request, s, user, lot, status=200, error=None, form=None):
         with bench.store() as store:

@@ -1,0 +1,49 @@
+"""What the bench's pages and API share: the session cookie's name, the security headers,
+the HTTP status of a library error and the JSON encoding of the CLI's ``--json`` shapes."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from ..errors import (CompoundingError, InputError, LabelError, NotFoundError, RefusedError,
+                      StoreError)
+
+SESSION_COOKIE = "bench_session"
+CSP = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def status_for(exc: CompoundingError) -> int:
+    """The HTTP status of a library error (see the module table)."""
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, RefusedError):
+        return 403
+    if isinstance(exc, StoreError):
+        return 503
+    if isinstance(exc, (InputError, LabelError)):
+        return 400
+    return 400
+
+
+def to_jsonable(obj):
+    """``json.dumps`` default: the CLI's ``--json`` conventions (Decimal as plain text,
+    dates ISO, objects with ``as_json``)."""
+    if isinstance(obj, Decimal):
+        from ..units import plain
+        return plain(obj)
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    if hasattr(obj, "as_json"):
+        return obj.as_json()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def dumps(obj) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, default=to_jsonable).encode("utf-8")
