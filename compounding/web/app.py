@@ -24,6 +24,7 @@ for pages (records and patient names must not sit in a shared cache).
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -67,11 +68,27 @@ class Bench:
         self.sessions = SessionStore(self.settings.web.session_idle_minutes * 60,
                                      config.session_clock or time.monotonic)
         self.labels_dir = Path(config.labels_dir)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._templates = None
 
     def templates(self):
-        """Label templates as they are on disk now (approval is by content hash)."""
+        """Label templates as they are on disk now (approval is by content hash): loaded
+        again whenever a template file's name, size or modification time changed."""
         from ..labeling.templates import load_templates
-        return load_templates(self.app.templates_dir)
+        folder = Path(self.app.templates_dir)
+        try:
+            key = tuple((p.name, st.st_size, st.st_mtime_ns)
+                        for p in sorted(folder.iterdir()) for st in [p.stat()])
+        except OSError:
+            key = None
+        with self._lock:
+            if key is not None and self._templates is not None and self._templates[0] == key:
+                return self._templates[1]
+        loaded = load_templates(folder)
+        with self._lock:
+            self._templates = (key, loaded)
+        return loaded
 
     def fresh_registry(self):
         """Formulas as they are on disk now (for change control: submit and approve)."""
@@ -80,15 +97,27 @@ class Bench:
 
     @contextlib.contextmanager
     def store(self):
-        """The store for one request (its own SQLite connection; no passphrase source: the
-        session or the API token has authenticated the person, signatures authenticate
-        again)."""
+        """The store for a request: one SQLite connection per server thread, opened on first
+        use and kept (opening costs a few ms: checks, WAL, pragmas). No passphrase source:
+        the session or the API token has authenticated the person; signatures authenticate
+        again in the library. A transaction never outlives a request (``store.write()``
+        commits or rolls back), and a connection found inside one is closed, not reused."""
         from ..store import Store
-        store = Store.open(self.config.db_path, clock=self.config.store_clock, migrate=False)
+        path = str(self.config.db_path)
+        cached = getattr(self._local, "store", None)
+        if cached is not None and (cached[0] != path or cached[1].db.conn.in_transaction):
+            cached[1].close()
+            cached = None
+        if cached is None:
+            cached = (path, Store.open(path, clock=self.config.store_clock, migrate=False))
+            self._local.store = cached
         try:
-            yield store
-        finally:
-            store.close()
+            yield cached[1]
+        except BaseException:
+            if cached[1].db.conn.in_transaction:
+                self._local.store = None
+                cached[1].close()
+            raise
 
     def migrate(self) -> list[str]:
         from ..store import Store

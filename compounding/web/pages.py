@@ -176,10 +176,10 @@ def register(app, bench) -> None:
             today = store.today().isoformat()
             groups = []
             for status in ("planned", "compounded", "quarantine", "released", "rejected"):
-                rows = store.rows(
-                    "SELECT * FROM batch_summary WHERE status = ? "
-                    "ORDER BY compounded_on = ? DESC, lot_id DESC LIMIT ?",
-                    [status, today, QUEUE_LIMIT])
+                # newest first, so today's first (the index batches_status_day serves it)
+                rows = store.rows("SELECT * FROM batch_summary WHERE status = ? "
+                                  "ORDER BY compounded_on DESC, lot_id DESC LIMIT ?",
+                                  [status, QUEUE_LIMIT])
                 groups.append((status, rows))
         return render(request, "queue.html", session=s, user=user, groups=groups, today=today,
                       limit=QUEUE_LIMIT)
