@@ -90,13 +90,15 @@ def test_two_servers_racing_for_one_step_record_it_once(sample, tmp_path):
         r = ha.post("/batches", data={"csrf_token": csrf_a, "formula": "ldn-capsules",
                                       "quantity": "30", "strength": "1.5 mg"})
         lot = r.headers["location"].rsplit("/", 1)[1]
+        s1 = ha.get(f"/api/v1/batches/{lot}").json()["steps"][0]
+        amount = f"{s1['quantity']} {s1['unit']}"
         results = []
         barrier = threading.Barrier(2)
 
         def post(h, csrf):
             barrier.wait()
             results.append(h.post(f"/batches/{lot}/weigh", data={
-                "csrf_token": csrf, "step": "1", "amount": "120 mg"}))
+                "csrf_token": csrf, "step": "1", "amount": amount}))
 
         ts = [threading.Thread(target=post, args=x) for x in ((ha, csrf_a), (hb, csrf_b))]
         for t in ts:
@@ -124,13 +126,15 @@ def test_a_server_killed_mid_weighing_loses_nothing_and_doubles_nothing(sample, 
         r = h.post("/batches", data={"csrf_token": csrf, "formula": "ldn-capsules",
                                      "quantity": "30", "strength": "1.5 mg"})
         lot = r.headers["location"].rsplit("/", 1)[1]
+        s1 = h.get(f"/api/v1/batches/{lot}").json()["steps"][0]
         sent = []
 
         def weigh_loop():
             for i in range(200):
                 try:
                     r = h.post(f"/batches/{lot}/weigh", data={
-                        "csrf_token": csrf, "step": "1", "amount": "120 mg",
+                        "csrf_token": csrf, "step": "1",
+                        "amount": f"{s1['quantity']} {s1['unit']}",
                         "reweigh_reason": f"kill test {i}"})
                     sent.append(r.status_code)
                 except httpx.HTTPError:

@@ -53,6 +53,15 @@ def new_batch(bench, c, csrf, strength="1.5 mg", quantity="30"):
     return r.headers["location"].rsplit("/", 1)[1]
 
 
+def planned_and_ten_percent_over(step) -> tuple[str, str]:
+    """(the planned amount as printed, an amount 10% over it as typed); 1.1 x P is exact in
+    Decimal, so the deviation is exactly 10%."""
+    from decimal import Decimal
+    from compounding import units as u
+    p = u.q(Decimal(step["quantity"]), step["unit"])
+    return u.fmt(p), u.fmt(u.q(p.value * Decimal("1.1"), p.unit))
+
+
 def weigh_all(c, csrf, lot):
     steps = c.get(f"/api/v1/batches/{lot}").json()["steps"]
     for s in steps:
@@ -214,15 +223,16 @@ def test_the_tolerance_check_is_a_dry_run(bench):
     lot = new_batch(bench, c, csrf)
     step = c.get(f"/api/v1/batches/{lot}").json()["steps"][0]
     url = f"/api/v1/batches/{lot}/steps/{step['step']}/check"
+    planned, far_amount = planned_and_ten_percent_over(step)
     ok = c.get(url, params={"amount": f"{step['quantity']} {step['unit']}"}).json()
-    assert ok == {"ok": True, "deviation_percent": "0", "planned": "120 mg",
-                  "amount": "120 mg",
-                  "message": "120 mg against 120 mg planned: 0% (within tolerance)"}
-    far = c.get(url, params={"amount": "130 mg"}).json()
-    assert far == {"ok": False, "message": "step 1: 130 mg is 8.33% from the planned 120 mg "
-                   "(tolerance ±5%); weigh again, or record it with --deviation REASON"}
-    with_reason = c.get(url, params={"amount": "130 mg", "deviation_reason": "spill"}).json()
-    assert with_reason["ok"] is True and with_reason["deviation_percent"] == "8.33"
+    assert ok == {"ok": True, "deviation_percent": "0", "planned": planned, "amount": planned,
+                  "message": f"{planned} against {planned} planned: 0% (within tolerance)"}
+    far = c.get(url, params={"amount": far_amount}).json()
+    assert far == {"ok": False, "message": f"step 1: {far_amount} is 10% from the planned "
+                   f"{planned} (tolerance ±5%); weigh again, or record it with --deviation "
+                   "REASON"}
+    with_reason = c.get(url, params={"amount": far_amount, "deviation_reason": "spill"}).json()
+    assert with_reason["ok"] is True and with_reason["deviation_percent"] == "10"
     assert c.get(f"/api/v1/batches/{lot}").json()["weighings"] == []  # nothing stored
 
 
@@ -271,14 +281,15 @@ def test_out_of_tolerance_needs_a_reason_then_is_highlighted(bench):
     c = bench["c"]
     csrf = sign_in(c, *TECH)
     lot = new_batch(bench, c, csrf)
+    planned, far = planned_and_ten_percent_over(c.get(f"/api/v1/batches/{lot}").json()["steps"][0])
     r = c.post(f"/batches/{lot}/weigh", data={"csrf_token": csrf, "step": "1",
-                                              "amount": "130 mg"})
+                                              "amount": far})
     assert r.status_code == 403
-    assert errors_of(r.text) == ["step 1: 130 mg is 8.33% from the planned 120 mg (tolerance "
+    assert errors_of(r.text) == [f"step 1: {far} is 10% from the planned {planned} (tolerance "
                                  "±5%); weigh again, or record it with --deviation REASON"]
-    assert 'value="130 mg"' in r.text  # what was typed is kept
+    assert f'value="{far}"' in r.text  # what was typed is kept
     r = c.post(f"/batches/{lot}/weigh", data={"csrf_token": csrf, "step": "1",
-                                              "amount": "130 mg",
+                                              "amount": far,
                                               "deviation_reason": "over-weighed"})
     assert r.status_code == 303
     sign_in(c, *PHARM)
@@ -456,13 +467,15 @@ def test_api_write_with_the_session_needs_the_csrf_header(bench):
     c = bench["c"]
     csrf = sign_in(c, *TECH)
     lot = new_batch(bench, c, csrf)
-    body = {"step": 1, "amount": "120 mg"}
+    s1 = c.get(f"/api/v1/batches/{lot}").json()["steps"][0]
+    body = {"step": 1, "amount": f"{s1['quantity']} {s1['unit']}"}
     r = c.post(f"/api/v1/batches/{lot}/weighings", json=body)
     assert (r.status_code, r.json()) == (403, {"error": "write refused: the X-CSRF-Token "
                                                         "header is missing or wrong"})
     r = c.post(f"/api/v1/batches/{lot}/weighings", json=body, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 201
-    assert (r.json()["step"], r.json()["quantity"], r.json()["unit"]) == (1, "120", "mg")
+    assert (r.json()["step"], r.json()["quantity"], r.json()["unit"]) == \
+        (1, s1["quantity"], s1["unit"])
 
 
 @pytest.mark.parametrize("body, message", [
@@ -499,3 +512,81 @@ def test_serve_option_errors(args, message):
     res = CliRunner().invoke(root, ["serve", *args])
     assert res.exit_code == 2
     assert res.output.strip().splitlines()[-1] == f"Error: {message}"
+
+
+def test_labels_go_to_a_configured_printer(sample, tmp_path):
+    """A ZPL printer on raw TCP (a listener on 127.0.0.1 standing in for it): the job is
+    sent and recorded; an unreachable printer is refused (502) and nothing is recorded."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    got = []
+
+    def accept():
+        conn, _ = srv.accept()
+        conn.settimeout(10)
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+        got.append(data)
+        conn.close()
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    db, settings = copy_sample(*sample, tmp_path)
+    dead = free_port_closed()
+    settings.write_text(settings.read_text() + f"""
+[printers.zebra-1]
+language = "zpl"
+dpi = 203
+connection = "tcp://127.0.0.1:{port}"
+check_status = false
+description = "print station"
+
+[printers.gone]
+language = "zpl"
+dpi = 203
+connection = "tcp://127.0.0.1:{dead}"
+check_status = false
+timeout_seconds = 2
+
+[template_printers]
+batch-thermal = "zebra-1"
+""")
+    c = client(db, settings, tmp_path / "labels")
+    csrf = sign_in(c, *TECH)
+    lot = next(b["lot_id"] for b in c.get("/api/v1/batches", params={"status": "released"})
+               .json() if b["formula_id"] == "ldn-capsules")
+    page = c.get(f"/batches/{lot}").text
+    assert '<option value="zebra-1" selected>zebra-1 (ZPL, 203 dpi): print station</option>' \
+        in page
+    before = len(c.get(f"/api/v1/batches/{lot}").json()["label_prints"])
+    r = c.post(f"/batches/{lot}/labels", data={"csrf_token": csrf, "printer": "gone"})
+    assert r.status_code == 502
+    assert len(c.get(f"/api/v1/batches/{lot}").json()["label_prints"]) == before
+    r = c.post(f"/batches/{lot}/labels", data={"csrf_token": csrf, "printer": "zebra-1",
+                                               "copies": "2"})
+    assert r.status_code == 303
+    t.join(15)
+    srv.close()
+    assert got and got[0].startswith(b"^XA") and b"^PQ2" in got[0]
+    prints = c.get(f"/api/v1/batches/{lot}").json()["label_prints"]
+    assert len(prints) == before + 1
+    assert prints[-1]["pdf_sha256"] == hashlib.sha256(got[0]).hexdigest()
+    assert prints[-1]["output_path"] == f"printer zebra-1 (tcp://127.0.0.1:{port})"
+    flash = c.get(f"/batches/{lot}").text
+    assert "Labels sent to printer zebra-1" in flash
+
+
+def free_port_closed() -> int:
+    """A loopback port with nothing listening (bound, then closed)."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port

@@ -144,9 +144,11 @@ def _int(text, field: str, default: int, low: int, high: int) -> int:
 
 
 def print_labels(bench, store, by: str, lot: str, *, template_id: str | None = None,
-                 copies=None, start_position=None):
-    """``compounding labels print`` to a PDF under the bench's labels folder; returns the
-    :class:`~compounding.labeling.printing.PrintResult` (``as_json()`` is the CLI shape)."""
+                 copies=None, start_position=None, printer: str | None = None):
+    """``compounding labels print``: to a configured printer by name (issue 14's
+    :func:`~compounding.printing.jobs.print_job`), else to a PDF under the bench's labels
+    folder. Returns the library's result (``as_json()`` is the CLI shape); a PDF result has
+    ``path``, a printer result ``printer``."""
     from ..labeling.printing import print_labels as library_print
     from ..store import lotid
     lot = lotid.validate_lot_id(lot)
@@ -154,9 +156,26 @@ def print_labels(bench, store, by: str, lot: str, *, template_id: str | None = N
     # the CLI's limits (click.IntRange(1, 10000) and min 1)
     n = _int(copies, "copies", 1, 1, 10000)
     start = _int(start_position, "start-position", 1, 1, 10000)
+    printer = _opt(printer)
+    if printer is not None:
+        from ..printing.jobs import print_job
+        return print_job(store, bench.templates(), bench.settings, lot,
+                         template_id=template_id, by=by, printer=printer, copies=n,
+                         start_position=start)
     return library_print(store, bench.templates(), bench.settings, lot,
                          template_id=template_id, by=by, output=_output(bench, lot, template_id),
                          copies=n, start_position=start)
+
+
+def printers(bench, template_id: str | None = None) -> list[dict]:
+    """The configured printers (name, language, dpi, description), the template's default
+    first (``[template_printers]``)."""
+    from ..printing.jobs import default_printer
+    default = default_printer(bench.settings, template_id) if template_id else None
+    out = [{"name": name, "language": p.language, "dpi": p.dpi,
+            "description": p.description, "default": name == default}
+           for name, p in sorted(bench.settings.printers.items())]
+    return sorted(out, key=lambda x: not x["default"])
 
 
 def dispense(bench, store, by: str, lot: str, *, patient: str, directions: str,

@@ -159,6 +159,8 @@ def create_api(bench):
         template: Optional[str] = "batch-thermal"
         copies: Optional[int] = Field(1, ge=1, le=10000)
         start_position: Optional[int] = Field(1, ge=1, le=10000)
+        printer: Optional[str] = Field(None, description="A printer of the settings' "
+                                                         "[printers]; none: a PDF")
         passphrase: Optional[str] = None
 
     class ReceiveIn(Strict):
@@ -271,9 +273,12 @@ def create_api(bench):
         with bench.store() as store:
             result = actions.print_labels(bench, store, c.name, lot, template_id=body.template,
                                           copies=str(body.copies or 1),
-                                          start_position=str(body.start_position or 1))
+                                          start_position=str(body.start_position or 1),
+                                          printer=body.printer)
         out = result.as_json()
-        out["download"] = f"/batches/{result.record['lot_id']}/prints/{result.record['id']}.pdf"
+        if not getattr(result, "printer", None):
+            out["download"] = (f"/batches/{result.record['lot_id']}/prints/"
+                               f"{result.record['id']}.pdf")
         return JSON(out, status_code=201)
 
     @api.post("/inventory", status_code=201, summary="compounding inventory receive --json")

@@ -13,6 +13,7 @@ error                              status
 ``RefusedError`` (rules, roles)    403
 ``LabelError``                     400
 ``StoreError`` (database)          503
+``PrinterError`` (the printer)      502
 =================================  ======
 
 Security headers on every response: ``Content-Security-Policy: default-src 'self'`` (no

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from ..errors import (CompoundingError, InputError, LabelError, NotFoundError, RefusedError,
-                      StoreError)
+from ..errors import (CompoundingError, InputError, LabelError, NotFoundError, PrinterError,
+                      RefusedError, StoreError)
 
 SESSION_COOKIE = "bench_session"
 CSP = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
@@ -27,6 +27,8 @@ def status_for(exc: CompoundingError) -> int:
         return 403
     if isinstance(exc, StoreError):
         return 503
+    if isinstance(exc, PrinterError):  # the printer, not the bench, failed
+        return 502
     if isinstance(exc, (InputError, LabelError)):
         return 400
     return 400

@@ -248,6 +248,7 @@ def register(app, bench) -> None:
                for t in sorted(templates.templates.values(), key=lambda t: t.id)]
         tolerance = rec["formula_snapshot"].get("weighing_tolerance")
         return {"rec": rec, "plan_text": plan_text, "steps": steps, "templates": tpl,
+                "printers": actions.printers(bench, "batch-thermal"),
                 "tolerance": tolerance, "open": rec["status"] in ("planned", "compounded")}
 
     def batch_page(request, s, user, lot, status=200, error=None, form=None):
@@ -295,7 +296,7 @@ def register(app, bench) -> None:
     @app.post("/batches/{lot}/labels", response_class=HTMLResponse)
     def labels(request: Request, lot: str, csrf_token: str = Form(""),
                template: str = Form(""), copies: str = Form(""),
-               start_position: str = Form("")):
+               start_position: str = Form(""), printer: str = Form("")):
         s, user = signed_in(request)
         check_csrf(s, csrf_token)
         lot = lotid.validate_lot_id(lot)
@@ -303,17 +304,20 @@ def register(app, bench) -> None:
             with bench.store() as store:
                 result = actions.print_labels(bench, store, user["name"], lot,
                                               template_id=template, copies=copies,
-                                              start_position=start_position)
+                                              start_position=start_position, printer=printer)
         except CompoundingError as exc:
             return batch_page(request, s, user, lot, status=status_for(exc), error=str(exc),
                               form={"template": template, "copies": copies,
-                                    "start_position": start_position})
+                                    "start_position": start_position, "printer": printer})
         pid = result.record["id"]
-        s.flash.append(("ok", f"Labels printed to PDF ({result.labels} label"
+        where = (f"sent to printer {result.printer} ({result.sent})"
+                 if getattr(result, "printer", None) else "printed to PDF")
+        s.flash.append(("ok", f"Labels {where} ({result.labels} label"
                               f"{'s' if result.labels != 1 else ''}, template "
                               f"{result.template.id} v{result.template.version}"
                               f"{', recorded as a REPRINT' if result.reprint else ''})"))
-        s.flash.append(("download", f"/batches/{lot}/prints/{pid}.pdf"))
+        if not getattr(result, "printer", None):
+            s.flash.append(("download", f"/batches/{lot}/prints/{pid}.pdf"))
         return RedirectResponse(f"/batches/{lot}#labels", status_code=303)
 
     @app.post("/batches/{lot}/dispense", response_class=HTMLResponse)
