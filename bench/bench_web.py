@@ -8,6 +8,7 @@ Usage::
     .venv/bin/python bench/bench_web.py                 # the ten-year store (bench_store's)
     .venv/bin/python bench/bench_web.py --scale 0.01    # a smaller generated store
     .venv/bin/python bench/bench_web.py --sample        # the quickstart sample (seconds)
+    .venv/bin/python bench/bench_web.py --store PATH    # a copy of a generated store
 
 Traffic goes to 127.0.0.1 only, in loops bounded by time and count. The store is a copy of
 bench_store's cached ten-year database (generated once; see bench/store_gen.py) with fresh
@@ -203,6 +204,9 @@ def main(argv=None) -> int:
                     help="share of requests that are weighings (default 0.2)")
     ap.add_argument("--scale", type=float, default=1.0, help="ten-year store scale (1.0)")
     ap.add_argument("--sample", action="store_true", help="use the quickstart sample store")
+    ap.add_argument("--store", type=Path, help="copy this generated ten-year store (made by "
+                                               "bench/store_gen.py) instead of bench_store's "
+                                               "cache; it is migrated to the current schema")
     args = ap.parse_args(argv)
     if not 1 <= args.clients <= 100 or not 0 < args.seconds <= 300:
         ap.error("--clients 1..100 and --seconds up to 300 (bounded loops)")
@@ -220,12 +224,17 @@ def main(argv=None) -> int:
             import bench_store
             import store_gen
             store_users.SCRYPT_COST = store_gen.FAST_SCRYPT
-            src, how = bench_store.obtain(args.scale, False)
+            if args.store:
+                src, how = args.store, f"copy of {args.store.name}"
+            else:
+                src, how = bench_store.obtain(args.scale, False)
             db = work / "bench.db"
             s, d = sqlite3.connect(src), sqlite3.connect(db)
+            t0 = time.perf_counter()
             s.backup(d)
             s.close()
             d.close()
+            how += f" (copied in {time.perf_counter() - t0:.0f} s)"
             settings = None
             people = [(n, store_gen.PASS) for n in store_gen.TECHNICIANS]
         lots, read_lots = prepare(db, people, args.clients)

@@ -590,3 +590,42 @@ def free_port_closed() -> int:
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+@pytest.mark.parametrize("field, value", [
+    ("expires", "2020-01-31"), ("expires", "31/01/2030"), ("quantity", "25"),
+    ("quantity", "1e3 g"), ("quantity", "٢٥ g"), ("potency", "NaN"), ("potency", "120%"),
+    ("lot", "LOT\u200b1"), ("lot", "x" * 300),
+])
+def test_receiving_refusals_match_the_cli(bench, field, value):
+    c = bench["c"]
+    csrf = sign_in(c, *TECH)
+    form = {"ingredient": "glycerol", "lot": "WEB-GLY-1", "expires": "2030-01-31",
+            "quantity": "500 g", "potency": "", "manufacturer": "", field: value}
+    r = c.post("/inventory", data={"csrf_token": csrf, **form})
+    assert r.status_code in (400, 403)
+    (web_msg,) = errors_of(r.text)
+    args = ["inventory", "receive", "glycerol", "--lot", form["lot"], "--expires",
+            form["expires"], "--quantity", form["quantity"], "--by", "tess"]
+    if form["potency"]:
+        args += ["--potency", form["potency"]]
+    res = cli(bench, *args, passphrase=TECH[1])
+    assert res.exit_code != 0
+    assert res.output.strip().splitlines()[-1] == f"Error: {web_msg}"
+
+
+def test_inventory_receives_and_highlights_expiry(bench):
+    from datetime import date, timedelta
+    c = bench["c"]
+    csrf = sign_in(c, *TECH)
+    soon = (date.today() + timedelta(days=10)).isoformat()
+    r = c.post("/inventory", data={"csrf_token": csrf, "ingredient": "glycerol",
+                                   "lot": "WEB-GLY-SOON", "expires": soon,
+                                   "quantity": "500 g", "potency": "99.5%"})
+    assert r.status_code == 303
+    page = c.get("/inventory").text
+    assert "Received 500 g of glycerol lot WEB-GLY-SOON" in page
+    row = re.search(r'<tr class="([^"]*)">\s*<td>glycerol</td><td>WEB-GLY-SOON</td>', page)
+    assert row and row.group(1) == "expiring"
+    assert c.get("/api/v1/inventory", params={"ingredient": "glycerol"}).json()[0][
+        "lot_number"] == "WEB-GLY-SOON"

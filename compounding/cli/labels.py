@@ -182,7 +182,6 @@ def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quanti
     recorded against the prescription.
     """
     from ..errors import InputError
-    from ..labeling.content import Dispensing, dispensed_quantity
 
     given = {"patient": patient, "directions": directions, "prescriber": prescriber,
              "quantity": quantity}
@@ -217,17 +216,16 @@ def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quanti
         if value is None:
             raise InputError(f"{name}: --{name} is required (or --fill N for a recorded "
                              "prescription)", field=name)
-    for name, value in (("patient", patient), ("directions", directions),
-                        ("prescriber", prescriber), ("rx", rx_number)):
-        if not value.strip():
-            raise InputError(f"{name}: must not be empty", field=name)
+    from ..labeling.dispensing import dispensing_for, check_given
+    check_given(patient=patient, directions=directions, prescriber=prescriber,
+                rx_number=rx_number)  # before the store opens: the typing error first
     templates = _templates(app)
     with open_store(app, db_path) as store:
         batch = store.get_batch(lot)
-        disp = Dispensing(patient=patient.strip(), directions=directions.strip(),
-                          prescriber=prescriber.strip(), rx_number=rx_number.strip(),
-                          dispensed_on=store.today(),
-                          quantity=dispensed_quantity(batch, quantity))
+        # the same checks and label facts as the bench's dispensing form (issue 15)
+        disp = dispensing_for(batch, patient=patient, directions=directions,
+                              prescriber=prescriber, rx_number=rx_number, quantity=quantity,
+                              dispensed_on=store.today())
         result = _print(app, store, templates, lot, template_id, by, output, printer, fmt,
                         dispensing=disp)
     _report(result, as_json)

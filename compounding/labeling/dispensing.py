@@ -14,15 +14,23 @@ from ..errors import InputError
 from .content import Dispensing, dispensed_quantity
 
 
+def check_given(*, patient: str, directions: str, prescriber: str, rx_number: str) -> None:
+    """Every typed prescription field is there: :class:`InputError` naming the first empty
+    one (patient, directions, prescriber, rx)."""
+    for name, value in (("patient", patient), ("directions", directions),
+                        ("prescriber", prescriber), ("rx", rx_number)):
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(f"{name}: must not be empty", field=name)
+
+
 def dispensing_for(batch: dict, *, patient: str, directions: str, prescriber: str,
                    rx_number: str, quantity: str, dispensed_on: date) -> Dispensing:
     """Raise :class:`InputError` naming the field (patient, directions, prescriber, rx,
     quantity) when one is empty or wrong."""
-    values = {"patient": patient, "directions": directions, "prescriber": prescriber,
-              "rx": rx_number, "quantity": quantity}
-    for name, value in values.items():
-        if not isinstance(value, str) or not value.strip():
-            raise InputError(f"{name}: must not be empty", field=name)
+    check_given(patient=patient, directions=directions, prescriber=prescriber,
+                rx_number=rx_number)
+    if not isinstance(quantity, str) or not quantity.strip():
+        raise InputError("quantity: must not be empty", field="quantity")
     return Dispensing(patient=patient.strip(), directions=directions.strip(),
                       prescriber=prescriber.strip(), rx_number=rx_number.strip(),
                       dispensed_on=dispensed_on, quantity=dispensed_quantity(batch, quantity))
