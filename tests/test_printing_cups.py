@@ -163,3 +163,20 @@ def test_a_refused_queue_is_not_recorded(tmp_path, lot, cups, monkeypatch, case)
     assert line.endswith("; nothing was recorded; to get the label as a file instead use "
                          "`--output FILE.pdf` (or `--format zpl --output FILE.zpl`)")
     assert prints(tmp_path, lot) == []
+
+
+def test_pdf_test_page_through_the_queue(tmp_path, cups, monkeypatch):
+    from test_labels_support import page_text, plumber_pages
+    server, fp = cups
+    monkeypatch.setenv("CUPS_SERVER", server)
+    before = len(fp.jobs)
+    from test_printing_cli import prun
+    r = prun("--settings", str(settings(tmp_path)), "printers", "test", "laser",
+             "--template", "sheet-letter-30")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("Sent a test label to laser (cups:zq request zq-")
+    assert r.stdout.endswith("): 66.7 x 25.4 mm (2.625 x 1 in), template sheet-letter-30, "
+                             "300 dpi. The box must sit on the label's edges.\n")
+    job = fp.wait_jobs(before + 1, timeout=30)[before]
+    text = page_text(plumber_pages(job)[0][2])
+    assert text.count("66.7 x 25.4 mm (2.625 x 1 in)") == 30  # one box per label position

@@ -94,3 +94,27 @@ def test_kill_9_while_printing_records_nothing(tmp_path, lot, stage):
     prints = json.loads(run(tmp_path, "batch", "show", lot, "--json").stdout)["label_prints"]
     assert [(p["output_path"], p["reprint"]) for p in prints] == [
         (f"printer z ({ok.url})", False)]
+
+
+@pytest.mark.skipif(not __import__("shutil").which("faketime"), reason="faketime not installed")
+@pytest.mark.parametrize("clock", ["@2030-01-01 00:00:00", "+1y x10"])
+def test_a_silent_printer_times_out_with_the_clock_frozen_or_racing(tmp_path, clock):
+    """The ~HS wait ends (and refuses) whatever the wall clock does: socket timeouts run on
+    the kernel's timers, the deadline on the monotonic clock."""
+    fp = FakePrinter()
+    fp.silent = True
+    try:
+        s = tmp_path / "p.toml"
+        s.write_text(f'[printers.z]\nlanguage = "zpl"\ndpi = 203\nconnection = "{fp.url}"\n'
+                     f'timeout_seconds = 2\n[template_printers]\nbatch-thermal = "z"\n')
+        r = subprocess.run(["faketime", "-f", clock, sys.executable, "-m", "compounding",
+                            "--templates", str(ROOT / "templates"), "--settings", str(s),
+                            "printers", "test", "z"], capture_output=True, text=True,
+                           timeout=60, cwd=tmp_path)
+        assert r.returncode == 1
+        assert r.stderr == (f"Error: printer 'z' ({fp.url}): no ~HS status reply within 2 s "
+                            f"(if this printer does not answer ~HS, set check_status = false "
+                            f"in [printers.z])\n")
+        assert fp.jobs == []
+    finally:
+        fp.close()

@@ -191,3 +191,31 @@ def test_rendering_is_deterministic():
     a, _ = _zpl("dispensing-thermal", "ldn-oral-liquid", 300)
     b, _ = _zpl("dispensing-thermal", "ldn-oral-liquid", 300)
     assert a == b
+
+
+@pytest.mark.parametrize("reply,error", [
+    (b"", "printer status: the ~HS reply is incomplete (0 of 3 strings)"),
+    (b"\x02030,0,0,0254,000,0,0,0,000,0,0,0\x03\r\n",
+     "printer status: the ~HS reply is incomplete (1 of 3 strings)"),
+    (b"\x02030,0,0\x03\x02001,0,0,0,0,2,0,0,00000000,1,000\x03\x021234,0\x03",
+     "printer status: ~HS string 1 is not understood (b'030,0,0')"),
+    (b"\x02030,0,0,0254,000,0,0,0,000,0,0,0\x03\x02001,0,x,0,0,2,0,0,00000000,1,000\x03"
+     b"\x021234,0\x03", "printer status: ~HS string 2 is not understood "
+     "(b'001,0,x,0,0,2,0,0,00000000,1,000')"),
+])
+def test_malformed_status_replies_are_refused_not_guessed(reply, error):
+    from compounding.errors import PrinterError
+    from compounding.printing.status import parse_hs
+    with pytest.raises(PrinterError) as e:
+        parse_hs(reply)
+    assert str(e.value) == error
+
+
+def test_status_flags_in_words():
+    from compounding.printing.status import parse_hs
+    from printing_support import hs_reply
+    assert parse_hs(hs_reply()).summary() == "ready"
+    st = parse_hs(hs_reply(paper_out=1, head_open=1, ribbon_out=1, formats=2, remaining=40))
+    assert st.problems() == ["paper out (load labels)", "head open (close the print head)"]
+    assert st.summary() == ("NOT READY: paper out (load labels), head open (close the print "
+                            "head); 2 format(s) waiting, 40 label(s) left in the batch")
