@@ -275,3 +275,4 @@ def test_a_backup_killed_half_way_leaves_no_file_that_looks_like_a_backup(store,
         assert len(copy.lots()) == 30
     finally:
         copy.close()
+

@@ -9,6 +9,7 @@ import click
 
 from . import LazyGroup, echo_json, json_option, pass_app, table
 from .db import db_option, open_store
+from .types import WholeNumber
 
 
 @click.group(cls=LazyGroup, lazy={
@@ -96,7 +97,7 @@ def batch_create(app, formula_id, quantity, strength, filler, capsule_size, stor
 
 @batch.command(name="weigh")
 @click.argument("lot")
-@click.option("--step", type=click.IntRange(min=1),
+@click.option("--step", type=WholeNumber(min=1),
               help="The plan step number (as printed by `batch show`).")
 @click.option("--ingredient", help="Ingredient id of the line weighed (enough on its own when "
                                     "that ingredient has one pending step).")

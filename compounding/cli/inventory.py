@@ -6,6 +6,7 @@ import click
 
 from . import LazyGroup, echo_json, json_option, pass_app, table
 from .db import db_option, open_store
+from .types import WholeNumber
 
 
 @click.group(cls=LazyGroup)
@@ -71,7 +72,7 @@ def inventory_receive(app, ingredient, lot_number, expires, quantity, potency, m
 
 
 @inventory.command(name="list")
-@click.option("--expiring-within", "days", type=click.IntRange(min=0),
+@click.option("--expiring-within", "days", type=WholeNumber(min=0),
               help="Only lots expiring within DAYS days (expired lots included).")
 @click.option("--ingredient", help="Only lots of this ingredient.")
 @click.option("--all", "show_all", is_flag=True, help="Include lots with nothing on hand.")

@@ -10,6 +10,7 @@ import click
 
 from . import LazyGroup, echo_json, json_option, pass_app, table
 from .db import db_option, open_store
+from .types import WholeNumber
 
 
 @click.group(cls=LazyGroup, lazy={"approve": "compounding.cli.signoff:labels_approve", "submit": "compounding.cli.signoff:labels_submit"})
@@ -77,17 +78,6 @@ def _output(app, output, lot, template_id, fmt="pdf"):
     if output:
         return Path(output)
     return default_output(app.cwd, lot, template_id).with_suffix(f".{fmt}")
-
-
-class WholeNumber(click.IntRange):
-    """click.IntRange that takes ASCII digits only: Python's int() also reads '١٠' (Arabic-
-    Indic digits) and ' 1_0 ', which a label count must not silently accept."""
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, str) and not (value.isascii() and value.isdigit()):
-            self.fail(f"{value!r} is not a whole number written with the digits 0-9",
-                      param, ctx)
-        return super().convert(value, param, ctx)
 
 
 printer_option = click.option(
@@ -159,7 +149,7 @@ def labels_print(app, lot, template_id, copies, start_position, output, printer,
 @click.option("--quantity",
               help="Quantity dispensed, in the batch's unit (e.g. '30 capsules', '30 mL'). "
                    "Not with --fill.")
-@click.option("--fill", "fill_no", type=click.IntRange(min=1),
+@click.option("--fill", "fill_no", type=WholeNumber(min=1),
               help="Dispense fill N of the recorded prescription --rx (see `rx show`): "
                    "patient, prescriber, quantity and directions come from it, and the fill is "
                    "recorded against it.")

@@ -11,6 +11,7 @@ import click
 
 from . import echo_json, json_option, pass_app, table
 from .db import db_option, open_store
+from .types import WholeNumber
 
 
 @click.group()
@@ -118,7 +119,7 @@ def rx_correct(app, rx_number, reason, db_path, as_json, **kw):
 
 @rx.command(name="show")
 @click.argument("rx_number")
-@click.option("--version", type=click.IntRange(min=1), help="An earlier version (default: "
+@click.option("--version", type=WholeNumber(min=1), help="An earlier version (default: "
               "the latest).")
 @db_option
 @json_option
@@ -159,7 +160,7 @@ def rx_list(app, patient, db_path, as_json):
 
 @rx.command(name="chart")
 @click.argument("rx_number")
-@click.option("--fill", "fill_no", type=click.IntRange(min=1),
+@click.option("--fill", "fill_no", type=WholeNumber(min=1),
               help="Only this fill's days (default: the whole course).")
 @click.option("--page-size", type=click.Choice(["letter", "a4"]), default="letter",
               show_default=True, help="Paper size.")

@@ -1,0 +1,21 @@
+"""Parameter types shared by the command groups (imports only click).
+
+:class:`WholeNumber`: ``click.IntRange`` for counts, steps, days, versions and fill
+numbers, taking the ASCII digits 0-9 only: Python's ``int()`` also reads ``'١٠'``
+(Arabic-Indic digits) and ``' 1_0 '``, which a pharmacy record must not silently accept.
+"""
+
+from __future__ import annotations
+
+import click
+
+
+class WholeNumber(click.IntRange):
+    """click.IntRange that takes ASCII digits only: Python's int() also reads '١٠' (Arabic-
+    Indic digits) and ' 1_0 ', which a label count must not silently accept."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+            self.fail(f"{value!r} is not a whole number written with the digits 0-9",
+                      param, ctx)
+        return super().convert(value, param, ctx)
