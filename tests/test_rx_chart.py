@@ -50,6 +50,7 @@ def test_liquid_chart_rows_and_notes(reg):
     lines = text[0].splitlines()
     assert lines[:2] == ["Dose chart: Naltrexone HCl test", "Patient: Zoë Nguyễn"]
     assert "Take by mouth at bedtime, measured with the oral syringe provided." in lines
+    assert "Pharmacy Sample Compounding Pharmacy Phone (555) 010-0100" in lines
     assert lines[lines.index("Date Day Dose Measure Taken") + 1:][:4] == [
         "01 DEC 2026 Tue 0.5 mg 0.5 mL of 1 mg/mL",
         "02 DEC 2026 Wed 0.5 mg 0.5 mL of 1 mg/mL",

@@ -175,6 +175,10 @@ def test_dispense_fill_records_it_and_recall_reaches_the_patient(tmp_path, db):
     r = run(tmp_path, "rx", "show", "RX-1001")
     assert f"  1     01 DEC 2026  04 JAN 2027  35    1 mg/mL   55 mL     lot {lot} 01 DEC 2026" \
         in r.output.splitlines()
+    # a recall of the naltrexone lot reaches the patient
+    r = run(tmp_path, "recall", "NX1")
+    assert [lot, "Zoë", "Nguyễn", "RX-1001", "01", "DEC", "2026", "55", "mL", "Dr", "A.",
+            "Example", "pharm"] in [line.split() for line in r.output.splitlines()]
 
 
 def test_dispense_refusals(tmp_path, db):

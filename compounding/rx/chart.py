@@ -184,7 +184,9 @@ def render_chart(content: ChartContent, page_size: str = "letter") -> bytes:
     info = [[P("Rx", small), P(c.rx_number, small, "rx"),
              P("Prescriber", small), P(c.prescriber, small, "prescriber")],
             [P("From", small), P(format_date(c.rows[0].on), small),
-             P("To", small), P(format_date(c.rows[-1].on), small)]]
+             P("To", small), P(format_date(c.rows[-1].on), small)],
+            [P("Pharmacy", small), P(c.pharmacy_name, small, "pharmacy"),
+             P("Phone", small), P(c.pharmacy_phone, small, "pharmacy")]]
     t = Table(info, colWidths=[0.12 * width, 0.38 * width, 0.14 * width, 0.36 * width])
     t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
                            ("BACKGROUND", (0, 0), (0, -1), colors.whitesmoke),
