@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Mapping
 
-from .dates import add_months, format_date, inclusive_days
-from .errors import BudError, RefusedError
+from .dates import add_days, add_months, format_date, inclusive_days
+from .errors import BudError, InputError, RefusedError
 
 if TYPE_CHECKING:  # pragma: no cover - the formula model is only needed for type hints
     from .formulas import Formula
@@ -93,9 +93,14 @@ def period_end(start: dt.date, span: Span, first_day: int = 1) -> dt.date:
     to the month's last day). ``first_day=0`` (USP <797>: day 0) ends on ``start + N`` and
     on ``add_months(start, N)``.
     """
-    if span.unit == "days":
-        return start + dt.timedelta(days=span.count - first_day)
-    return add_months(start, span.count) - dt.timedelta(days=first_day)
+    try:
+        if span.unit == "days":
+            return add_days(start, span.count - first_day)
+        return add_days(add_months(start, span.count), -first_day)
+    except InputError:  # issue 11: one clear line, never an OverflowError traceback
+        raise BudError(f"compounded: a period of {span} from {format_date(start)} runs past "
+                       f"{format_date(dt.date.max)}, the last date the calendar has; check "
+                       "the compounding date") from None
 
 
 # ---------------------------------------------------------------- the policy tables
@@ -130,31 +135,35 @@ class Policy:
     aqueous_extension_caution: str | None = None
     #: caution printed with every result under this policy
     caution: str | None = None
+    #: USP <795> (2023): a study extends an aqueous preparation past its category default
+    #: only with antimicrobial effectiveness testing (USP <51>) on file (issue 11)
+    aqueous_study_needs_aet: bool = False
 
 
-# USP <795> (2023 revision, official 1 Nov 2023) Table 4, as in shared/DOMAIN.md: default
+# USP <795> (2023 revision, official 1 Nov 2023), its default BUD table (the table number is
+# not confirmed from a primary source, so it is not cited), as in shared/DOMAIN.md: default
 # maximum BUDs when there is no USP-NF compounded monograph and no preparation-specific
 # stability study. Creams, gels, emulsions, solutions and suspensions count as aqueous;
 # aw exactly 0.6 is aqueous.
 USP795_TABLE_4 = MappingProxyType({
-    # USP <795> Table 4: aqueous, non-preserved (aw >= 0.6): 14 days, refrigerator.
+    # USP <795> (2023) default BUD table: aqueous, non-preserved (aw >= 0.6): 14 days, refrigerator.
     "aqueous-non-preserved": CategoryDefault(
         14, frozenset({"refrigerated"}), "aqueous, non-preserved (aw >= 0.6)",
-        "USP <795> (2023) Table 4"),
-    # USP <795> Table 4: aqueous, preserved (aw >= 0.6): 35 days, room temperature or fridge.
+        "USP <795> (2023) default BUD table"),
+    # USP <795> (2023) default BUD table: aqueous, preserved (aw >= 0.6): 35 days, room temperature or fridge.
     "aqueous-preserved": CategoryDefault(
         35, frozenset({"room", "refrigerated"}), "aqueous, preserved (aw >= 0.6)",
-        "USP <795> (2023) Table 4"),
-    # USP <795> Table 4: nonaqueous oral liquids (aw < 0.6): 90 days, room temperature or fridge.
+        "USP <795> (2023) default BUD table"),
+    # USP <795> (2023) default BUD table: nonaqueous oral liquids (aw < 0.6): 90 days, room temperature or fridge.
     "nonaqueous-oral-liquid": CategoryDefault(
         90, frozenset({"room", "refrigerated"}), "nonaqueous oral liquid (aw < 0.6)",
-        "USP <795> (2023) Table 4"),
-    # USP <795> Table 4: other nonaqueous (capsules, powders, nonaqueous topicals; aw < 0.6):
+        "USP <795> (2023) default BUD table"),
+    # USP <795> (2023) default BUD table: other nonaqueous (capsules, powders, nonaqueous topicals; aw < 0.6):
     # 180 days, room temperature or fridge.
     "nonaqueous-other": CategoryDefault(
         180, frozenset({"room", "refrigerated"}),
         "other nonaqueous: capsules, powders, nonaqueous topicals (aw < 0.6)",
-        "USP <795> (2023) Table 4"),
+        "USP <795> (2023) default BUD table"),
 })
 
 USP795 = Policy(
@@ -170,11 +179,9 @@ USP795 = Policy(
     first_day=1,
     counting_citation="USP <795> (2023) 10.3: the day of compounding is day 1",
     # USP <795> (2023): extending an aqueous preparation past its default on a study also
-    # needs antimicrobial effectiveness testing (shared/DOMAIN.md).
-    aqueous_extension_caution=(
-        "USP <795> (2023): a study extends an aqueous preparation past its {default}-day "
-        "default only with antimicrobial effectiveness testing (USP <51>) as well; confirm "
-        "this formula has it, else hand-set the BUD to {default_date} ({default} days)."),
+    # needs antimicrobial effectiveness testing, USP <51> (shared/DOMAIN.md, round 2 table;
+    # issue 11): without it on the formula the category default applies.
+    aqueous_study_needs_aet=True,
 )
 
 STABILITY_DATA = Policy(
@@ -360,7 +367,7 @@ def _storage_default(formula: "Formula", pol: Policy,
     default = pol.category_defaults.get(category)
     if default is None:
         raise BudError(f"policy {pol.name} has no default BUD for category {category!r}")
-    # USP <795> Table 4: each category's default assumes a storage (non-preserved: fridge).
+    # USP <795> (2023) default BUD table: each category's default assumes a storage (non-preserved: fridge).
     if storage not in default.storage:
         raise BudError(f"storage {storage!r} is not allowed for category {category} "
                        f"({default.citation}); allowed: {', '.join(sorted(default.storage))}",
@@ -386,7 +393,7 @@ def _rule_limit(formula: "Formula", pol: Policy, compounded: dt.date, storage: s
         notes.append(f"The stability study ({s.reference}) covered only {', '.join(s.fillers)}; "
                      f"this batch uses {filler}, so the study does not apply (conservative).")
     if not (pol.follows_studies and studies):
-        # USP <795> (2023) Table 4 default, no study for this storage.
+        # USP <795> (2023) default BUD table default, no study for this storage.
         why = ("the stability study does not cover this batch's filler" if uncovered and not studies
                else "no stability study for this storage" if not studies
                else "this policy does not use stability studies")
@@ -421,10 +428,28 @@ def _rule_limit(formula: "Formula", pol: Policy, compounded: dt.date, storage: s
         out = Candidate("study", study.reference, study_end,
                         inclusive_days(compounded, study_end), rule=rule,
                         note="; ".join(extra))
-    if (pol.aqueous_extension_caution and category.startswith("aqueous")
-            and out.date > default_end):
-        notes.append(pol.aqueous_extension_caution.format(
-            default=default.days, default_date=format_date(default_end)))
+    if category.startswith("aqueous") and out.date > default_end:
+        aet = formula.stability.antimicrobial_effectiveness
+        if aet is not None:
+            notes.append(f"Antimicrobial effectiveness testing (USP <51>) on file: "
+                         f"{aet.reference}.")
+        elif pol.aqueous_study_needs_aet:
+            # issue 11: no USP <51> testing on the formula -> the category default
+            notes.append(f"The stability study ({study.reference}) supports "
+                         f"{format_date(out.date)}, but USP <795> (2023) extends an aqueous "
+                         f"preparation past its {default.days}-day default only with "
+                         "antimicrobial effectiveness testing (USP <51>) on file; this formula "
+                         "records none, so the category default applies (conservative).")
+            return [Candidate(
+                "category-default", f"{default.citation}: {default_text}", default_end,
+                inclusive_days(compounded, default_end),
+                rule=f"{pol.title}: default maximum BUD (the study is not used: no "
+                     "antimicrobial effectiveness testing, USP <51>, on file)")]
+        else:
+            notes.append(f"This policy follows the study to {format_date(out.date)}; USP <795> "
+                         f"(2023) would also need antimicrobial effectiveness testing (USP <51>) "
+                         f"to go past the {default.days}-day default ({format_date(default_end)})"
+                         ", and this formula records none.")
     return [out]
 
 

@@ -113,12 +113,26 @@ def add_months(d: date, n: int) -> date:
     index = d.year * 12 + (d.month - 1) + n
     year, month = divmod(index, 12)
     month += 1
+    if not 1 <= year <= 9999:
+        raise off_calendar(d, f"{n} months")
     day = min(d.day, calendar.monthrange(year, month)[1])
     return date(year, month, day)
 
 
+def off_calendar(d: date, span: str) -> InputError:
+    """The one error for a date that runs off the calendar (issue 11): before 01 JAN 0001 or
+    after 31 DEC 9999, the range the software can print and store."""
+    return InputError(f"date: {span} from {format_date(d)} runs off the calendar (dates "
+                      f"must fall between {format_date(date.min)} and {format_date(date.max)})"
+                      "; check the date given", field="date")
+
+
 def add_days(d: date, n: int) -> date:
-    return d + timedelta(days=n)
+    """``d`` plus ``n`` days; one :class:`InputError` line when that leaves the calendar."""
+    try:
+        return d + timedelta(days=n)
+    except OverflowError:
+        raise off_calendar(d, f"{n} days") from None
 
 
 def inclusive_days(start: date, end: date) -> int:

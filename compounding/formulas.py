@@ -13,16 +13,16 @@ from __future__ import annotations
 import hashlib
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator,
-                      ValidationError, ValidationInfo, WithJsonSchema, field_validator,
-                      model_validator)
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from . import units as u
 from .errors import NotFoundError, SpecError
 from .gs1 import validate_gtin
 from .spec_files import read_toml, validation_messages
+from .spec_types import (ID_RE, BatchQty, Concentration, Density, Duration, Id, Mass,
+                         Percent, Spec, StrengthQty, Volume)
 from .units import Quantity
 
 #: The name before issue 13 (private names are not imported across modules: use
@@ -64,39 +64,8 @@ FORM_STRENGTH_DIM = {
 FORM_QUANTITY_DIM = {"capsule": "capsules", "oral-liquid": "volume",
                      "sublingual-drops": "volume", "cream": "mass"}
 
-ID_RE = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-
-
-# ---------------------------------------------------------------- pydantic quantity types
-
-def _qty_type(kinds, dims=None, positive=True, example="1 mg"):
-    def validate(v):
-        return u.parse(v, kinds, dims=dims, positive=positive)
-
-    return Annotated[
-        Quantity,
-        PlainValidator(validate),
-        PlainSerializer(lambda qv: f"{u.plain(qv.value)} {qv.unit}" if qv.unit != "%"
-                        else f"{u.plain(qv.value)}%", return_type=str),
-        WithJsonSchema({"type": "string", "examples": [example],
-                        "description": f"an amount with its unit ({', '.join(sorted({kinds} if isinstance(kinds, str) else kinds))})"}),
-    ]
-
-
-Mass = _qty_type(u.MASS, example="4.5 mg")
-Volume = _qty_type(u.VOLUME, example="0.25 mL")
-Concentration = _qty_type(u.CONCENTRATION, example="1 mg/mL")
-Density = _qty_type(u.CONCENTRATION, dims={"w/v"}, example="0.45 g/mL")
-Percent = _qty_type(u.PERCENT, example="0.5% w/v")
-StrengthQty = _qty_type({u.MASS, u.CONCENTRATION}, example="1.5 mg")
-BatchQty = _qty_type({u.MASS, u.VOLUME, u.COUNT}, example="100 mL")
-Duration = Annotated[str, Field(pattern=r"^[1-9][0-9]* (days|months)$",
-                                examples=["60 days", "12 months"])]
-Id = Annotated[str, Field(pattern=ID_RE, max_length=64)]
-
-
-class Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+# The quantity field types and the frozen ``Spec`` base live in spec_types.py (shared
+# with settings and templates); imported here under their old names.
 
 
 # ---------------------------------------------------------------- ingredient catalogue
@@ -311,10 +280,19 @@ class Study(Spec):
     notes: str | None = None
 
 
+class Aet(Spec):
+    """Antimicrobial effectiveness testing (USP <51>) on file for this formula: under USP
+    <795> (2023) an aqueous preparation's study-based BUD past its category default needs it."""
+
+    reference: str = Field(min_length=1, description="the test report (lab, report id, date)")
+    notes: str | None = None
+
+
 class Stability(Spec):
     category: Category
     water_activity: Literal["aw >= 0.6", "aw < 0.6"]
     studies: tuple[Study, ...] = ()
+    antimicrobial_effectiveness: Aet | None = None
 
 
 class BudLimit(Spec):
@@ -438,10 +416,13 @@ class Formula(Spec):
         if aqueous != (self.stability.water_activity == "aw >= 0.6"):
             raise ValueError(f"stability: category {cat} does not match water_activity "
                              f"{self.stability.water_activity!r} (USP <795>: aqueous means aw >= 0.6)")
-        # USP <795> Table 4: aqueous non-preserved preparations are stored in a refrigerator.
+        # USP <795> (2023) default BUD table: aqueous non-preserved preparations are stored in a refrigerator.
         if cat == "aqueous-non-preserved" and "room" in self.storage.conditions:
             raise ValueError("storage.conditions: an aqueous non-preserved preparation must be "
-                             "refrigerated (USP <795> Table 4); remove 'room'")
+                             "refrigerated (USP <795> (2023) default BUD table); remove 'room'")
+        if self.stability.antimicrobial_effectiveness is not None and not aqueous:
+            raise ValueError("stability.antimicrobial_effectiveness: USP <51> testing is "
+                             "recorded for aqueous preparations only")
         if self.dosage_form == "cream" and not aqueous:
             raise ValueError("stability.category: creams count as aqueous (USP <795>)")
         for i, st in enumerate(self.stability.studies):

@@ -43,7 +43,7 @@ def test_human_output_exact():
         "policy usp795: USP <795> (2023)",
         "Binding limit: component lot expiry: naltrexone-hcl lot ABC123",
         "Limits considered (the earliest binds):",
-        "  14 MAR 2026   14 days  category default: USP <795> (2023) Table 4: aqueous, "
+        "  14 MAR 2026   14 days  category default: USP <795> (2023) default BUD table: aqueous, "
         "non-preserved (aw >= 0.6): 14 days",
         "      rule: USP <795> (2023): default maximum BUD (no stability study for this storage)",
         "  10 MAR 2026   10 days  component lot expiry: naltrexone-hcl lot ABC123  <- binding",
@@ -74,7 +74,7 @@ def test_json_output():
 @pytest.mark.parametrize("fid, policy, bud, days, kind", [
     ("ldn-capsules", "usp795", "2026-08-27", 180, "study-capped"),
     ("ldn-capsules", "stability-data", "2027-02-23", 360, "study"),
-    ("ldn-oral-liquid", "usp795", "2026-04-29", 60, "study"),
+    ("ldn-oral-liquid", "usp795", "2026-04-04", 35, "category-default"),  # no USP <51> test
     ("ldn-oral-liquid", "stability-data", "2026-04-29", 60, "study"),
     ("ldn-sublingual-drops", "usp795", "2026-03-14", 14, "category-default"),
     ("ldn-sublingual-drops", "stability-data", "2026-03-14", 14, "category-default"),
@@ -92,7 +92,7 @@ def test_defaults_today_first_storage_and_settings_policy(tmp_path):
     r = run("ldn-oral-liquid", "--json")
     j = json.loads(r.stdout)
     # today (05 MAR 2026) is day 1; storage defaults to the formula's first (refrigerated)
-    assert (j["bud"], j["days"], j["storage"], j["policy"]) == ("2026-05-03", 60,
+    assert (j["bud"], j["days"], j["storage"], j["policy"]) == ("2026-04-08", 35,
                                                                 "refrigerated", "usp795")
     settings = tmp_path / "pharmacy.toml"
     settings.write_text('bud_policy = "stability-data"\n')
@@ -101,6 +101,18 @@ def test_defaults_today_first_storage_and_settings_policy(tmp_path):
     assert (j2["policy"], j2["days"], j2["bud"]) == ("stability-data", 360, "2027-02-27")
     r3 = run("ldn-capsules", "--json", "--policy", "usp795", settings=settings)
     assert json.loads(r3.stdout)["days"] == 180       # the option wins over the settings
+
+
+def test_issue_11_oral_liquid_and_a_date_off_the_calendar():
+    r = run("ldn-oral-liquid", "--compounded", "2026-11-25")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[0] == ("Beyond-use date: 29 DEC 2026 (35 days; compounded "
+                                        "25 NOV 2026 is day 1)")
+    r = run("ldn-capsules", "--compounded", "9999-12-31")
+    assert r.exit_code == 2
+    assert r.output.splitlines() == [
+        "Error: compounded: a period of 180 days from 31 DEC 9999 runs past 31 DEC 9999, the "
+        "last date the calendar has; check the compounding date"]
 
 
 def test_first_line_is_the_date_with_a_month_name():

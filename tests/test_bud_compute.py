@@ -44,7 +44,8 @@ FOUR = [
     # formula, policy, storage, days, BUD from 01 MAR 2026, binding kind
     ("ldn-capsules", "usp795", "room", 180, date(2026, 8, 27), "study-capped"),
     ("ldn-capsules", "stability-data", "room", 360, date(2027, 2, 23), "study"),
-    ("ldn-oral-liquid", "usp795", "refrigerated", 60, date(2026, 4, 29), "study"),
+    # issue 11: no antimicrobial effectiveness testing (USP <51>) on file -> the default
+    ("ldn-oral-liquid", "usp795", "refrigerated", 35, date(2026, 4, 4), "category-default"),
     ("ldn-oral-liquid", "stability-data", "refrigerated", 60, date(2026, 4, 29), "study"),
     ("ldn-sublingual-drops", "usp795", "refrigerated", 14, date(2026, 3, 14), "category-default"),
     ("ldn-sublingual-drops", "stability-data", "refrigerated", 14, date(2026, 3, 14),
@@ -71,7 +72,7 @@ def test_four_formulas_under_both_policies(registry, fid, policy, storage, days,
 def test_fourteen_days_from_first_of_march_end_on_the_fourteenth(registry):
     r = compute_bud(registry.get("ldn-sublingual-drops"), date(2026, 3, 1), "refrigerated")
     assert r.bud == date(2026, 3, 14)
-    assert r.binding.source == "USP <795> (2023) Table 4: aqueous, non-preserved (aw >= 0.6): 14 days"
+    assert r.binding.source == "USP <795> (2023) default BUD table: aqueous, non-preserved (aw >= 0.6): 14 days"
 
 
 def test_capsules_usp795_caps_the_360_day_study_and_says_so(registry):
@@ -113,7 +114,8 @@ def test_each_storage_has_its_own_study(registry):
                      storage={"conditions": ["refrigerated", "room"]},
                      stability={"studies": [
                          {"storage": "refrigerated", "duration": "60 days", "reference": "Fawcett 4 C"},
-                         {"storage": "room", "duration": "30 days", "reference": "Fawcett 25 C"}]})
+                         {"storage": "room", "duration": "30 days", "reference": "Fawcett 25 C"}],
+                         "antimicrobial_effectiveness": {"reference": "USP <51> report T-1"}})
     for policy in POLICIES:
         cold = compute_bud(liquid, MADE, "refrigerated", policy=policy)
         warm = compute_bud(liquid, MADE, "room", policy=policy)
@@ -145,7 +147,7 @@ def test_category_storage_rule_is_checked_even_if_the_formula_slipped_through(re
     with pytest.raises(BudError) as exc:
         compute_bud(bad, MADE, "room")
     assert str(exc.value) == ("storage 'room' is not allowed for category aqueous-non-preserved "
-                              "(USP <795> (2023) Table 4); allowed: refrigerated")
+                              "(USP <795> (2023) default BUD table); allowed: refrigerated")
 
 
 def test_unknown_policy(registry):
@@ -227,7 +229,7 @@ def test_span_refuses_other_units():
     ("ldn-sublingual-drops", date(2028, 2, 16), date(2028, 2, 29)),
     ("ldn-sublingual-drops", date(2028, 2, 29), date(2028, 3, 13)),  # made on the leap day
     ("ldn-capsules", date(2028, 2, 29), date(2028, 8, 26)),
-    ("ldn-oral-liquid", date(2028, 1, 1), date(2028, 2, 29)),       # 60 days over a leap day
+    ("ldn-oral-liquid", date(2028, 1, 27), date(2028, 3, 1)),       # 35 days over a leap day
 ])
 def test_leap_years(registry, fid, made, expected):
     formula = registry.get(fid)
@@ -249,7 +251,7 @@ def test_component_lot_binds_when_it_expires_first(registry):
 
 
 @pytest.mark.parametrize("fid, expiry, expected", [
-    ("ldn-oral-liquid", "2026-04", date(2026, 4, 29)),   # 30 APR is after the 60 days: study
+    ("ldn-oral-liquid", "2026-04", date(2026, 4, 4)),    # 30 APR is after the 35-day default
     ("ldn-oral-liquid", "2026-03", date(2026, 3, 31)),   # 31 MAR binds
     ("ldn-cream", "2026-03", date(2026, 3, 28)),
     ("ldn-sublingual-drops", "2026-03", date(2026, 3, 14)),
@@ -354,18 +356,18 @@ def test_hand_set_on_the_compounding_day(registry):
 
 def test_as_json_shape(registry):
     r = compute_bud(registry.get("ldn-oral-liquid"), MADE, "refrigerated",
-                    {"naltrexone-hcl lot ABC123": date(2026, 4, 15)})
+                    {"naltrexone-hcl lot ABC123": date(2026, 3, 31)})
     j = r.as_json()
     assert list(j) == ["bud", "days", "policy", "storage", "binding", "candidates"]
-    assert j["bud"] == "2026-04-15" and j["days"] == 46
+    assert j["bud"] == "2026-03-31" and j["days"] == 31
     assert j["policy"] == "usp795" and j["storage"] == "refrigerated"
     assert j["binding"] == {"kind": "component-lot", "source": "naltrexone-hcl lot ABC123",
-                            "date": "2026-04-15", "days": 46,
+                            "date": "2026-03-31", "days": 31,
                             "rule": "USP <795>: the BUD may not be later than the expiry "
                                     "of any component",
                             "note": None}
-    assert [c["kind"] for c in j["candidates"]] == ["study", "component-lot"]
-    assert j["candidates"][0]["date"] == "2026-04-29" and j["candidates"][0]["days"] == 60
+    assert [c["kind"] for c in j["candidates"]] == ["category-default", "component-lot"]
+    assert j["candidates"][0]["date"] == "2026-04-04" and j["candidates"][0]["days"] == 35
     for c in j["candidates"]:
         assert set(c) >= {"kind", "source", "date", "days"}
 
@@ -402,7 +404,7 @@ def test_explanation_names_the_binding_limit_and_dates_with_month_names(registry
     assert lines[3] == "Limits considered (the earliest binds):"
     assert ("  28 MAR 2026   28 days  formula BUD limit: LDN 2026 Prescriber Guide, Types of "
             "LDN: Cream: the cream lasts for 28 days only  <- binding") in lines
-    assert ("  04 APR 2026   35 days  category default: USP <795> (2023) Table 4: aqueous, "
+    assert ("  04 APR 2026   35 days  category default: USP <795> (2023) default BUD table: aqueous, "
             "preserved (aw >= 0.6): 35 days") in lines
     assert ("  30 SEP 2026  214 days  component lot expiry: cream-base-preserved lot CB9"
             in lines)
@@ -410,20 +412,52 @@ def test_explanation_names_the_binding_limit_and_dates_with_month_names(registry
     assert not any("2026-" in line for line in lines)      # no all-numeric dates for people
 
 
-def test_aqueous_study_extension_caution_under_usp795_only(registry):
+@pytest.mark.parametrize("made, bud", [
+    (date(2026, 11, 25), date(2026, 12, 29)),   # issue 11: not 23 JAN 2027 (the 60-day study)
+    (date(2026, 3, 1), date(2026, 4, 4)),
+])
+def test_aqueous_study_needs_antimicrobial_effectiveness_testing(registry, made, bud):
+    # USP <795> (2023): a study takes an aqueous preparation past its category default only
+    # with USP <51> testing on file; the oral liquid records none (Fawcett 1997 is a chemical
+    # stability study), so usp795 gives the 35-day preserved-aqueous default.
     liquid = registry.get("ldn-oral-liquid")
-    usp = compute_bud(liquid, MADE, "refrigerated", policy="usp795")
-    caution = ("USP <795> (2023): a study extends an aqueous preparation past its 35-day "
-               "default only with antimicrobial effectiveness testing (USP <51>) as well; "
-               "confirm this formula has it, else hand-set the BUD to 04 APR 2026 (35 days).")
-    assert caution in usp.notes
-    assert f"  - {caution}" in usp.explain()
-    data = compute_bud(liquid, MADE, "refrigerated", policy="stability-data")
-    assert caution not in data.notes
-    assert any(n.startswith("The stability-data policy follows the study beyond") for n in data.notes)
-    # capsules are nonaqueous: no AET caution
-    caps = compute_bud(registry.get("ldn-capsules"), MADE, "room", policy="usp795")
+    usp = compute_bud(liquid, made, "refrigerated", policy="usp795")
+    assert (usp.bud, usp.days, usp.binding.kind) == (bud, 35, "category-default")
+    assert usp.binding.rule == ("USP <795> (2023): default maximum BUD (the study is not used: "
+                                "no antimicrobial effectiveness testing, USP <51>, on file)")
+    assert any(n.startswith("The stability study (Fawcett JM et al.") and n.endswith(
+        "only with antimicrobial effectiveness testing (USP <51>) on file; this formula "
+        "records none, so the category default applies (conservative).") for n in usp.notes)
+    # the stability-data policy may follow the study, and says what USP <795> would need
+    data = compute_bud(liquid, made, "refrigerated", policy="stability-data")
+    assert (data.days, data.binding.kind) == (60, "study")
+    assert any(n.startswith("This policy follows the study to ") and "would also need "
+               "antimicrobial effectiveness testing (USP <51>)" in n for n in data.notes)
+    # with the test on file the study stands under usp795 too, and the report is cited
+    tested = variant(registry, "ldn-oral-liquid", stability={
+        "antimicrobial_effectiveness": {"reference": "USP <51> report T-1, 2026"}})
+    ok = compute_bud(tested, made, "refrigerated", policy="usp795")
+    assert (ok.days, ok.binding.kind) == (60, "study")
+    assert ("Antimicrobial effectiveness testing (USP <51>) on file: USP <51> report T-1, "
+            "2026.") in ok.notes
+    # capsules are nonaqueous: no AET rule, and a nonaqueous formula cannot record one
+    caps = compute_bud(registry.get("ldn-capsules"), made, "room", policy="usp795")
     assert not any("antimicrobial" in n for n in caps.notes)
+    with pytest.raises(Exception, match="recorded for aqueous preparations only"):
+        variant(registry, "ldn-capsules", stability={
+            "antimicrobial_effectiveness": {"reference": "x"}})
+
+
+@pytest.mark.parametrize("made, message", [
+    (date(9999, 12, 31), "compounded: a period of 180 days from 31 DEC 9999 runs past "
+                         "31 DEC 9999, the last date the calendar has; check the compounding "
+                         "date"),
+    (date(9999, 7, 1), "compounded: a period of 360 days from 01 JUL 9999 runs past"),
+])
+def test_dates_off_the_calendar_are_one_clear_line(registry, made, message):
+    with pytest.raises(BudError) as exc:
+        compute_bud(registry.get("ldn-capsules"), made, "room")
+    assert str(exc.value).startswith(message)
 
 
 # ---------------------------------------------------------------- the tables

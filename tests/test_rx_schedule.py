@@ -296,9 +296,13 @@ def test_liquid_with_aet_on_file_follows_the_60_day_study(reg):
     # with AET on file the Fawcett study's 60 days stand: fill 1 days 1-60 (01 DEC - 29 JAN):
     # 52.5 + 7 x (3 + 3.5 + 4) + 4 x 4.5 = 52.5 + 73.5 + 18 = 144 mL + 2 = 146 mL;
     # fill 2 days 61-86: 26 x 4.5 = 117 mL + 2 = 119 mL.
+    # (issue 11: the formula records the USP <51> test; compute_bud then follows the study)
     s = S.build(START, rule=LIQUID_RULE)
-    fills = _fills(reg, "ldn-oral-liquid", None, s, "refrigerated",
-                   rx=Titration(aet_on_file=("ldn-oral-liquid",)))
+    data = reg.get("ldn-oral-liquid").spec_json()
+    data["stability"]["antimicrobial_effectiveness"] = {"reference": "USP <51> report T-1"}
+    f = Formula.model_validate(data, context={"catalogue": reg.catalogue})
+    m = M.Measurer(f, None, RX, kit=tuple(s.doses()))
+    fills = F.plan_fills(s, m, storage="refrigerated", policy="usp795")
     assert _summary(fills) == [
         (1, "2026-12-01", "2027-01-29", [("1 mg/mL", "144 mL", "146 mL")]),
         (2, "2027-01-30", "2027-02-24", [("1 mg/mL", "117 mL", "119 mL")]),

@@ -116,12 +116,16 @@ def fill_bud(formula, compounded: date, storage: str, policy: str,
     category = formula.stability.category
     pol = get_policy(policy)
     default = pol.category_defaults.get(category)
-    if (category.startswith("aqueous") and default is not None
+    reason = ("fills sized to the USP <795> (2023) category default: no antimicrobial "
+              "effectiveness testing (USP <51>) on file for this formula")
+    if result.binding.kind == "category-default" and "USP <51>" in result.binding.rule:
+        # issue 11: compute_bud itself falls back when the formula records no USP <51> test
+        basis = f"{default.description}: {default.days} days ({reason})"
+    aet = formula.stability.antimicrobial_effectiveness
+    if (category.startswith("aqueous") and default is not None and aet is None
             and formula.id not in set(aet_on_file)):
         default_end = period_end(compounded, Span(default.days, "days"), pol.first_day)
         if result.bud > default_end:
-            reason = ("fills sized to the USP <795> (2023) category default: no antimicrobial "
-                      "effectiveness testing (USP <51>) on file for this formula")
             result = compute_bud(formula, compounded, storage, policy=policy,
                                  shorten_to=default_end, reason=reason)
             basis = f"{default.description}: {default.days} days ({reason})"
