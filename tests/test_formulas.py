@@ -181,7 +181,7 @@ def test_cli_list():
 def test_cli_list_json():
     r = run("--formulas", str(FORMULAS), "formulas", "list", "--json")
     rows = json.loads(r.output)
-    assert {"id": "ldn-oral-liquid", "version": 1, "name": "Naltrexone HCl 1 mg/mL oral liquid",
+    assert {"id": "ldn-oral-liquid", "version": 2, "name": "Naltrexone HCl 1 mg/mL oral liquid",
             "dosage_form": "oral-liquid", "strength": "1 mg/mL"} in rows
 
 

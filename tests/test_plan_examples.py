@@ -96,7 +96,8 @@ def test_100_ml_oral_liquid_at_98_5_percent_potency():
     # weigh 120 mg, dissolve to 5 mL (24 mg/mL x 0.985 = 23.64 mg/mL of pure drug);
     # take 102 / 23.64 = 4.3147 -> 4.31 mL; delivered 4.31 x 23.64 = 101.8884 mg (-0.109%).
     # ascorbic acid 0.5% w/v x 102 mL = 510 mg; sodium benzoate 0.1% w/v = 102 mg < 120 mg:
-    # 120 mg to 5 mL = 24 mg/mL, take 102 / 24 = 4.25 mL; glycerol 20% w/v = 20.4 g;
+    # 120 mg to 5 mL = 24 mg/mL, take 102 / 24 = 4.25 mL; glycerol 20% v/v = 20.4 mL
+    # (Fawcett 1997: 20 mL per 100 mL, measured);
     # purified water q.s. to 102 mL.
     p = plan("ldn-oral-liquid", quantity="100 mL", potency="98.5%")
     assert weighings(p) == [
@@ -107,7 +108,7 @@ def test_100_ml_oral_liquid_at_98_5_percent_potency():
         (5, "weigh", "sodium-benzoate", "120", "mg"),
         (6, "make-up", "purified-water", "5", "mL"),
         (7, "measure", None, "4.25", "mL"),
-        (8, "weigh", "glycerol", "20400", "mg"),
+        (8, "measure", "glycerol", "20.4", "mL"),
         (9, "make-up", "purified-water", "102", "mL")]
     assert p.drug.target == u.q(102, "mg")
     assert p.drug.delivered == u.q("101.888", "mg")

@@ -69,7 +69,7 @@ def test_new_show_list_liquid_rule(tmp_path, db):
     assert r.output.splitlines() == [
         "Recorded Rx RX-1001 version 1.",
         "Rx RX-1001 version 1: Zoë Nguyễn, prescribed by Dr A. Example",
-        "Preparation: ldn-oral-liquid version 1, 1 mg/mL, stored refrigerated; dose at bedtime",
+        "Preparation: ldn-oral-liquid version 2, 1 mg/mL, stored refrigerated; dose at bedtime",
         "Schedule: 0.5 mg x 7 d, 1 mg x 7 d, 1.5 mg x 7 d, 2 mg x 7 d, 2.5 mg x 7 d, 3 mg x 7 d,"
         " 3.5 mg x 7 d, 4 mg x 7 d, 4.5 mg x 30 d",
         "From 01 DEC 2026 to 24 FEB 2027",
