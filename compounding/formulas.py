@@ -251,6 +251,13 @@ class DropsSpec(Spec):
     min_drops_per_dose: int = Field(default=1, ge=1)
     max_drops_per_dose: int = Field(default=30, ge=1)
     reference_dose: Mass = u.q("0.5", "mg")
+    #: issue 11: the drop limit is also max_dose / mg per drop, so the largest dose the limit
+    #: allows stays below the guide's 12 mg ceiling (4.5 mg: the usual top of the range)
+    max_dose: Mass = Field(default=u.q("4.5", "mg"), description="largest dose in mg")
+
+    def drop_limit(self, mg_per_drop) -> int:
+        """Most drops in one dose: the count limit, and no more than ``max_dose``."""
+        return min(self.max_drops_per_dose, int(self.max_dose.to("mg").value / mg_per_drop))
 
 
 class DeviceSpec(Spec):
@@ -397,6 +404,9 @@ class Formula(Spec):
 
     def _check_form_parts(self):
         form = self.dosage_form
+        if self.drops is not None and self.drops.max_dose >= HIGH_LOW_DOSE_LIMIT:
+            raise ValueError("drops.max_dose: must be below the 12 mg 'high-low dose' limit "
+                             "(prescriber guide)")
         need = {"capsule": "capsule", "sublingual-drops": "drops"}
         for f, part in need.items():
             if form == f and getattr(self, part) is None:

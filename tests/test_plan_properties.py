@@ -68,7 +68,8 @@ def test_capsules(n, strength, filler, pot, ov, m, r):
     f = REG.get("ldn-capsules")
     sett = Settings(max_dilution_ratio=r)
     order = Order(quantity=u.q(n, "capsules"), strength=u.q(strength, "mcg"), filler=filler,
-                  potency_percent=pot, overage_percent=ov, min_weighable=m)
+                  potency_percent=pot, overage_percent=ov, min_weighable=m,
+                  confirm_strength=True)  # random strengths include 1000-fold look-alikes
     p = make_plan(f, CAT, sett, order)
     check(p, sett, order)
     # the blend adds up: fill weight x capsules made

@@ -56,12 +56,15 @@ def _date(iso: str) -> str:
 @click.option("--corrects", metavar="LOT", help="The rejected or quarantined batch this new "
               "batch corrects (the link is kept on both records).")
 @click.option("--reason", help="Why, with --corrects.")
+@click.option("--confirm-strength", is_flag=True,
+              help="Confirm a strength that reads like a usual strength in the other unit "
+                   "(4.5 mcg beside the usual 4.5 mg): a 1000-fold look-alike.")
 @click.option("--by", "by", required=True, help="Who compounds the batch.")
 @db_option
 @json_option
 @pass_app
 def batch_create(app, formula_id, quantity, strength, filler, capsule_size, storage,
-                 component_lots, corrects, reason, by, db_path, as_json):
+                 component_lots, corrects, reason, confirm_strength, by, db_path, as_json):
     """Plan a batch with the lots in stock, allocate its lot ID and record it.
 
     The active ingredient's certificate potency is used in the plan. Not enough stock, or
@@ -73,7 +76,7 @@ def batch_create(app, formula_id, quantity, strength, filler, capsule_size, stor
     formula = reg.get(formula_id)
     lots = _component_lots(component_lots)
     order = Order.from_text(formula, quantity=quantity, strength=strength, filler=filler,
-                            capsule_size=capsule_size)
+                            capsule_size=capsule_size, confirm_strength=confirm_strength)
     with open_store(app, db_path) as store:
         rec = store.create_batch(formula, reg.catalogue, app.settings, order, by=by,
                                  formula_sha256=reg.hashes[formula.id], component_lots=lots,

@@ -23,10 +23,13 @@ from . import echo_json, json_option, pass_app
               "settings, 120 mg for a Class III balance).")
 @click.option("--avoid", multiple=True, metavar="TAG",
               help="Allergen/intolerance tag the patient must avoid (repeatable), e.g. lactose.")
+@click.option("--confirm-strength", is_flag=True,
+              help="Confirm a strength that reads like a usual strength in the other unit "
+                   "(4.5 mcg beside the usual 4.5 mg): a 1000-fold look-alike.")
 @json_option
 @pass_app
 def plan(app, formula_id, quantity, strength, filler, capsule_size, potency, overage,
-         min_weighable, avoid, as_json):
+         min_weighable, avoid, confirm_strength, as_json):
     """Calculate a batch: every weighing, dilution steps, capsule fill or drops."""
     from ..plan import Order, make_plan, render_plan_text
 
@@ -34,7 +37,8 @@ def plan(app, formula_id, quantity, strength, filler, capsule_size, potency, ove
     formula = reg.get(formula_id)
     order = Order.from_text(formula, quantity=quantity, strength=strength, filler=filler,
                             capsule_size=capsule_size, potency=potency, overage=overage,
-                            min_weighable=min_weighable, avoid=avoid)
+                            min_weighable=min_weighable, avoid=avoid,
+                            confirm_strength=confirm_strength)
     result = make_plan(formula, reg.catalogue, app.settings, order)
     if as_json:
         echo_json(result.as_json())

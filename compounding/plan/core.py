@@ -168,7 +168,27 @@ class Ctx:
             raise PlanError(f"--strength: {u.fmt(st)} is outside the range for {f.id}: "
                             f"{spec.describe()}" + (" per capsule" if self.form == "capsule"
                                                      else ""))
+        self._check_look_alike(st)
         return st
+
+    def _check_look_alike(self, st: Quantity):
+        """Issue 11: a strength whose number is a usual strength of the formula in the other
+        unit (mg <-> mcg: 4.5 mcg beside the usual 4.5 mg) is a 1000-fold look-alike; it needs
+        --confirm-strength. Ultra-low doses are legitimate: a confirmation, not a ban."""
+        swap = {"mg": "mcg", "mcg": "mg", "mg/mL": "mcg/mL", "mcg/mL": "mg/mL",
+                "mg/g": "mcg/g", "mcg/g": "mg/g"}
+        for usual in self.formula.strength.common:
+            other = swap.get(usual.unit)
+            if other is None or st.unit != other or st.value != usual.value:
+                continue
+            if self.order.confirm_strength:
+                self.warnings.append(f"Strength {u.fmt(st)} confirmed (--confirm-strength): it "
+                                     f"reads like the usual {u.fmt(usual)}, 1000 times more")
+                return
+            big, small = (usual, st) if usual > st else (st, usual)
+            raise PlanError(f"--strength: {u.fmt(st)} looks like the usual {u.fmt(usual)} "
+                            f"(1000-fold: {u.fmt(small)} is 1/1000 of {u.fmt(big)}); if "
+                            f"{u.fmt(st)} is meant, give --confirm-strength")
 
     def _check_options(self):
         o, f = self.order, self.formula

@@ -188,6 +188,7 @@ def _plan_solid(target, c0, *, mwq, readability, max_ratio, max_take, what, opti
         return Aliquot("solid", direct, [], direct, direct * c0)
     base = ceil_step(mwq, readability)  # every weighed amount >= the minimum
     cands = ratio_candidates(max_ratio)
+    loose_k = None  # the fewest steps that work without the budget
     for k in range(1, MAX_STEPS + 1):
         if Decimal(max(cands)) ** k * target / c0 < mwq:
             continue  # not enough dilution possible with k steps
@@ -228,9 +229,11 @@ def _plan_solid(target, c0, *, mwq, readability, max_ratio, max_take, what, opti
                 t = take if last else base
                 stages.append(Stage("dilute", base, base * r, Decimal(r), conc, t, t * conc))
             return Aliquot("solid", base, stages, take, delivered)
-        if plain_ok:
-            # a chain of this length works but not within the uncertainty budget: more steps
-            # only add weighings, so the balance is too coarse for this batch
+        if plain_ok and loose_k is None:
+            loose_k = k
+        if loose_k is not None and k > loose_k:
+            # the fewest steps, and one more (a larger final take), do not fit the uncertainty
+            # budget: further steps only add weighings, so the balance is too coarse
             break
     raise PlanError(f"{what}: cannot be diluted into this batch within {MAX_STEPS} steps of "
                     f"at most 1 in {max_ratio} with every weighing at least {number(mwq)} mg; "

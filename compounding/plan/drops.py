@@ -26,6 +26,7 @@ def drops_facts(ctx: Ctx) -> dict:
     per_drop = conc / spec.drops_per_ml  # mg (basis) per drop
     ref = spec.reference_dose.to("mg").value
     need = ref / per_drop
+    limit = spec.drop_limit(per_drop)  # issue 11: never past max_dose (below 12 mg)
     if not spec.min_drops_per_dose <= need <= spec.max_drops_per_dose:
         lo = ref * spec.drops_per_ml / spec.max_drops_per_dose
         hi = ref * spec.drops_per_ml / spec.min_drops_per_dose
@@ -35,29 +36,36 @@ def drops_facts(ctx: Ctx) -> dict:
             f"(allowed {spec.min_drops_per_dose} to {spec.max_drops_per_dose}); use "
             f"{u.number(tidy(lo, 4))} to {u.number(tidy(hi, 4))} mg/mL")
     table = []
-    tol = ctx.formula.strength_tolerance.value
+    # issue 11: a dose in whole drops must be within half the strength tolerance (the dropper
+    # itself may be 15% off, USP <1101>, so rounding may not use the whole tolerance)
+    tol = ctx.formula.strength_tolerance.value / 2
     for dose in DOSE_TABLE_MG:
         exact = dose / per_drop
         whole = max(1, int(exact.to_integral_value(rounding=ROUND_HALF_UP)))
         given = per_drop * whole
         dev = pct((given - dose) / dose * 100)
-        within = spec.min_drops_per_dose <= whole <= spec.max_drops_per_dose
+        within = spec.min_drops_per_dose <= whole <= limit
         table.append({"dose": u.q(dose, "mg"), "drops_exact": tidy(exact, 6),
                       "drops": whole, "dose_given": u.q(tidy(given), "mg"),
                       "deviation_percent": dev, "within_limits": within})
         if not within:
             ctx.warnings.append(f"A {show(u.q(dose, 'mg'))} dose needs {whole} drops, outside "
-                                f"{spec.min_drops_per_dose} to {spec.max_drops_per_dose} "
-                                "drops per dose")
+                                f"{spec.min_drops_per_dose} to {limit} drops per dose (at most "
+                                f"{show(spec.max_dose)} a dose: drops.max_dose)")
         elif abs(dev) > tol:
-            ctx.warnings.append(f"A {show(u.q(dose, 'mg'))} dose is {whole} drops = "
-                                f"{show(u.q(tidy(given), 'mg'))} ({u.number(dev)}%): whole "
-                                f"drops miss it by more than {u.number(tol)}%")
+            ctx.warnings.append(f"A {show(u.q(dose, 'mg'))} dose is "
+                                f"{u.number(tidy(exact, 3))} drops: {whole} drops give "
+                                f"{show(u.q(tidy(given), 'mg'))} ({'+' if dev > 0 else ''}"
+                                f"{u.number(dev.normalize())}%), more than ±{u.number(tol)}% "
+                                "(half the strength tolerance: the dropper itself may be 15% "
+                                "off, USP <1101>)")
     return {"drops_per_ml": spec.drops_per_ml, "calibration": spec.calibration,
             "mg_per_drop": u.q(tidy(per_drop), "mg"),
             "reference_dose": spec.reference_dose, "drops_for_reference_dose": tidy(need, 6),
             "min_drops_per_dose": spec.min_drops_per_dose,
-            "max_drops_per_dose": spec.max_drops_per_dose, "dose_table": table}
+            "max_drops_per_dose": spec.max_drops_per_dose, "max_dose": spec.max_dose,
+            "drop_limit": limit, "largest_dose": u.q(tidy(per_drop * limit), "mg"),
+            "dose_table": table}
 
 
 def plan_drops(ctx: Ctx) -> BatchPlan:

@@ -74,12 +74,16 @@ class Order(BaseModel):
     overage_percent: Decimal | None = None
     min_weighable: Quantity | None = None
     avoid: tuple[str, ...] = ()
+    #: issue 11: the strength was confirmed although its number is a usual strength in the
+    #: other unit (4.5 mcg beside the usual 4.5 mg)
+    confirm_strength: bool = False
 
     @classmethod
     def from_text(cls, formula, *, quantity: str, strength: str | None = None,
                   filler: str | None = None, capsule_size: str | None = None,
                   potency: str | None = None, overage: str | None = None,
-                  min_weighable: str | None = None, avoid=()) -> "Order":
+                  min_weighable: str | None = None, avoid=(),
+                  confirm_strength: bool = False) -> "Order":
         """Parse command-line text for ``formula``; every error names its option.
 
         Quantity: capsules by count (``100`` or ``100 capsules``); liquids and drops in
@@ -111,7 +115,8 @@ class Order(BaseModel):
                    capsule_size=normalise_size(capsule_size),
                    potency_percent=Decimal("100") if pot is None else pot,
                    overage_percent=ov, min_weighable=mwq,
-                   avoid=tuple(a.strip().lower() for a in avoid if a and a.strip()))
+                   avoid=tuple(a.strip().lower() for a in avoid if a and a.strip()),
+                   confirm_strength=bool(confirm_strength))
 
 
 def _try(text, kinds, dims=None):

@@ -124,7 +124,8 @@ def render(plan: BatchPlan) -> str:
         dr = plan.drops
         add("")
         add(f"DROPS: {u.number(dr['drops_per_ml'])} drops per mL (calibrated); "
-            f"{show(dr['mg_per_drop'])} per drop")
+            f"{show(dr['mg_per_drop'])} per drop; at most {dr['drop_limit']} drops a dose "
+            f"({show(dr['largest_dose'])}, limit {show(dr['max_dose'])})")
         rows = [[show(r["dose"]), str(r["drops"]), show(r["dose_given"]),
                  _pct(r["deviation_percent"]), "" if r["within_limits"] else "outside limits"]
                 for r in dr["dose_table"]]

@@ -37,7 +37,8 @@ def order_json(order) -> dict:
             "potency_percent": u.plain(order.potency_percent),
             "overage_percent": None if order.overage_percent is None
             else u.plain(order.overage_percent),
-            "min_weighable": _qjson(order.min_weighable), "avoid": list(order.avoid)}
+            "min_weighable": _qjson(order.min_weighable), "avoid": list(order.avoid),
+            "confirm_strength": order.confirm_strength}
 
 
 def candidates(store: StoreCore, ingredient: str, named: str | None, day: date) -> list[dict]:
