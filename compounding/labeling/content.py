@@ -127,6 +127,8 @@ class LabelData:
         if name == "form_route":
             return self.form_route
         if name == "quantity":
+            if d and self.quantity.endswith("/mL)") and d.quantity.endswith("mL"):
+                return f"Qty: {d.quantity} {self.quantity[self.quantity.rindex('('):]}"
             return f"Qty: {d.quantity if d else self.quantity}"
         if name == "lot":
             return f"Lot: {self.lot}"
@@ -162,6 +164,30 @@ class LabelData:
         raise LabelError(f"unknown label field {name!r}", field=name)
 
 
+def dose_unit_text(formula, strength: u.Quantity) -> str | None:
+    """Issue 11: what one drop or one click carries, for drop- and click-dosed preparations
+    ("0.5 mg per drop; 20 drops = 1 mL"); None for other forms."""
+    if formula.drops is not None and strength.dim == "w/v":
+        per_ml = strength.to("mg/mL").value
+        per_drop = u.readable_mass(u.q(u.sig(per_ml / formula.drops.drops_per_ml, 4)
+                                       .normalize(), "mg"))
+        return (f"{qty_text(per_drop)} per drop; {u.number(formula.drops.drops_per_ml)} "
+                "drops = 1 mL")
+    if formula.device is not None and formula.density is not None and strength.dim == "w/w":
+        ml = formula.device.ml_per_click.to("mL").value
+        per_click = strength.to("mg/g").value * formula.density.to("g/mL").value * ml
+        clicks = (1 / ml).normalize()
+        return (f"{qty_text(u.readable_mass(u.q(u.sig(per_click, 4).normalize(), 'mg')))} per "
+                f"{formula.device.name} click; {u.number(clicks)} clicks = 1 mL")
+    return None
+
+
+def _with_concentration(quantity_text: str, strength: u.Quantity) -> str:
+    """Issue 11: a liquid's volume carries its mg per mL beside it ("100 mL (1 mg/mL)")."""
+    return f"{quantity_text} ({strength_text(strength)})" if strength.dim == "w/v" else \
+        quantity_text
+
+
 def label_data(formula, settings, *, strength: u.Quantity, quantity: u.Quantity, lot: str,
                bud: date, storage: str, ingredient_tags=(), dispensing: Dispensing | None = None
                ) -> LabelData:
@@ -181,11 +207,12 @@ def label_data(formula, settings, *, strength: u.Quantity, quantity: u.Quantity,
     return LabelData(
         drug=drug_line(formula, strength),
         form_route=form_route_line(formula),
-        quantity=qty_text(quantity),
+        quantity=_with_concentration(qty_text(quantity), strength),
         lot=lot,
         bud=bud,
         storage=tuple(formula.storage.text(storage)),
-        auxiliary=tuple(formula.label.auxiliary),
+        auxiliary=tuple(x for x in (dose_unit_text(formula, strength),) if x)
+        + tuple(formula.label.auxiliary),
         compounded_statement=settings.compounded_statement,
         pharmacy_name=ph.name,
         pharmacy_phone=ph.phone,
