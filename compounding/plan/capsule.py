@@ -96,9 +96,12 @@ def plan_capsules(ctx: Ctx) -> BatchPlan:
 
     drug_in_blend = al.delivered / ctx.c0  # weighed-form mg in the blend
     mg = lambda v: u.q(v, "mg")
-    ctx.line(ctx.drug_id, "active", theoretical=mg(per_cap * n),
+    # issue 11: "theoretical" is the ingredient in its own (weighed) form for the ordered
+    # quantity, before potency and overage: 450 mg of base is 498.06 mg of the HCl
+    theo_drug = tidy(per_cap * n * ctx.salt)
+    ctx.line(ctx.drug_id, "active", theoretical=mg(theo_drug),
              to_weigh=mg(al.weighed), in_batch=mg(tidy(drug_in_blend)))
-    ctx.line(filler_id, "filler", theoretical=mg(tidy(fill * n - per_cap_weighed * n)),
+    ctx.line(filler_id, "filler", theoretical=mg(tidy(fill * n - theo_drug)),
              to_weigh=ctx.total_weighed(filler_id), in_batch=mg(tidy(blend - drug_in_blend)))
     ctx.tag_warnings([filler_id])
     capsule = {

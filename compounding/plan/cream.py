@@ -36,8 +36,9 @@ def plan_cream(ctx: Ctx) -> BatchPlan:
               u.q(base_add, "mg"))
     mg = lambda v: u.q(v, "mg")
     drug_in = al.delivered / ctx.c0
-    ctx.line(ctx.drug_id, "active", mg(per_g * qty_mg / 1000), mg(al.weighed), mg(tidy(drug_in)))
-    ctx.line(base.ingredient, base.role, mg(tidy(qty_mg - per_g * qty_mg / 1000 / ctx.c0)),
+    theo_drug = tidy(per_g * qty_mg / 1000 * ctx.salt)  # own form, no potency (issue 11)
+    ctx.line(ctx.drug_id, "active", mg(theo_drug), mg(al.weighed), mg(tidy(drug_in)))
+    ctx.line(base.ingredient, base.role, mg(tidy(qty_mg - theo_drug)),
              ctx.total_weighed(base.ingredient), mg(tidy(total - drug_in)), qs=True)
     cream = {"drug_per_g": u.q(per_g, "mg/g"), "base": base.ingredient,
              "base_amount": mg(base_add), "total": mg(total), "density": f.density}

@@ -23,6 +23,20 @@ def _table(rows: list[list[str]], headers: list[str], right: set[int]) -> list[s
     return [line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
 
 
+def _human(qty, plan: BatchPlan):
+    """Issue 11: a derived amount for a person carries no precision beyond what can be
+    weighed or measured: rounded to the balance (or measuring) readability when it is at
+    least that; smaller amounts (a drug in micrograms) keep 4 significant figures."""
+    from decimal import ROUND_HALF_EVEN
+    step = plan.readability if qty.kind == u.MASS else \
+        plan.volume_readability if qty.kind == u.VOLUME else None
+    if step is None or qty.value == 0:
+        return qty
+    if qty >= step:
+        return u.round_to(qty, step, rounding=ROUND_HALF_EVEN)
+    return u.q(u.sig(qty.value, 4).normalize(), qty.unit)
+
+
 def _1(value):
     """A percent for a person: one decimal place is all a worst case needs."""
     from decimal import ROUND_HALF_EVEN, Decimal
@@ -95,9 +109,9 @@ def render(plan: BatchPlan) -> str:
 
     add("")
     add("INGREDIENTS")
-    rows = [[i.name, i.role, show(i.theoretical),
+    rows = [[i.name, i.role, show(_human(i.theoretical, plan)),
              ("q.s. to " if i.qs and i.to_weigh.kind == u.VOLUME else "") + show(i.to_weigh),
-             show(i.in_batch)] for i in plan.ingredients]
+             show(_human(i.in_batch, plan))] for i in plan.ingredients]
     out.extend("  " + x for x in _table(
         rows, ["INGREDIENT", "ROLE", "THEORETICAL", "WEIGH/MEASURE", "IN BATCH"], {2, 3, 4}))
 

@@ -47,7 +47,8 @@ def plan_liquid_parts(ctx: Ctx):
     al = solve(target, ctx.c0, f"{drug_name} {show(u.q(target, 'mg'))}", ctx.drug_id)
     ctx.record_aliquot(al, ctx.drug_id, vehicle.ingredient, "into the batch")
     mg = lambda v: u.q(v, "mg")
-    ctx.line(ctx.drug_id, "active", theoretical=mg(conc * qty_ml), to_weigh=mg(al.weighed),
+    ctx.line(ctx.drug_id, "active", theoretical=mg(tidy(conc * qty_ml * ctx.salt)),
+             to_weigh=mg(al.weighed),
              in_batch=mg(tidy(al.delivered / ctx.c0)))
     stock_volume = Decimal(0) if al.direct else al.into_batch
 
