@@ -77,6 +77,7 @@ class Ingredient(Spec):
     kind: Literal["active", "filler", "vehicle", "excipient", "base"]
     tags: tuple[str, ...] = ()
     density: Density | None = None
+    density_source: str | None = None  # where the density comes from (issue 11)
     release: Literal["immediate", "modified"] | None = None
     capsule_filler: bool = True
     refused_reason: str | None = None

@@ -153,6 +153,10 @@ def render_worksheet(batch: dict, settings) -> bytes:
         story.append(P(f"Size {cap.get('size')}; fill weight {_q(cap.get('fill_weight'))}; "
                        f"filler {cap.get('filler_name', cap.get('filler'))}; total blend "
                        f"{_q(cap.get('total_blend'))}.", small))
+        if cap.get("fill_weight_note"):  # issue 11: an estimate until measured
+            story.append(P(cap["fill_weight_note"] + ".", small))
+            story.append(P("Measured fill weight (10 capsules / 10): ______________ mg    "
+                           "Initials: ______", small))
     story.append(P("Method", h2))
     for i, s in enumerate(f.get("steps", []), start=1):
         story.append(P(f"{i}. {s}", small))

@@ -120,6 +120,14 @@ def plan_capsules(ctx: Ctx) -> BatchPlan:
         "filler_amount": mg(filler_add),
         "filler_total": ctx.total_weighed(filler_id),
         "drug_share_percent": tidy(drug_in_blend / blend * 100, 4),
+        # issue 11: the fill weight is an estimate from an assumed density until a capsule
+        # calibration (measured fill weight) is recorded
+        "fill_weight_basis": "estimate",
+        "fill_weight_note": (f"Fill weight is an estimate from an assumed density of "
+                             f"{u.fmt(filler.density)} for {filler.name} ("
+                             f"{filler.density_source or 'source not recorded'}); measure the "
+                             "fill weight of 10 capsules (punch method) before filling"),
     }
+    ctx.warnings.append(capsule["fill_weight_note"])
     return ctx.build(units_to_make=u.q(units, "capsules"),
                      drug=ctx.drug_summary(target, al.delivered), capsule=capsule)

@@ -94,6 +94,9 @@ def render(plan: BatchPlan) -> str:
             f"{show(c['total_blend'])} for {u.fmt(plan.units_to_make)}")
         add(f"  Filler added to the blend {show(c['filler_amount'])} (all filler "
             f"{show(c['filler_total'])}); drug share of blend {_pct(c['drug_share_percent'])}")
+        if c.get("fill_weight_basis") == "estimate":
+            add("  Fill weight is an ESTIMATE (assumed density; see warnings). Measured fill "
+                "weight (10 capsules / 10): ____________ mg   by: ______")
     if plan.cream:
         c = plan.cream
         add("")
