@@ -629,3 +629,52 @@ def test_inventory_receives_and_highlights_expiry(bench):
     assert row and row.group(1) == "expiring"
     assert c.get("/api/v1/inventory", params={"ingredient": "glycerol"}).json()[0][
         "lot_number"] == "WEB-GLY-SOON"
+
+
+@pytest.mark.parametrize("host, warned", [("127.0.0.1", False), ("0.0.0.0", True),
+                                          ("::", True), ("localhost", False)])
+def test_serve_warns_when_not_on_loopback(monkeypatch, tmp_path, host, warned):
+    """The server itself is replaced by a recorder: what serve prints and what it runs."""
+    import uvicorn
+    from compounding.cli import cli as root
+    ran = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.append(kw))
+    res = CliRunner().invoke(root, ["serve", "--db", str(tmp_path / "b.db"), "--host", host,
+                                    "--port", "8123"])
+    assert res.exit_code == 0, res.output
+    assert ran == [{"host": host, "port": 8123, "log_level": "warning", "access_log": False,
+                    "server_header": False, "proxy_headers": False}]
+    warning = (f"Warning: serving on {host}, not loopback: anyone who can reach this address "
+               "sees the sign-in page. Put the bench behind a TLS reverse proxy "
+               "(docs/bench.md) and never expose plain HTTP beyond this machine.")
+    assert (warning in res.output) is warned
+
+
+def test_label_preview_is_a_png_at_the_template_dpi_and_records_nothing(bench):
+    import io
+
+    from PIL import Image
+
+    from test_labels_support import decode
+    c = bench["c"]
+    sign_in(c, *TECH)
+    lot = released_capsules_lot(c)
+    before = c.get(f"/api/v1/batches/{lot}").json()["label_prints"]
+    page = c.get(f"/batches/{lot}").text
+    assert f'<img src="/batches/{lot}/labels/preview.png?template=batch-thermal"' in page
+    r = c.get(f"/batches/{lot}/labels/preview.png", params={"template": "batch-thermal"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    img = Image.open(io.BytesIO(r.content))
+    # 2.25 x 1.25 in at the template's 203 dpi, under a 16-pixel "PREVIEW" band
+    assert img.size == (457, 254 + 16)
+    assert lot in {b.text for b in decode(img.crop((0, 16, 457, 270)))}
+    assert c.get(f"/api/v1/batches/{lot}").json()["label_prints"] == before
+    r = c.get(f"/batches/{lot}/labels/preview.png", params={"template": "dispensing-thermal"})
+    assert r.status_code == 400
+    assert errors_of(r.text) == ["template: 'dispensing-thermal' is a dispensing label "
+                                 "template; the preview shows batch labels"]
+
+
+def released_capsules_lot(c):
+    return next(b["lot_id"] for b in c.get("/api/v1/batches", params={"status": "released"})
+                .json() if b["formula_id"] == "ldn-capsules")

@@ -195,6 +195,49 @@ def dispense(bench, store, by: str, lot: str, *, patient: str, directions: str,
                          dispensing=disp)
 
 
+def label_preview(bench, store, lot: str, template_id: str | None = None,
+                  printer: str | None = None) -> bytes:
+    """A PNG of the first batch label of ``lot`` laid out and drawn as it would print, at the
+    printer's dpi (the template's own without a printer). Nothing is recorded: a preview is
+    not a print, and it says so in a band across it. Needs pypdfium2 and Pillow."""
+    import io
+
+    from ..errors import InputError, StoreError
+    from ..labeling.content import from_batch
+    from ..labeling.render import render_with_layouts
+    from ..printing.jobs import get_printer
+    from ..printing.zpl import template_for_dpi
+    from ..store import lotid
+    try:
+        import pypdfium2 as pdfium
+        from PIL import ImageDraw
+    except ImportError:
+        raise StoreError("label preview: pypdfium2 and Pillow are not installed") from None
+    template = bench.templates().get(_opt(template_id) or "batch-thermal")
+    if template.kind != "batch":
+        raise InputError(f"template: {template.id!r} is a {template.kind} label template; the "
+                         "preview shows batch labels", field="template")
+    dpi = get_printer(bench.settings, printer).dpi if _opt(printer) else template.dpi
+    batch = store.get_batch(lotid.validate_lot_id(lot))
+    t = template_for_dpi(template, dpi)
+    pdf, layouts = render_with_layouts(t, [from_batch(batch, bench.settings)])
+    doc = pdfium.PdfDocument(pdf)
+    try:
+        img = doc[0].render(scale=dpi / 72, no_smoothtext=True, no_smoothpath=True,
+                            no_smoothimage=True).to_pil().convert("RGB")
+    finally:
+        doc.close()
+    from PIL import Image
+    band = 16  # a band above the label, so nothing on the label is covered
+    framed = Image.new("RGB", (img.width, img.height + band), (255, 235, 160))
+    framed.paste(img, (0, band))
+    ImageDraw.Draw(framed).text((4, 2), f"PREVIEW at {dpi} dpi - not a label",
+                                fill=(120, 0, 0))
+    out = io.BytesIO()
+    framed.save(out, format="PNG")
+    return out.getvalue()
+
+
 def printed_pdf(store, lot: str, print_id: int) -> tuple[str, bytes]:
     """(file name, bytes) of a recorded label print, checked against the SHA-256 on record."""
     import hashlib

@@ -357,6 +357,13 @@ def register(app, bench) -> None:
         with bench.store() as store:
             return pdf(*actions.printed_pdf(store, lot, print_id))
 
+    @app.get("/batches/{lot}/labels/preview.png")
+    def label_preview(request: Request, lot: str, template: str = "", printer: str = ""):
+        signed_in(request)
+        with bench.store() as store:
+            png = actions.label_preview(bench, store, lot, template, printer)
+        return Response(png, media_type="image/png")
+
     @app.get("/batches/{lot}/worksheet.pdf")
     def worksheet(request: Request, lot: str):
         signed_in(request)
