@@ -67,15 +67,17 @@ def prepare(db: Path, users: list[tuple[str, str]], n_batches: int):
         tech = users[0][0]
         today = store.today()
         exp = today + timedelta(days=700)
-        for ing, qty in (("naltrexone-hcl", "100 g"), ("microcrystalline-cellulose", "20000 g")):
-            store.receive_lot(ing, f"WEB-{ing[:6].upper()}-{today:%y%m%d}-{os.getpid()}", exp,
-                              u.parse(qty, {u.MASS}), tech)
+        named = {}
+        for ing, qty in (("naltrexone-hcl", "100 g"), ("microcrystalline-cellulose", "50000 g")):
+            named[ing] = f"WEB-{ing[:6].upper()}-{today:%y%m%d}-{os.getpid()}"
+            store.receive_lot(ing, named[ing], exp, u.parse(qty, {u.MASS}), tech)
         f = reg.get("ldn-capsules")
         for i in range(n_batches):
             order = Order.from_text(f, quantity="30", strength="1.5 mg")
             rec = store.create_batch(f, reg.catalogue, settings, order,
                                      by=users[i % len(users)][0],
-                                     formula_sha256=reg.hashes[f.id], component_lots={},
+                                     formula_sha256=reg.hashes[f.id],
+                                     component_lots=named,  # stock for every re-weigh
                                      storage=None)
             lots.append(rec["lot_id"])
         sample = [r["lot_id"] for r in store.rows(
@@ -108,7 +110,9 @@ class Client(threading.Thread):
             self.errors.append(f"{name}: {type(exc).__name__}: {exc}")
         self.times.setdefault(name, []).append(time.perf_counter() - t0)
         if r is not None and not ok:
-            self.errors.append(f"{name}: HTTP {r.status_code} {r.text[:200]!r}")
+            said = re.findall(r'role="alert">([^<]*)<', r.text)
+            self.errors.append(f"{name}: HTTP {r.status_code} "
+                               f"{(said[0] if said else r.text[:200])!r}")
         return r
 
     def sign_in(self):

@@ -678,3 +678,20 @@ def test_label_preview_is_a_png_at_the_template_dpi_and_records_nothing(bench):
 def released_capsules_lot(c):
     return next(b["lot_id"] for b in c.get("/api/v1/batches", params={"status": "released"})
                 .json() if b["formula_id"] == "ldn-capsules")
+
+
+@pytest.mark.parametrize("page, status, message", [
+    ("1", 200, None), ("2", 200, None),
+    ("0", 400, "page: '0' is not a page number (1, 2, 3...)"),
+    ("1e3", 400, "page: '1e3' is not a page number (1, 2, 3...)"),
+    ("٢", 400, "page: '٢' is not a page number (1, 2, 3...)"),
+])
+def test_inventory_pages(bench, page, status, message):
+    c = bench["c"]
+    sign_in(c, *TECH)
+    r = c.get("/inventory", params={"page": page})
+    assert r.status_code == status
+    if message:
+        assert errors_of(r.text) == [message]
+    else:
+        assert f"Page {page}, 50 lots a page" in r.text
