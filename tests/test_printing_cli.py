@@ -370,3 +370,16 @@ def test_copies_must_be_a_plain_whole_number(tmp_path, printer, lot, copies):
             "--by", "bob")
     assert r.exit_code == 2 and "--copies" in r.output
     assert printer.wait_jobs(1, timeout=0.1) == [] and prints(tmp_path, lot) == []
+
+
+def test_a_300_dpi_printer_gets_the_label_on_its_own_dot_grid(tmp_path, printer, lot):
+    s = settings(tmp_path, printer.url).read_text().replace("dpi = 203", "dpi = 300", 1)
+    (tmp_path / "p300.toml").write_text(s)
+    r = run(tmp_path, "--settings", str(tmp_path / "p300.toml"), "labels", "print", lot,
+            "--by", "bob")
+    assert r.exit_code == 0, r.output
+    job = printer.wait_jobs(1)[0]
+    assert b"^PW675\n^LL375\n" in job and b", 300 dpi\n" in job  # 2.25 x 1.25 in at 300 dpi
+    # Code 128 modules: 2 dots at 203 dpi (0.250 mm) -> 3 dots at 300 dpi (0.254 mm)
+    widths = {int(w) for w in __import__("re").findall(rb"\^GB(\d+),\d+,\d+,B,0", job)}
+    assert min(widths) == 3 and all(w % 3 == 0 for w in widths)
