@@ -22,7 +22,7 @@ from .errors import NotFoundError, SpecError
 from .gs1 import validate_gtin
 from .spec_files import read_toml, validation_messages
 from .spec_types import (ID_RE, BatchQty, Concentration, Density, Duration, Id, Mass,
-                         Percent, Spec, StrengthQty, Volume)
+                         Percent, PlainDecimal, Spec, StrengthQty, Volume)
 from .units import Quantity
 
 #: The name before issue 13 (private names are not imported across modules: use
@@ -83,7 +83,7 @@ class Ingredient(Spec):
     refused_reason: str | None = None
     salt_form: Literal["hydrochloride", "base"] | None = None
     formula: str | None = None
-    molecular_weight: Decimal | None = Field(default=None, gt=0)
+    molecular_weight: PlainDecimal | None = Field(default=None, gt=0)
     base_ingredient: Id | None = None
     notes: str | None = None
 
@@ -246,8 +246,10 @@ class CapsuleSpec(Spec):
 
 
 class DropsSpec(Spec):
-    drops_per_ml: Decimal = Field(gt=0, le=60, description="calibrated with this liquid and "
-                                  "this dropper (USP <1101>: about 20 for water)")
+    # USP <1101>: ~20 water drops/mL, a calibrated dropper within 15%: at least 17 per mL;
+    # 60 is a conservative upper bound, not a USP figure (docs/records.md, issue 12).
+    drops_per_ml: PlainDecimal = Field(ge=17, le=60, description="calibrated with this liquid "
+                                       "and this dropper (USP <1101>: about 20 for water)")
     calibration: str = Field(min_length=1, description="how and when the figure was measured")
     min_drops_per_dose: int = Field(default=1, ge=1)
     max_drops_per_dose: int = Field(default=30, ge=1)

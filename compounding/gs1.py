@@ -17,9 +17,13 @@ def gtin_check_digit(first13: str) -> int:
 
 def validate_gtin(value: str) -> str:
     """Accept GTIN-8/12/13/14 digits, return the 14-digit form; refuse a bad check digit."""
-    if not re.fullmatch(r"\d{8}|\d{12,14}", value):
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{8}|[0-9]{12,14}", value):
         raise ValueError(f"GTIN {value!r} must be 8, 12, 13 or 14 digits")
     g = value.zfill(14)
+    # Issue 12: a GTIN identifies a trade item; the all-zero number passes the mod-10 check
+    # (its check digit is 0) but identifies nothing. ``\d`` would also take non-ASCII digits.
+    if set(g) == {"0"}:
+        raise ValueError(f"GTIN {value!r} is all zeros, which identifies no trade item")
     if gtin_check_digit(g[:13]) != int(g[13]):
         raise ValueError(f"GTIN {value!r} has a wrong check digit (expected "
                          f"{gtin_check_digit(g[:13])})")

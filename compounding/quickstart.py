@@ -135,7 +135,7 @@ def run(db_path: Path, settings_path: Path, labels_dir: Path, registry, template
     from .labeling.printing import print_labels
     from .labeling.templates import load_templates
     from .labeling.worksheet import render_worksheet
-    from .labeling.printing import write_atomic
+    from .outputs import write_output
     from .plan import Order
     from .settings import load_settings
     from .store import Store
@@ -144,7 +144,7 @@ def run(db_path: Path, settings_path: Path, labels_dir: Path, registry, template
     for p in (db_path, settings_path):
         if Path(p).exists():
             raise InputError(f"{p} exists; the quickstart never touches an existing file")
-    Path(settings_path).write_text(SETTINGS_TEXT, encoding="utf-8")
+    write_output(settings_path, SETTINGS_TEXT.encode("utf-8"), field="settings")
     settings = load_settings(settings_path)
     templates = load_templates(templates_dir)
     store = Store.open(db_path)
@@ -185,11 +185,12 @@ def run(db_path: Path, settings_path: Path, labels_dir: Path, registry, template
                                       by=te_name, step=s["step"], today=today)
             signoff.verify_batch(store, lot_id, by=ph_name, passphrase=ph_pass)
             signoff.release_batch(store, lot_id, by=ph_name, passphrase=ph_pass)
-            out = labels_dir / f"{lot_id}-{BATCH_TEMPLATE}.pdf"
+            out = free_name(labels_dir, f"{lot_id}-{BATCH_TEMPLATE}.pdf")
             printed = print_labels(store, templates, settings, lot_id,
                                    template_id=BATCH_TEMPLATE, by=te_name, output=out)
-            ws = labels_dir / f"{lot_id}-worksheet.pdf"
-            write_atomic(ws, render_worksheet(store.get_batch(lot_id), settings))
+            ws = free_name(labels_dir, f"{lot_id}-worksheet.pdf")
+            write_output(ws, render_worksheet(store.get_batch(lot_id), settings),
+                         protect=(db_path,))
             b = store.get_batch(lot_id)
             made.append(Made(lot_id, fid, b["strength"], b["quantity"], b["bud"], b["status"],
                              [printed.path, ws]))

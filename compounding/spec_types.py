@@ -7,10 +7,11 @@ written back in its canonical text (``"4.5 mg"``, ``"0.5% w/v"``).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 
-from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator,
-                      WithJsonSchema)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
+                      PlainValidator, WithJsonSchema)
 
 from . import units as u
 from .units import Quantity
@@ -44,6 +45,7 @@ BatchQty = qty_type({u.MASS, u.VOLUME, u.COUNT}, example="100 mL")
 Duration = Annotated[str, Field(pattern=r"^[1-9][0-9]* (days|months)$",
                                 examples=["60 days", "12 months"])]
 Id = Annotated[str, Field(pattern=ID_RE, max_length=64)]
+PlainDecimal = Annotated[Decimal, BeforeValidator(u.plain_decimal)]  # issue 12: "20", no 2e1
 
 
 class Spec(BaseModel):

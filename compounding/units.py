@@ -397,3 +397,26 @@ def parse_percent(text, *, field=None, low=None, high=None) -> Decimal:
     if low is not None and v < low or high is not None and v > high:
         _fail(str(text), f"must be between {number(low)}% and {number(high)}%", field)
     return v
+
+
+_PLAIN = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def plain_decimal(v) -> Decimal:
+    """A number written out in plain ASCII digits (``"20"``, ``"377.86"``), as Decimal.
+
+    Issue 12: refuse what a person would not read as the number on the label: exponents
+    (``"2e1"``, ``1e3``), NaN and infinity, non-ASCII digits, and TOML floats (binary
+    fractions: write the number as a string so it stays exact).
+    """
+    if isinstance(v, bool) or isinstance(v, float):
+        raise ValueError("write the number as a string of digits (e.g. \"20\"); "
+                         "a TOML float is not exact")
+    if isinstance(v, int):
+        return Decimal(v)
+    if isinstance(v, Decimal):
+        v = str(v)
+    if not isinstance(v, str) or not _PLAIN.fullmatch(v.strip()):
+        raise ValueError(f"{v!r} is not a plain decimal number; write digits 0-9 with an "
+                         "optional decimal point (no exponent, no sign, no NaN)")
+    return Decimal(v.strip())

@@ -345,10 +345,14 @@ def test_lp_options_exact_media_and_no_scaling(language, page, expect):
 
 
 @pytest.mark.parametrize("patient,message", [
-    ("x" * 300, "patient: '" + "x" * 300 + "' is too wide for the label even at 8 pt"),
-    ("Zo\u200bë", "patient: no shipped font can draw '\\u200b' (U+200B)"),
-    ("\u202eAna", "patient: no shipped font can draw '\\u202e' (U+202E)"),
-    ("Ann\x07", "patient: no shipped font can draw '\\x07' (U+0007)"),
+    # issue 12: the one normaliser (compounding/text.py) refuses these as they are typed
+    ("x" * 300, "patient: 300 characters; at most 200"),
+    ("x" * 200, "patient: '" + "x" * 200 + "' is too wide for the label even at 8 pt"),
+    ("Zo\u200bë", "patient: character U+200B (ZERO WIDTH SPACE) at position 3 is an invisible"),
+    ("\u202eAna", "patient: character U+202E (RIGHT-TO-LEFT OVERRIDE) at position 1 is an "
+                  "invisible"),
+    ("Ann\x07", "patient: character U+0007 (unnamed character) at position 4 is a control "
+                "character"),
 ])
 def test_hostile_patient_names_refused_before_anything_is_sent(tmp_path, printer, lot,
                                                                patient, message):

@@ -210,7 +210,8 @@ def test_warning_days_setting():
 def _labels(store, lot, tmp_path, dispensing=None):
     tid = "dispensing-thermal" if dispensing else "batch-thermal"
     return print_labels(store, TEMPLATES, Settings(), lot, template_id=tid, by="ana",
-                        output=tmp_path / f"{tid}.pdf", dispensing=dispensing)
+                        output=tmp_path / f"{tid}.pdf", dispensing=dispensing,
+                        force=True)  # issue 12: printed twice to one file
 
 
 def test_labels_and_release_stop_after_the_bud(store, clock, tmp_path):

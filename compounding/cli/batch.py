@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from . import LazyGroup, echo_json, json_option, pass_app, table
+from . import LazyGroup, echo_json, json_option, params, pass_app, table
 from .db import db_option, open_store
 from .types import WholeNumber
 
@@ -24,6 +24,8 @@ def batch():
 
 
 def _component_lots(values) -> dict[str, str]:
+    from ..store.inventory import LOT_CHARS
+    from ..text import normalize
     out = {}
     for v in values:
         ing, sep, lot = v.partition("=")
@@ -32,7 +34,8 @@ def _component_lots(values) -> dict[str, str]:
                                      param_hint="--component-lot")
         if ing.strip() in out:
             raise click.BadParameter(f"{ing.strip()} named twice", param_hint="--component-lot")
-        out[ing.strip()] = lot.strip()
+        out[ing.strip()] = normalize(lot, "component lot", kind="identifier",
+                                     max_length=LOT_CHARS)
     return out
 
 
@@ -55,11 +58,12 @@ def _date(iso: str) -> str:
                    "earliest-expiring unexpired lot with enough stock.")
 @click.option("--corrects", metavar="LOT", help="The rejected or quarantined batch this new "
               "batch corrects (the link is kept on both records).")
-@click.option("--reason", help="Why, with --corrects.")
+@click.option("--reason", type=params.text("reason"), help="Why, with --corrects.")
 @click.option("--confirm-strength", is_flag=True,
               help="Confirm a strength that reads like a usual strength in the other unit "
                    "(4.5 mcg beside the usual 4.5 mg): a 1000-fold look-alike.")
-@click.option("--by", "by", required=True, help="Who compounds the batch.")
+@click.option("--by", "by", type=params.identifier("by"), required=True,
+              help="Who compounds the batch.")
 @db_option
 @json_option
 @pass_app
@@ -104,14 +108,14 @@ def batch_create(app, formula_id, quantity, strength, filler, capsule_size, stor
               help="The plan step number (as printed by `batch show`).")
 @click.option("--ingredient", help="Ingredient id of the line weighed (enough on its own when "
                                     "that ingredient has one pending step).")
-@click.option("--component-lot", help="Supplier lot used (default: the lot chosen at create).")
+@click.option("--component-lot", type=params.supplier_lot("component lot"), help="Supplier lot used (default: the lot chosen at create).")
 @click.option("--amount", required=True, help="Amount actually weighed or measured (e.g. "
                                                "121.5 mg, 20 mL).")
-@click.option("--deviation", "deviation_reason",
+@click.option("--deviation", "deviation_reason", type=params.text("deviation"),
               help="Reason, when the amount is outside the formula's weighing tolerance.")
-@click.option("--reweigh", "reweigh_reason",
+@click.option("--reweigh", "reweigh_reason", type=params.text("reweigh"),
               help="Reason, to record a step that was already weighed again (both are kept).")
-@click.option("--by", "by", required=True, help="Who weighed.")
+@click.option("--by", "by", type=params.identifier("by"), required=True, help="Who weighed.")
 @db_option
 @json_option
 @pass_app

@@ -10,7 +10,7 @@ import datetime as dt
 
 import click
 
-from . import echo_json, json_option, pass_app
+from . import echo_json, json_option, params, pass_app
 
 
 def _today() -> dt.date:
@@ -36,7 +36,7 @@ def _today() -> dt.date:
                    "that covered other fillers does not apply.")
 @click.option("--shorten-to", metavar="YYYY-MM-DD",
               help="Hand-set an earlier BUD (never a later one); needs --reason.")
-@click.option("--reason", metavar="TEXT", help="Why the BUD is shortened by hand.")
+@click.option("--reason", type=params.text("reason"), metavar="TEXT", help="Why the BUD is shortened by hand.")
 @json_option
 @pass_app
 def bud(app, formula_id, compounded, storage, policy, component_expiries, filler, shorten_to,

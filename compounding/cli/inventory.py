@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import LazyGroup, echo_json, json_option, pass_app, table
+from . import LazyGroup, echo_json, json_option, params, pass_app, table
 from .db import db_option, open_store
 from .types import WholeNumber
 
@@ -28,7 +28,7 @@ def lot_json(lot: dict) -> dict:
 
 @inventory.command(name="receive")
 @click.argument("ingredient")
-@click.option("--lot", "lot_number", required=True,
+@click.option("--lot", "lot_number", required=True, type=params.supplier_lot("lot"),
               help="Supplier lot number as printed on the container (printable ASCII, at "
                    "most 40 characters).")
 @click.option("--expires", required=True,
@@ -36,13 +36,16 @@ def lot_json(lot: dict) -> dict:
 @click.option("--quantity", required=True, help="Amount received, with its unit (e.g. 25 g).")
 @click.option("--potency", help="Potency from the certificate of analysis (e.g. 99.2%). "
                                 "Default 100%.")
-@click.option("--manufacturer", help="Manufacturer or supplier.")
-@click.option("--by", "by", required=True, help="Who received it.")
+@click.option("--manufacturer", type=params.name("manufacturer"), help="Manufacturer or supplier.")
+@click.option("--by", "by", type=params.identifier("by"), required=True, help="Who received it.")
+@click.option("--confirm-case", is_flag=True,
+              help="Confirm a new lot number that differs from a recorded lot of the same "
+                   "ingredient only by letter case (e.g. nx-2401 beside NX-2401).")
 @db_option
 @json_option
 @pass_app
 def inventory_receive(app, ingredient, lot_number, expires, quantity, potency, manufacturer,
-                      by, db_path, as_json):
+                      by, confirm_case, db_path, as_json):
     """Receive a component lot (or more of a known lot) into stock."""
     from decimal import Decimal
 
@@ -59,7 +62,16 @@ def inventory_receive(app, ingredient, lot_number, expires, quantity, potency, m
         if p.unit != "%":
             raise click.BadParameter("give a plain percent such as 99.2%", param_hint="--potency")
         pot = p.value
+    from ..errors import RefusedError
+    from ..store.identifiers import case_variants
+
     with open_store(app, db_path) as store:
+        variants = case_variants(store, ingredient, lot_number)
+        if variants and not confirm_case:
+            shown = ", ".join(variants)
+            raise RefusedError(f"lot: {lot_number} differs from recorded lot {shown} of "
+                               f"{ingredient} only by case; check the container and repeat "
+                               "with --confirm-case if it is a different lot")
         lot = store.receive_lot(ingredient, lot_number, exp, qty, by, potency_percent=pot,
                                 manufacturer=manufacturer)
     if as_json:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from . import LazyGroup, echo_json, json_option, pass_app, table
+from . import LazyGroup, echo_json, json_option, params, pass_app, table
 from .db import db_option, open_store
 from .types import WholeNumber
 
@@ -90,7 +90,8 @@ format_option = click.option(
          "its configured language.")
 
 
-def _print(app, store, templates, lot, template_id, by, output, printer, fmt, **kw):
+def _print(app, store, templates, lot, template_id, by, output, printer, fmt, force=False,
+           **kw):
     """One print: to a printer (named or the template's default) or to a file."""
     from ..errors import InputError
     from ..labeling.printing import print_labels
@@ -107,9 +108,9 @@ def _print(app, store, templates, lot, template_id, by, output, printer, fmt, **
     path = _output(app, output, lot, template_id, fmt or "pdf")
     if fmt == "zpl":
         return print_job(store, templates, app.settings, lot, template_id=template_id,
-                         by=by, output=path, fmt=fmt, **kw)
+                         by=by, output=path, fmt=fmt, force=force, **kw)
     return print_labels(store, templates, app.settings, lot, template_id=template_id,
-                        by=by, output=path, **kw)
+                        by=by, output=path, force=force, **kw)
 
 
 @labels.command(name="print")
@@ -125,27 +126,34 @@ def _print(app, store, templates, lot, template_id, by, output, printer, fmt, **
               help="File to write (default: labels/<lot>-<template>.pdf, or .zpl).")
 @printer_option
 @format_option
-@click.option("--by", "by", required=True, help="Who prints the labels.")
+@click.option("--by", "by", type=params.identifier("by"), required=True,
+              help="Who prints the labels.")
+@click.option("--force", is_flag=True, help="Replace an existing output file (never the "
+              "database, a link or a device).")
 @db_option
 @json_option
 @pass_app
 def labels_print(app, lot, template_id, copies, start_position, output, printer, fmt, by,
-                 db_path, as_json):
+                 force, db_path, as_json):
     """Print the batch labels of LOT to a printer or a file (PDF or ZPL) and record the print
     (a second print is a reprint; a failed send is not recorded)."""
     templates = _templates(app)
     with open_store(app, db_path) as store:
         result = _print(app, store, templates, lot, template_id, by, output, printer, fmt,
-                        copies=copies, start_position=start_position)
+                        copies=copies, start_position=start_position, force=force)
     _report(result, as_json)
 
 
 @labels.command(name="dispense")
 @click.argument("lot")
-@click.option("--patient", help="Patient name (any script the font covers). Not with --fill.")
-@click.option("--directions", help="Directions for use. Not with --fill.")
-@click.option("--prescriber", help="Prescriber name. Not with --fill.")
-@click.option("--rx", "rx_number", required=True, help="Prescription (Rx) number.")
+@click.option("--patient", type=params.name("patient"),
+              help="Patient name (left-to-right scripts the font covers). Not with --fill.")
+@click.option("--directions", type=params.text("directions"),
+              help="Directions for use. Not with --fill.")
+@click.option("--prescriber", type=params.name("prescriber"),
+              help="Prescriber name. Not with --fill.")
+@click.option("--rx", "rx_number", required=True, type=params.identifier("rx"),
+              help="Prescription (Rx) number.")
 @click.option("--quantity",
               help="Quantity dispensed, in the batch's unit (e.g. '30 capsules', '30 mL'). "
                    "Not with --fill.")
@@ -159,12 +167,14 @@ def labels_print(app, lot, template_id, copies, start_position, output, printer,
               help="File to write (default: labels/<lot>-<template>.pdf, or .zpl).")
 @printer_option
 @format_option
-@click.option("--by", "by", required=True, help="Who dispenses.")
+@click.option("--by", "by", type=params.identifier("by"), required=True, help="Who dispenses.")
+@click.option("--force", is_flag=True, help="Replace an existing output file (never the "
+              "database, a link or a device).")
 @db_option
 @json_option
 @pass_app
 def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quantity, fill_no,
-                    template_id, output, printer, fmt, by, db_path, as_json):
+                    template_id, output, printer, fmt, by, force, db_path, as_json):
     """Print a dispensing (patient) label for LOT and record it (patient, Rx number, date).
 
     With --fill N the label is for fill N of prescription --rx (issue 17): its directions,
@@ -217,7 +227,7 @@ def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quanti
                               prescriber=prescriber, rx_number=rx_number, quantity=quantity,
                               dispensed_on=store.today())
         result = _print(app, store, templates, lot, template_id, by, output, printer, fmt,
-                        dispensing=disp)
+                        dispensing=disp, force=force)
     _report(result, as_json)
 
 

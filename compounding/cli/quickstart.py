@@ -10,6 +10,25 @@ import click
 from . import pass_app, table
 
 
+def program(argv0: str | None = None, which=None) -> str:
+    """How to type this program again in the same shell (issue 12: the "Try next" commands
+    must run as printed): ``compounding`` when that name on PATH is this program, else the
+    path it was started with (``.venv/bin/compounding``), else ``python -m compounding``."""
+    import os
+    import shlex
+    import shutil
+    import sys
+
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    which = shutil.which if which is None else which
+    if not argv0 or argv0.endswith("__main__.py") or Path(argv0).name != "compounding":
+        return f"{shlex.quote(sys.executable)} -m compounding"
+    on_path = which("compounding")
+    if on_path and os.path.realpath(on_path) == os.path.realpath(argv0):
+        return "compounding"
+    return shlex.quote(argv0)
+
+
 @click.command(name="quickstart")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default=".",
               show_default=True, help="Where the sample database and settings are created.")
@@ -51,23 +70,27 @@ def quickstart(app, directory, labels_dir):
     ph, te = PHARMACIST, TECHNICIAN
     click.echo(f"Sample users: {ph[0]} ({ph[1]}, passphrase {ph[3]}), "
                f"{te[0]} ({te[1]}, passphrase {te[3]})")
+    import shlex
     lot = result.batches[1].lot_id
-    db = f"--db {result.db_path}"
-    s = f"--settings {result.settings_path}"
+    prog = program()
+    db = f"--db {shlex.quote(str(result.db_path))}"
+    s = f"--settings {shlex.quote(str(result.settings_path))}"
     click.echo("")
     click.echo("Try next:")
     for cmd in (
-        f"compounding batch list {db}",
-        f"compounding batch show {lot} {db}",
-        f"compounding inventory list {db}",
-        "compounding plan ldn-capsules --quantity 30 --strength 0.5mg",
-        "compounding bud ldn-oral-liquid",
-        f"COMPOUNDING_PASSPHRASE={te[3]} compounding {s} labels dispense {lot} {db} "
+        f"{prog} batch list {db}",
+        f"{prog} batch show {lot} {db}",
+        f"{prog} inventory list {db}",
+        f"{prog} plan ldn-capsules --quantity 30 --strength 0.5mg",
+        f"{prog} bud ldn-oral-liquid",
+        f"COMPOUNDING_PASSPHRASE={te[3]} {prog} {s} labels dispense {lot} {db} "
         f"--patient 'Zoë Nguyễn' --directions 'Take one capsule at bedtime' "
         f"--prescriber 'Dr A. Smith' --rx RX-1001 --quantity 30 --by {te[0]}",
-        f"compounding recall SAMPLE-NX-2401 {db}",
-        f"compounding audit --batch {lot} {db}",
-        f"compounding {s} serve {db}   (the bench: http://127.0.0.1:8000/, sign in as "
-        f"{te[0]} or {ph[0]})",
+        f"{prog} recall SAMPLE-NX-2401 {db}",
+        f"{prog} audit --batch {lot} {db}",
     ):
         click.echo(f"  {cmd}")
+    click.echo("")
+    click.echo(f"The bench in a browser (runs until Ctrl-C; sign in as {te[0]} or {ph[0]}):")
+    click.echo(f"  {prog} {s} serve {db}")
+    click.echo("  then open http://127.0.0.1:8000/")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from . import echo_json, json_option, pass_app, table
+from . import echo_json, json_option, params, pass_app, table
 from .db import db_option, open_store
 
 
@@ -44,7 +44,7 @@ def _downstream(prints: list[dict], dispensed: list[dict]) -> None:
 
 
 @click.command(name="recall")
-@click.argument("component_lot", required=False)
+@click.argument("component_lot", required=False, type=params.identifier("component lot"))
 @click.option("--ingredient", help="Only the lot of this ingredient (when two ingredients "
                                     "share a lot number).")
 @click.option("--batch", "batch_lot", metavar="LOT",

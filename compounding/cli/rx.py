@@ -166,10 +166,12 @@ def rx_list(app, patient, db_path, as_json):
               show_default=True, help="Paper size.")
 @click.option("--output", type=click.Path(dir_okay=False),
               help="PDF to write (default: labels/rx-<RX>-chart[-fill-N].pdf).")
+@click.option("--force", is_flag=True, help="Replace an existing output file (never the "
+              "database, a link or a device).")
 @db_option
 @json_option
 @pass_app
-def rx_chart(app, rx_number, fill_no, page_size, output, db_path, as_json):
+def rx_chart(app, rx_number, fill_no, page_size, output, force, db_path, as_json):
     """Write the patient's dated dose chart (PDF): one row per day, the amount to measure and
     a box to tick, the back-off half doses and the guide's notes."""
     import hashlib
@@ -177,13 +179,16 @@ def rx_chart(app, rx_number, fill_no, page_size, output, db_path, as_json):
     from pathlib import Path
 
     from ..errors import InputError
-    from ..labeling.printing import write_atomic
+    from ..outputs import check_output, write_output
     from ..rx.chart import chart_content, render_chart
     from ..rx.prescription import from_record
     from ..store import prescriptions as records
 
     with open_store(app, db_path) as store:
         rec = records.get(store, rx_number)
+        protect = (store.path,)
+    if output:
+        check_output(output, protect=protect, force=force)
     p = from_record(rec, rec["steps"])
     fills = rec["plan"]["fills"]
     first = last = None
@@ -204,7 +209,7 @@ def rx_chart(app, rx_number, fill_no, page_size, output, db_path, as_json):
     safe = "".join(c if c.isalnum() or c in "-." else "-" for c in p.rx_number)
     name = f"rx-{safe}-chart" + (f"-fill-{fill_no}" if fill_no else "") + ".pdf"
     path = Path(output) if output else app.cwd / "labels" / name
-    write_atomic(path, pdf)
+    write_output(path, pdf, protect=protect, force=force)
     digest = hashlib.sha256(pdf).hexdigest()
     if as_json:
         echo_json({"output": str(path), "rx_number": p.rx_number, "version": rec["version"],

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import click
 
-from . import echo_json, json_option, pass_app
+from . import echo_json, json_option, params, pass_app
 from .db import db_option, open_store
 from .passphrases import signer_passphrase
 
-BY_PHARMACIST = click.option("--by", "by", required=True,
+BY_PHARMACIST = click.option("--by", "by", type=params.identifier("by"), required=True,
                              help="The signing pharmacist (their passphrase is asked).")
 
 
@@ -67,7 +67,7 @@ def batch_verify(app, lot, by, db_path, as_json):
 @click.command(name="release")
 @click.argument("lot")
 @BY_PHARMACIST
-@click.option("--reason", help="Required when the batch is on hold: why the hold ends.")
+@click.option("--reason", type=params.text("reason"), help="Required when the batch is on hold: why the hold ends.")
 @db_option
 @json_option
 @pass_app
@@ -95,7 +95,7 @@ def batch_release(app, lot, by, reason, db_path, as_json):
 @click.command(name="reject")
 @click.argument("lot")
 @BY_PHARMACIST
-@click.option("--reason", required=True, help="Why the batch is rejected.")
+@click.option("--reason", type=params.text("reason"), required=True, help="Why the batch is rejected.")
 @db_option
 @json_option
 @pass_app
@@ -118,9 +118,9 @@ def batch_reject(app, lot, by, reason, db_path, as_json):
 
 @click.command(name="quarantine")
 @click.argument("lot")
-@click.option("--by", "by", required=True,
+@click.option("--by", "by", type=params.identifier("by"), required=True,
               help="Who puts the batch on hold (any active user; a pharmacist to --lift).")
-@click.option("--reason", required=True, help="Why the batch is held (or why the hold ends).")
+@click.option("--reason", type=params.text("reason"), required=True, help="Why the batch is held (or why the hold ends).")
 @click.option("--lift", is_flag=True,
               help="End the hold of a batch held before release (a pharmacist): it returns "
                    "to planned or compounded. A batch held after release is released again "
@@ -217,8 +217,8 @@ def _approve(app, subject_type, subject_id, by, db_path, as_json):
 
 @click.command(name="submit")
 @click.argument("formula_id")
-@click.option("--by", "by", required=True, help="The author proposing this version.")
-@click.option("--note", help="What changed and why.")
+@click.option("--by", "by", type=params.identifier("by"), required=True, help="The author proposing this version.")
+@click.option("--note", type=params.text("note"), help="What changed and why.")
 @db_option
 @json_option
 @pass_app
@@ -248,8 +248,8 @@ def formulas_approve(app, formula_id, by, db_path, as_json):
 
 @click.command(name="submit")
 @click.argument("template_id")
-@click.option("--by", "by", required=True, help="The author proposing this version.")
-@click.option("--note", help="What changed and why.")
+@click.option("--by", "by", type=params.identifier("by"), required=True, help="The author proposing this version.")
+@click.option("--note", type=params.text("note"), help="What changed and why.")
 @db_option
 @json_option
 @pass_app

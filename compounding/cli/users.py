@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from . import echo_json, json_option, pass_app, table
+from . import echo_json, json_option, params, pass_app, table
 from .db import db_option, open_store
 from .passphrases import (ENV_NEW_PASSPHRASE, ENV_PASSPHRASE, new_passphrase,  # noqa: F401
                           passphrase_source, signer_passphrase)
@@ -23,11 +23,11 @@ def _show(u: dict) -> str:
 
 
 @users.command(name="add")
-@click.argument("name")
+@click.argument("name", type=params.identifier("name"))
 @click.option("--role", required=True, type=click.Choice(["technician", "pharmacist"]),
               help="What the user may do: pharmacists also approve, verify and release.")
-@click.option("--full-name", help="Printed name shown with each signature (default: NAME).")
-@click.option("--by", "by", help="The pharmacist adding the user (signs; not needed for the "
+@click.option("--full-name", type=params.name("full name"), help="Printed name shown with each signature (default: NAME).")
+@click.option("--by", "by", type=params.identifier("by"), help="The pharmacist adding the user (signs; not needed for the "
                                  "very first user, who must be a pharmacist).")
 @db_option
 @json_option
@@ -78,9 +78,9 @@ def users_list(app, db_path, as_json):
 
 
 @users.command(name="deactivate")
-@click.argument("name")
-@click.option("--by", "by", required=True, help="The pharmacist deactivating the user (signs).")
-@click.option("--reason", help="Why (kept with the signature).")
+@click.argument("name", type=params.identifier("name"))
+@click.option("--by", "by", type=params.identifier("by"), required=True, help="The pharmacist deactivating the user (signs).")
+@click.option("--reason", type=params.text("reason"), help="Why (kept with the signature).")
 @db_option
 @json_option
 @pass_app
@@ -98,9 +98,9 @@ def users_deactivate(app, name, by, reason, db_path, as_json):
 
 
 @users.command(name="unlock")
-@click.argument("name")
-@click.option("--by", "by", required=True, help="The pharmacist unlocking the user (signs).")
-@click.option("--reason", help="Why (kept with the signature).")
+@click.argument("name", type=params.identifier("name"))
+@click.option("--by", "by", type=params.identifier("by"), required=True, help="The pharmacist unlocking the user (signs).")
+@click.option("--reason", type=params.text("reason"), help="Why (kept with the signature).")
 @db_option
 @json_option
 @pass_app
@@ -118,7 +118,7 @@ def users_unlock(app, name, by, reason, db_path, as_json):
 
 
 @users.command(name="passphrase")
-@click.argument("name")
+@click.argument("name", type=params.identifier("name"))
 @db_option
 @pass_app
 def users_passphrase(app, name, db_path):

@@ -5,7 +5,9 @@ missing glyph prints as an empty box or nothing: a wrong patient name. Labels th
 DejaVu Sans (regular and bold, Bitstream Vera licence, ``compounding/fonts/``), which covers
 Latin, Vietnamese, Greek and Cyrillic, and every string is checked against the font's
 character map before it is laid out: a character the font cannot draw is a
-:class:`LabelError` naming the field, never a box.
+:class:`LabelError` naming the field, never a box. Right-to-left scripts (Arabic, Hebrew...)
+are refused the same way (issue 12): DejaVu has the glyphs, but labels neither shape nor
+reorder text, so they would print reversed and unjoined.
 """
 
 from __future__ import annotations
@@ -57,6 +59,15 @@ def clean(text: str, field: str, font: str = REGULAR) -> str:
     # any other space character (thin, em...) is an ordinary space on a label
     s = "".join(" " if unicodedata.category(c) == "Zs" and c != NBSP else c
                 for c in unicodedata.normalize("NFC", text))
+    # Issue 12: right-to-left scripts (Arabic, Hebrew, Syriac, Thaana, N'Ko...; bidi classes
+    # R, AL and AN, Unicode UAX #9) would be drawn left to right with unjoined letters,
+    # which reads as a different name. Labels do not shape or reorder text, so refuse.
+    rtl = [c for c in s if unicodedata.bidirectional(c) in ("R", "AL", "AN")]
+    if rtl:
+        shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in list(dict.fromkeys(rtl))[:3])
+        raise LabelError(f"{field}: right-to-left script ({shown}) is not supported on labels "
+                         "yet (it would print reversed and unjoined); write the name in a "
+                         "left-to-right script as on the prescription record", field=field)
     cmap = _cmap(font)
     bad = []
     for ch in s:

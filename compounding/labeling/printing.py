@@ -4,21 +4,21 @@ The CLI (``compounding labels print`` / ``dispense``) calls :func:`print_labels`
 that decides whether a label may be printed runs in :func:`check_printable`, so the release
 and template-approval rules of issue 7 are added there and nowhere else.
 
-Order of work: the batch and template are loaded, the PDF is rendered in memory (every
-barcode read back first), written to a temporary file beside the output and renamed into
-place, and then the print is recorded in the store with the PDF's SHA-256 (a failed record
-removes the file, so a PDF on disk is always a recorded one).
+Order of work: the batch and template are loaded, the output path is checked (issue 12: never
+the database, a link, a device; an existing file only with ``--force``), the PDF is rendered
+in memory (every barcode read back first), written to a temporary file beside the output,
+the print is recorded in the store with the PDF's SHA-256, and then the file is renamed into
+place (a failed record removes the temporary file, so a PDF on disk is always a recorded
+one).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError, LabelError
+from ..errors import InputError
 from .content import Dispensing, from_batch
 from .render import render_with_layouts
 from .templates import LabelTemplate, TemplateSet
@@ -69,32 +69,23 @@ def default_output(cwd: Path, lot_id: str, template_id: str) -> Path:
     return Path(cwd) / "labels" / f"{lot_id}-{template_id}.pdf"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    path = Path(path)
-    if path.exists() and path.is_dir():
-        raise InputError(f"output: {path} is a directory", field="output")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".label-", suffix=".pdf", dir=path.parent)
-    except OSError as exc:
-        raise LabelError(f"output: cannot write {path}: {exc.strerror}", field="output") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise LabelError(f"output: cannot write {path}: {exc.strerror}", field="output") from None
-
-
 def print_labels(store, templates: TemplateSet, settings, lot_id: str, *, template_id: str,
                  by: str, output: Path, copies: int = 1, start_position: int = 1,
-                 dispensing: Dispensing | None = None) -> PrintResult:
+                 dispensing: Dispensing | None = None, force: bool = False) -> PrintResult:
     """Render, write and record the batch label(s) (or, with ``dispensing``, the dispensing
-    label) of one stored batch."""
+    label) of one stored batch.
+
+    ``output`` is checked before any work (:func:`compounding.outputs.check_output`: never
+    the database or its files, never a link, device or FIFO, an existing file only with
+    ``force``). The PDF is written to a temporary name, the print recorded, then the file
+    renamed into place: a failed record leaves no PDF.
+    """
+    from ..outputs import check_output, publish, temporary
     kind = "dispensing" if dispensing is not None else "batch"
     if not (by or "").strip():
         raise InputError("by: who prints the labels is required", field="by")
+    protect = (store.path,)
+    output = check_output(output, protect=protect, force=force)
     by = store.acting(by)  # issue 7: an active, unlocked (and, in the CLI, authenticated) user
     template = templates.get(template_id)
     tsha = templates.hashes[template.id]
@@ -107,7 +98,7 @@ def print_labels(store, templates: TemplateSet, settings, lot_id: str, *, templa
     pdf, layouts = render_with_layouts(template, [item], start_position=start_position,
                                        copies=copies)
     digest = hashlib.sha256(pdf).hexdigest()
-    write_atomic(output, pdf)
+    tmp = temporary(output, pdf)
     extra = {}
     if dispensing is not None:
         extra = {"patient": dispensing.patient, "rx_number": dispensing.rx_number,
@@ -117,7 +108,8 @@ def print_labels(store, templates: TemplateSet, settings, lot_id: str, *, templa
         record = store.record_label_print(batch["lot_id"], kind, template.id, template.version,
                                           tsha, copies, digest, str(output), by, **extra)
     except BaseException:
-        Path(output).unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
         raise
+    publish(tmp, output, protect=protect, force=force)
     return PrintResult(Path(output), template, tsha, digest, copies, record,
                        layouts[0].omitted, (near,) if near else ())

@@ -89,13 +89,18 @@ def render_job(template: LabelTemplate, items, fmt: str, *, dpi: int | None = No
 def print_job(store, templates: TemplateSet, settings, lot_id: str, *, template_id: str,
               by: str, printer: str | None = None, output: Path | None = None,
               fmt: str | None = None, copies: int = 1, start_position: int = 1,
-              dispensing: Dispensing | None = None) -> JobResult:
+              dispensing: Dispensing | None = None, force: bool = False) -> JobResult:
     """Send the labels of one stored batch to ``printer`` (by name from the settings), or
-    write them as ZPL to ``output``; record the print. Exactly one of printer / output."""
-    from ..labeling.printing import check_printable, write_atomic
+    write them as ZPL to ``output``; record the print. Exactly one of printer / output.
+    ``output`` is checked first like every user-named file (:mod:`compounding.outputs`;
+    an existing file only with ``force``)."""
+    from ..labeling.printing import check_printable
+    from ..outputs import check_output, publish, temporary
 
     if (printer is None) == (output is None):
         raise InputError("print: give either a printer or an output file", field="printer")
+    if output is not None:
+        output = check_output(output, protect=(store.path,), force=force)
     kind = "dispensing" if dispensing is not None else "batch"
     if not (by or "").strip():
         raise InputError("by: who prints the labels is required", field="by")
@@ -129,15 +134,16 @@ def print_job(store, templates: TemplateSet, settings, lot_id: str, *, template_
                   job_bytes=len(data), labels=copies, omitted=layouts[0].omitted,
                   warnings=(near,) if near else ())
 
-    if p is None:  # a ZPL (or PDF) file: written, then recorded; a failed record removes it
-        write_atomic(output, data)
+    if p is None:  # a ZPL (or PDF) file: a temporary file, recorded, then renamed into place
+        tmp = temporary(output, data)
         try:
             record = store.record_label_print(batch["lot_id"], kind, template.id,
                                               template.version, tsha, copies, digest,
                                               str(output), by, **extra)
         except BaseException:
-            Path(output).unlink(missing_ok=True)
+            Path(tmp).unlink(missing_ok=True)
             raise
+        publish(tmp, output, protect=(store.path,), force=force)
         return JobResult(record=record, path=Path(output), **common)
 
     hint = (f"nothing was recorded; to get the label as a file instead use "

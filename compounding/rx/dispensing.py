@@ -75,7 +75,7 @@ def prepare(store, *, lot_id: str, rx_number: str, fill_no: int) -> dict:
 
 
 def dispense_fill(store, templates, settings, *, lot_id: str, rx_number: str, fill_no: int,
-                  template_id: str, by: str, output: Path):
+                  template_id: str, by: str, output: Path, force: bool = False):
     """Print the dispensing label of fill ``fill_no`` from ``lot_id`` and record the fill.
     Returns ``(PrintResult, fill record, prepared)``."""
     from ..labeling.content import Dispensing, dispensed_quantity
@@ -93,7 +93,7 @@ def dispense_fill(store, templates, settings, *, lot_id: str, rx_number: str, fi
         result = None
         try:
             result = print_labels(store, templates, settings, lot_id, template_id=template_id,
-                                  by=by, output=output, dispensing=disp)
+                                  by=by, output=output, dispensing=disp, force=force)
             rec = records.record_fill(store, prescription=p, fill=fill_no,
                                       strength=ready["strength"], lot_id=ready["batch"]["lot_id"],
                                       quantity=ready["quantity"], first_day=fill["first"],

@@ -1,0 +1,206 @@
+"""The one way this package writes a file a person named (``--output``, backups, anchors).
+
+Why (issue 12, class 1): ``--output compounding.db`` replaced the SQLite database itself
+with a PDF, and an output path could be a device, a FIFO or a symlink. Every user-named file
+goes through :func:`check_output` (refuse before any work) and :func:`write_output` (write a
+temporary file beside it, then rename it into place) so:
+
+- the database, its ``-wal``, ``-shm`` and ``-journal`` files are never written, whatever
+  the name used to reach them (another spelling, a hard link, a symlink: compared by device
+  and inode);
+- an existing path that is not a regular file (directory, FIFO, device, socket) and any
+  symlink are refused, even with ``--force``;
+- an existing regular file is replaced only with ``force=True`` (the CLI's ``--force``);
+- a name the file system cannot take (too long, bad folder) is one line, not a traceback;
+- the file gets mode ``0666 & ~umask`` like any file the user's shell would create (the
+  temporary file is created with ``os.open(..., 0o666)``, so the kernel applies the umask);
+- a reader never sees half a file: the rename is atomic on POSIX (``rename(2)``).
+
+:func:`temporary` and :func:`publish` split the write in two so a caller can record the
+file in the database between them (labels: a PDF and its print record exist together).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from .errors import InputError
+
+#: Prefix of temporary files; a leftover can be recognised (and cleaned) by it.
+TEMP_PREFIX = ".compounding-tmp-"
+
+DB_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def _identity(path: Path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def protected_files(db_path) -> list[Path]:
+    """The database file and its SQLite companions (that exist or may appear)."""
+    if not db_path or str(db_path) == ":memory:":
+        return []
+    return [Path(f"{db_path}{s}") for s in DB_SUFFIXES]
+
+
+def _oserror(field: str, path: Path, exc: OSError) -> InputError:
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENAMETOOLONG:
+        reason = (f"the file name is too long for the file system ({len(path.name)} "
+                  "characters); choose a shorter name")
+    return InputError(f"{field}: cannot write {_short(path)}: {reason}", field=field)
+
+
+def _short(path: Path) -> str:
+    s = str(path)
+    return s if len(s) <= 120 else s[:60] + "..." + s[-40:]
+
+
+def check_output(path, *, protect=(), force: bool = False, field: str = "output") -> Path:
+    """Refuse ``path`` as an output unless writing it can destroy nothing; return it.
+
+    ``protect``: database paths whose file, ``-wal``, ``-shm`` and ``-journal`` must never be
+    written. Raises :class:`InputError` (exit 2) naming ``field`` and what is allowed.
+    """
+    path = Path(path)
+    if str(path) in ("", "."):
+        raise InputError(f"{field}: a file name is required", field=field)
+    guarded = []
+    for db in protect:
+        guarded += protected_files(db)
+    try:
+        lst = os.lstat(path)
+    except FileNotFoundError:
+        lst = None
+    except OSError as exc:
+        raise _oserror(field, path, exc) from None
+    # the database by any name: same path text, or same file (device, inode)
+    target = _identity(path)
+    resolved = os.path.abspath(path)
+    for g in guarded:
+        if os.path.abspath(g) == resolved or (target is not None and target == _identity(g)):
+            raise InputError(f"{field}: {_short(path)} is the database or one of its files; "
+                             "choose another file name", field=field)
+    if lst is not None:
+        if stat.S_ISLNK(lst.st_mode):
+            raise InputError(f"{field}: {_short(path)} is a symbolic link; name a regular "
+                             "file (links are never followed for output)", field=field)
+        if stat.S_ISDIR(lst.st_mode):
+            raise InputError(f"{field}: {_short(path)} is a directory; name a file in it",
+                             field=field)
+        if not stat.S_ISREG(lst.st_mode):
+            raise InputError(f"{field}: {_short(path)} is not a regular file (device, FIFO "
+                             "or socket); name a regular file", field=field)
+        if lst.st_nlink > 1:
+            raise InputError(f"{field}: {_short(path)} has other hard links; name a new "
+                             "file", field=field)
+        if not force:
+            raise InputError(f"{field}: {_short(path)} exists; use --force to replace it, "
+                             "or choose another name", field=field)
+    # the name must fit the file system (NAME_MAX is per directory, usually 255 bytes)
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        name_max = os.pathconf(parent if parent.exists() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    if len(os.fsencode(path.name)) > name_max:
+        raise _oserror(field, path, OSError(errno.ENAMETOOLONG, "File name too long"))
+    if parent.exists() and not parent.is_dir():
+        raise InputError(f"{field}: {_short(parent)} is not a directory", field=field)
+    return path
+
+
+def temporary(path, data: bytes, *, field: str = "output") -> Path:
+    """Write ``data`` to a new temporary file beside ``path``; return the temporary path.
+
+    The folder is created if needed. Mode ``0666 & ~umask``. Nothing is replaced.
+    """
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _oserror(field, path, exc) from None
+    # the temporary name must fit too: keep it short, independent of the final name
+    tmp = parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}{path.suffix[:16]}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                     0o666)
+    except OSError as exc:
+        raise _oserror(field, path, exc) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _oserror(field, path, exc) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def publish(tmp, path, *, protect=(), force: bool = False, field: str = "output") -> Path:
+    """Rename the temporary file ``tmp`` to ``path`` (checked again just before)."""
+    path = Path(path)
+    try:
+        check_output(path, protect=protect, force=force, field=field)
+        if force:
+            os.replace(tmp, path)
+        else:
+            _link_no_clobber(Path(tmp), path, field)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _oserror(field, path, exc) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent if str(path.parent) else Path("."))
+    return path
+
+
+def _link_no_clobber(tmp: Path, path: Path, field: str) -> None:
+    """Put ``tmp`` at ``path`` only if nothing is there (``link(2)`` fails if it exists)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise InputError(f"{field}: {_short(path)} appeared while the file was written; "
+                         "nothing was replaced; use --force or another name",
+                         field=field) from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        os.replace(tmp, path)  # no hard links on this file system: checked just above
+        return
+    tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_output(path, data: bytes, *, protect=(), force: bool = False,
+                 field: str = "output") -> Path:
+    """Check, write to a temporary file, rename: the whole safe write in one call."""
+    path = check_output(path, protect=protect, force=force, field=field)
+    return publish(temporary(path, data, field=field), path, protect=protect, force=force,
+                   field=field)

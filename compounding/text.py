@@ -1,0 +1,110 @@
+"""The one normaliser for text a person types: identifiers (lot numbers, Rx numbers, user
+names) and free text (patient and prescriber names, directions, reasons, notes).
+
+Why (issue 12, class 8): a supplier lot received as ``"NX<GS>2401"`` printed as ``NX2401``
+and could then not be recalled by what was printed; the same lot typed once with a
+decomposed ``é`` (``e`` + U+0301) and once composed became two lots; a zero-width or bidi
+control character makes two strings that look the same compare different, or shows a name
+in a different order than it was typed (CVE-2021-42574, "Trojan Source").
+
+Rules, the same for every field a person types:
+
+- Unicode NFC (composed form), so what looks the same is stored the same
+  (Unicode Standard Annex #15);
+- leading and trailing whitespace removed; any Unicode space separator (no-break, thin, em
+  space...) becomes an ordinary space, and runs of spaces become one;
+- refused, with one line naming the field and the code point: control characters (category
+  Cc: tab, newline, NUL, the GS1 group separator U+001D...), format characters (Cf: zero-width
+  space/joiner/non-joiner, word joiner, BOM, soft hyphen, and every bidi control:
+  U+200E/200F, U+061C, U+202A-202E, U+2066-2069), line/paragraph separators (Zl, Zp),
+  private-use (Co), surrogates (Cs) and unassigned code points (Cn);
+- a length limit per kind (identifiers 64 characters, names 200, other text 1,000) so a
+  300-character name is one clear line, not a label that cannot be laid out;
+- identifiers also refuse digits other than ASCII 0-9 (``NX٢٤٠١`` with Arabic-Indic digits
+  would not be found by someone typing ``NX2401``).
+
+Case is kept as typed (lot ``nx-2401`` and ``NX-2401`` may be two real supplier lots); a new
+value that differs from an existing one only by case needs an explicit confirmation where it
+is recorded (:func:`fold`, the comparison key, is used for that check).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from .errors import InputError
+
+#: Longest accepted value of each kind (characters, after normalising). Conservative limits
+#: chosen for this service (no external source): a lot number or Rx number longer than 64
+#: characters is a paste error; GS1 AI (10) itself allows only 20 characters.
+MAX_LENGTH = {"identifier": 64, "name": 200, "text": 1000}
+
+#: Why a character is refused, by Unicode general category; the wording is the store's
+#: (``store.core.need_printable``) so a refusal reads the same from every door.
+_REFUSED_CATEGORIES = {
+    "Cc": "a control character or line break",
+    "Zl": "a control character or line break",
+    "Zp": "a control character or line break",
+    "Cf": "an invisible formatting character (zero-width or direction mark)",
+    "Co": "a private-use or unassigned character",
+    "Cs": "a private-use or unassigned character",
+    "Cn": "a private-use or unassigned character",
+}
+
+#: Names for the C0 controls a scanner or a paste brings in (Unicode gives them none).
+_CONTROL_NAMES = {0x00: "NUL", 0x09: "TAB", 0x0A: "LINE FEED", 0x0D: "CARRIAGE RETURN",
+                  0x1B: "ESCAPE", 0x1D: "GROUP SEPARATOR", 0x1E: "RECORD SEPARATOR"}
+
+_SPACES = re.compile(r" {2,}")
+
+
+def describe(ch: str) -> str:
+    """``'U+200B (ZERO WIDTH SPACE)'``: how a refused character is named in a message."""
+    name = unicodedata.name(ch, "") or _CONTROL_NAMES.get(ord(ch), "unnamed character")
+    return f"U+{ord(ch):04X} ({name})"
+
+
+def normalize(value: str, field: str, *, kind: str = "text", required: bool = True,
+              max_length: int | None = None) -> str:
+    """Return ``value`` in the one stored form, or raise :class:`InputError` naming ``field``,
+    the character and its position (1-based, after trimming).
+
+    ``kind`` is ``"identifier"`` (lot, Rx, user name: ASCII digits only), ``"name"`` (a
+    person's name) or ``"text"`` (directions, reasons, notes). Empty after trimming is an
+    error when ``required``, else ``""``. ``max_length`` overrides the kind's limit (a
+    supplier lot: the store's ``inventory.LOT_CHARS``).
+    """
+    if kind not in MAX_LENGTH:
+        raise ValueError(f"unknown text kind {kind!r}")
+    if not isinstance(value, str):
+        raise InputError(f"{field}: must be text", field=field)
+    s = unicodedata.normalize("NFC", value)
+    s = "".join(" " if unicodedata.category(c) == "Zs" else c for c in s).strip(" ")
+    for i, ch in enumerate(s, start=1):
+        why = _REFUSED_CATEGORIES.get(unicodedata.category(ch))
+        if why is None and kind == "identifier" and unicodedata.category(ch) == "Nd" \
+                and not "0" <= ch <= "9":
+            why = "a digit of another script; write digits as 0-9"
+        if why:
+            raise InputError(f"{field}: character {describe(ch)} at position {i} is {why}",
+                             field=field)
+    s = _SPACES.sub(" ", s)
+    if not s:
+        if required:
+            raise InputError(f"{field}: must not be empty", field=field)
+        return ""
+    limit = max_length or MAX_LENGTH[kind]
+    if len(s) > limit:
+        raise InputError(f"{field}: {len(s)} characters; at most {limit}", field=field)
+    return s
+
+
+def identifier(value: str, field: str) -> str:
+    """:func:`normalize` for an identifier (lot number, Rx number, user name)."""
+    return normalize(value, field, kind="identifier")
+
+
+def fold(value: str) -> str:
+    """The comparison key for "differs only by case": NFC of the Unicode case fold."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", value).casefold())
