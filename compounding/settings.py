@@ -55,6 +55,15 @@ class Balance(Spec):
     #: (issue 11). None: half the formula's strength tolerance (5% for the usual ±10%).
     uncertainty_budget: PercentSetting | None = None
 
+    @model_validator(mode="after")
+    def _sensitivity_below_mwq(self):
+        # issue 11: a balance off by as much as the smallest amount it may weigh is no balance
+        if self.sensitivity is not None and self.sensitivity >= self.min_weighable:
+            raise ValueError(f"sensitivity: {u.fmt(self.sensitivity)} must be below "
+                             f"min_weighable {u.fmt(self.min_weighable)} (USP <1176>: MWQ = "
+                             "sensitivity / 5%)")
+        return self
+
     def sensitivity_mg(self):
         """The balance sensitivity in mg (the setting, or 5% of the minimum weighable)."""
         if self.sensitivity is not None:

@@ -126,6 +126,7 @@ def test_cli_json_and_refusal(tmp_path):
     ('sensitivity = "6"', "balance.sensitivity"),
     ('sensitivity = "-6 mg"', "balance.sensitivity"),
     ('sensitivity = "6 mL"', "balance.sensitivity"),
+    ('sensitivity = "500 mg"', "sensitivity: 500 mg must be below min_weighable 120 mg"),
 ])
 def test_settings_refused(tmp_path, text, message):
     s = tmp_path / "pharmacy.toml"
