@@ -102,15 +102,44 @@ def batch_create(app, formula_id, quantity, strength, filler, capsule_size, stor
     click.echo(rec["plan_text"].rstrip("\n"))
 
 
+def batch_lot_text(app, text: str) -> str:
+    """The batch lot ID in LOT: typed, or scanned from our own label (its Code 128, or the
+    GS1 DataMatrix (10) when the formula has a GTIN in the settings). Anything else is
+    passed on as typed (the store validates it and says what is wrong)."""
+    from ..devices.scanning import batch_lot_id, read_scan
+    from ..errors import InputError
+
+    if text.strip().isdigit():
+        return text.strip()
+    try:
+        scan = read_scan(text, today=_today(), field_name="LOT")
+    except InputError:
+        return text
+    return batch_lot_id(scan, app.settings.gtins.values()) or text
+
+
+def _today():
+    from datetime import datetime
+    return datetime.now().astimezone().date()
+
+
 @batch.command(name="weigh")
 @click.argument("lot")
 @click.option("--step", type=WholeNumber(min=1),
               help="The plan step number (as printed by `batch show`).")
 @click.option("--ingredient", help="Ingredient id of the line weighed (enough on its own when "
                                     "that ingredient has one pending step).")
-@click.option("--component-lot", type=params.supplier_lot("component lot"), help="Supplier lot used (default: the lot chosen at create).")
-@click.option("--amount", required=True, help="Amount actually weighed or measured (e.g. "
-                                               "121.5 mg, 20 mL).")
+@click.option("--component-lot", type=params.supplier_lot("component lot"),
+              help="Supplier lot used (default: the lot chosen at create).")
+@click.option("--scan", "scan_text", metavar="TEXT",
+              help="What the scanner typed from the container: a supplier's barcode (GS1 or "
+                   "plain lot), the pharmacy's component lot label, or, for an aliquot step, "
+                   "this batch's own label. A lot of another ingredient, an expired lot or a "
+                   "lot never received is refused before anything is recorded.")
+@click.option("--amount", help="Amount actually weighed or measured (e.g. 121.5 mg, 20 mL).")
+@click.option("--from-balance", "balance_name", metavar="NAME",
+              help="Take the amount from balance NAME in the settings ([balances.NAME]): a "
+                   "stable reading, its serial number recorded with the weighing.")
 @click.option("--deviation", "deviation_reason", type=params.text("deviation"),
               help="Reason, when the amount is outside the formula's weighing tolerance.")
 @click.option("--reweigh", "reweigh_reason", type=params.text("reweigh"),
@@ -119,26 +148,45 @@ def batch_create(app, formula_id, quantity, strength, filler, capsule_size, stor
 @db_option
 @json_option
 @pass_app
-def batch_weigh(app, lot, step, ingredient, component_lot, amount, deviation_reason,
-                reweigh_reason, by, db_path, as_json):
+def batch_weigh(app, lot, step, ingredient, component_lot, scan_text, amount, balance_name,
+                deviation_reason, reweigh_reason, by, db_path, as_json):
     """Record the amount weighed or measured for one plan line of batch LOT.
 
     Every plan line has a step number (see `compounding batch show LOT`). Give --step N, or
-    --ingredient ID when that ingredient has a single pending step. Dilution (aliquot)
-    steps are recorded one by one, in order, by step number: the drug and each portion of
-    diluent with --step N (their component lot is used), and each aliquot taken from a
-    dilution made in the batch with --step N alone (it uses no component lot). An expired
-    lot, or a lot of another ingredient, is refused. The BUD is recomputed from the lots
-    actually weighed; when every step is weighed the batch becomes 'compounded'.
+    --ingredient ID when that ingredient has a single pending step (or --scan alone: the
+    scanned ingredient's pending step). Dilution (aliquot) steps are recorded one by one,
+    in order, by step number: the drug and each portion of diluent with --step N (their
+    component lot is used), and each aliquot taken from a dilution made in the batch with
+    --step N alone (it uses no component lot). The amount is typed (--amount) or read from
+    a balance (--from-balance NAME). LOT may be typed or scanned from the batch label. An
+    expired lot, or a lot of another ingredient, is refused. The BUD is recomputed from the
+    lots actually weighed; when every step is weighed the batch becomes 'compounded'.
     """
     from .. import units as u
+    from ..store import device_records
 
-    qty = u.parse(amount, {u.MASS, u.VOLUME}, field="--amount")
+    if (amount is None) == (balance_name is None):
+        raise click.UsageError("give --amount (typed) or --from-balance NAME, one of them")
+    qty = u.parse(amount, {u.MASS, u.VOLUME}, field="--amount") if amount is not None else None
+    lot = batch_lot_text(app, lot)
     with open_store(app, db_path) as store:
-        w = store.record_weighing(lot, amount=qty, by=by, step=step, ingredient=ingredient,
-                                  component_lot=component_lot,
-                                  deviation_reason=deviation_reason,
-                                  reweigh_reason=reweigh_reason)
+        match = None
+        if scan_text is not None:
+            match = _match_scan(app, store, lot, scan_text, step, ingredient)
+            if component_lot is not None and match.kind == "component" and \
+                    component_lot.strip() != match.lot:
+                raise click.UsageError(f"--component-lot {component_lot.strip()} and the scanned "
+                                       f"lot {match.lot} differ")
+            if step is None and ingredient is None and match.kind == "component":
+                ingredient = match.ingredient
+        reading = None
+        if balance_name is not None:
+            from ..devices.balances import read_balance
+            reading = read_balance(app.settings, balance_name)
+        w = device_records.record_weighing(
+            store, lot, reading=reading, match=match, amount=qty, by=by, step=step,
+            ingredient=ingredient, component_lot=component_lot,
+            deviation_reason=deviation_reason, reweigh_reason=reweigh_reason)
     if as_json:
         echo_json(w)
         return
@@ -147,12 +195,41 @@ def batch_weigh(app, lot, step, ingredient, component_lot, amount, deviation_rea
     click.echo(f"Step {w['step']} ({w['what']}): {show_amount(w['quantity'], w['unit'])}"
                f"{src}, planned {show_amount(w['planned_quantity'], w['planned_unit'])} "
                f"({w['deviation_percent']}%)")
+    if reading is not None:
+        click.echo(f"Read from balance {reading.balance} (serial {reading.serial_number}, "
+                   f"{reading.protocol}): {reading.line}")
+    if match is not None:
+        click.echo(f"Lot confirmed by scan: {match.text}")
     if w["bud_changed"]:
         click.echo(f"BUD recomputed from the lots weighed: {_date(w['bud'])}")
     if w["complete"]:
         click.echo("Every step weighed: batch is now compounded")
     else:
         click.echo("Steps still to weigh: " + ", ".join(map(str, w["steps_pending"])))
+
+
+def _match_scan(app, store, lot, scan_text, step, ingredient):
+    """Check the scan against the step before anything is read or recorded."""
+    from ..devices.scanning import match_scan, read_scan
+    from ..store.lotid import validate_lot_id
+
+    lot = validate_lot_id(lot, "LOT")
+    today = store.today()
+    scan = read_scan(scan_text, today=today, field_name="--scan")
+    steps = {s["step"]: s for s in store.batch_steps(lot)}
+    if not steps:
+        store.get_batch(lot)  # an unknown batch: its one-line NotFoundError
+    aliquot, needs = False, ingredient
+    if step is not None:
+        if step not in steps:
+            raise click.BadParameter(f"the plan has steps 1 to {len(steps)}, not {step}",
+                                     param_hint="--step")
+        needs = steps[step]["ingredient"]
+        aliquot = needs is None
+    lots = store.lots(lot_number=scan.lot) if scan.lot else []
+    return match_scan(scan, batch=lot, step=step, needs=needs, aliquot=aliquot, lots=lots,
+                      catalogue=app.registry.catalogue, own_gtins=app.settings.gtins.values(),
+                      today=today)
 
 
 @batch.command(name="show")
@@ -162,8 +239,10 @@ def batch_weigh(app, lot, step, ingredient, component_lot, amount, deviation_rea
 @pass_app
 def batch_show(app, lot, db_path, as_json):
     """Show the compounding record of batch LOT: plan, lots, weighings, BUD, prints."""
+    from ..store import device_records
+
     with open_store(app, db_path) as store:
-        rec = store.get_batch(lot)
+        rec = device_records.with_sources(store, store.get_batch(lot))
         plan_text = store.scalar("SELECT plan_text FROM batches WHERE lot_id = ?",
                                  [rec["lot_id"]])
     if as_json:
@@ -193,10 +272,10 @@ def batch_show(app, lot, db_path, as_json):
         rows.append([str(w["step"]), w["what"], w["component_lot"] or "-",
                      show_amount(w["planned_quantity"], w["planned_unit"]),
                      show_amount(w["quantity"], w["unit"]), w["deviation_percent"] + "%",
-                     w["weighed_by"], w["weighed_at"]])
+                     w["source_text"], w["weighed_by"], w["weighed_at"]])
     if rows:
-        click.echo(table(rows, ["STEP", "WHAT", "LOT", "PLANNED", "WEIGHED", "DEV", "BY",
-                                "AT (UTC)"]))
+        click.echo(table(rows, ["STEP", "WHAT", "LOT", "PLANNED", "WEIGHED", "DEV", "SOURCE",
+                                "BY", "AT (UTC)"]))
     else:
         click.echo("No weighings recorded yet")
     if rec["steps_pending"]:

@@ -27,16 +27,22 @@ def lot_json(lot: dict) -> dict:
 
 
 @inventory.command(name="receive")
-@click.argument("ingredient")
-@click.option("--lot", "lot_number", required=True, type=params.supplier_lot("lot"),
+@click.argument("ingredient", required=False)
+@click.option("--scan", "scan_text", metavar="TEXT",
+              help="What the scanner typed from the container: a GS1 barcode (GTIN, lot, "
+                   "expiry; with or without ]C1/]d2/]Q3, or as (01)...(17)...(10)...) or a "
+                   "plain lot barcode. Options typed as well must agree with it.")
+@click.option("--lot", "lot_number", type=params.supplier_lot("lot"),
               help="Supplier lot number as printed on the container (printable ASCII, at "
-                   "most 40 characters).")
-@click.option("--expires", required=True,
-              help="Expiry: YYYY-MM-DD, or YYYY-MM for the last day of that month.")
+                   "most 40 characters); from --scan when it has one.")
+@click.option("--expires",
+              help="Expiry: YYYY-MM-DD, or YYYY-MM for the last day of that month (from "
+                   "--scan when it has one).")
 @click.option("--quantity", required=True, help="Amount received, with its unit (e.g. 25 g).")
 @click.option("--potency", help="Potency from the certificate of analysis (e.g. 99.2%). "
                                 "Default 100%.")
-@click.option("--manufacturer", type=params.name("manufacturer"), help="Manufacturer or supplier.")
+@click.option("--manufacturer", type=params.name("manufacturer"),
+              help="Manufacturer or supplier (from the catalogue's GTIN entry with --scan).")
 @click.option("--by", "by", type=params.identifier("by"), required=True, help="Who received it.")
 @click.option("--confirm-case", is_flag=True,
               help="Confirm a new lot number that differs from a recorded lot of the same "
@@ -44,16 +50,36 @@ def lot_json(lot: dict) -> dict:
 @db_option
 @json_option
 @pass_app
-def inventory_receive(app, ingredient, lot_number, expires, quantity, potency, manufacturer,
-                      by, confirm_case, db_path, as_json):
-    """Receive a component lot (or more of a known lot) into stock."""
+def inventory_receive(app, ingredient, scan_text, lot_number, expires, quantity, potency,
+                      manufacturer, by, confirm_case, db_path, as_json):
+    """Receive a component lot (or more of a known lot) into stock.
+
+    Give INGREDIENT, --lot and --expires, or scan the container with --scan: a GS1 barcode
+    names the ingredient through its GTIN (formulas/ingredients.toml [gtins]; a GTIN not
+    listed there is refused) and carries the lot and expiry (day 00 = the month's last
+    day); a plain barcode is the lot, and INGREDIENT and --expires are then typed.
+    """
     from decimal import Decimal
 
     from .. import units as u
     from ..dates import format_date, parse_expiry
 
+    exp = parse_expiry(expires, "expires") if expires is not None else None
+    scanned = None
+    if scan_text is not None:
+        from ..devices.scanning import component_from_scan, read_scan
+        today = _today()
+        scanned = component_from_scan(read_scan(scan_text, today=today, field_name="--scan"),
+                                      app.registry.catalogue, ingredient=ingredient,
+                                      lot=lot_number, expiry=exp, manufacturer=manufacturer,
+                                      today=today, field_name="--scan")
+        ingredient, lot_number, exp = scanned.ingredient, scanned.lot, scanned.expiry
+        manufacturer = scanned.manufacturer
+    for value, name in ((ingredient, "INGREDIENT"), (lot_number, "--lot"), (exp, "--expires")):
+        if value is None:
+            raise click.UsageError(f"Missing {'argument' if name.isupper() else 'option'} "
+                                   f"'{name}' (give it, or --scan a barcode that has it).")
     app.registry.ingredient(ingredient)  # unknown ingredient: one-line error
-    exp = parse_expiry(expires, "expires")
     qty = u.parse(quantity, {u.MASS, u.VOLUME}, field="quantity")
     pot = Decimal("100")
     if potency is not None:
@@ -72,15 +98,33 @@ def inventory_receive(app, ingredient, lot_number, expires, quantity, potency, m
             raise RefusedError(f"lot: {lot_number} differs from recorded lot {shown} of "
                                f"{ingredient} only by case; check the container and repeat "
                                "with --confirm-case if it is a different lot")
-        lot = store.receive_lot(ingredient, lot_number, exp, qty, by, potency_percent=pot,
-                                manufacturer=manufacturer)
+        if scanned is not None:
+            from ..store import device_records
+            lot = device_records.receive_scanned(store, scanned, qty, by, potency_percent=pot)
+        else:
+            lot = store.receive_lot(ingredient, lot_number, exp, qty, by, potency_percent=pot,
+                                    manufacturer=manufacturer)
     if as_json:
-        echo_json(lot_json(lot))
+        out = lot_json({k: v for k, v in lot.items() if k != "receipt_scan"})
+        if scanned is not None:
+            out["scan"] = scanned.scan.as_json()
+        echo_json(out)
         return
     on_hand = show_amount(lot["on_hand"], lot["unit"])
     click.echo(f"Received {u.fmt(qty)} of {ingredient} lot {lot['lot_number']} "
                f"(expires {format_date(exp)}, potency {u.plain(lot['potency_percent'])}%)")
+    if scanned is not None and scanned.gtin:
+        made = (f", produced {format_date(scanned.production_date)}"
+                if scanned.production_date else "")
+        click.echo(f"Scanned: GTIN {scanned.gtin} ({ingredient}"
+                   f"{', ' + scanned.manufacturer if scanned.manufacturer else ''}){made}")
     click.echo(f"On hand: {on_hand}")
+
+
+def _today():
+    """The pharmacy's calendar day (local time), as the store counts it."""
+    from datetime import datetime
+    return datetime.now().astimezone().date()
 
 
 @inventory.command(name="list")
@@ -115,3 +159,80 @@ def inventory_list(app, days, ingredient, show_all, db_path, as_json):
                      show_amount(x["reserved"], x["unit"])])
     click.echo(table(rows, ["INGREDIENT", "LOT", "EXPIRES", "LEFT", "POTENCY", "ON HAND",
                             "RESERVED"]))
+
+
+@inventory.command(name="label")
+@click.argument("lot")
+@click.option("--ingredient", help="Ingredient id, when two ingredients have a lot with this "
+                                   "number.")
+@click.option("--template", "template_id", default="batch-thermal", show_default=True,
+              help="Label template whose stock, printer resolution and Code 128 settings are "
+                   "used (see `compounding labels templates`).")
+@click.option("--copies", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Labels to print.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="PDF to write (default labels/component-<ingredient>-<lot>.pdf).")
+@click.option("--force", is_flag=True, help="Replace an existing output file (never the "
+              "database, a link or a device).")
+@db_option
+@json_option
+@pass_app
+def inventory_label(app, lot, ingredient, template_id, copies, output, force, db_path,
+                    as_json):
+    """Print a label for received component lot LOT (PDF): ingredient, lot, expiry, potency
+    and a Code 128 of the lot number that `batch weigh --scan` reads.
+
+    For a container whose supplier barcode is missing or unreadable. An expired lot gets no
+    new label.
+    """
+    import hashlib
+    import re
+    from datetime import date
+    from pathlib import Path
+
+    from ..dates import format_date
+    from ..errors import NotFoundError, RefusedError
+    from ..labeling.component import ComponentLot, render_component
+    from ..outputs import check_output, write_output
+    from ..labeling.templates import load_templates
+
+    template = load_templates(app.templates_dir).get(template_id)
+    with open_store(app, db_path) as store:
+        protect = (store.path,)
+        rows = [r for r in store.lots(lot_number=lot.strip())
+                if ingredient is None or r["ingredient"] == ingredient]
+    if not rows:
+        raise NotFoundError(f"no component lot {lot.strip()!r}"
+                            + (f" of {ingredient}" if ingredient else "")
+                            + " on record (receive it first: compounding inventory receive)")
+    if len(rows) > 1:
+        raise click.UsageError(f"lot {lot.strip()!r} exists for "
+                               f"{', '.join(sorted(r['ingredient'] for r in rows))}; "
+                               "give --ingredient")
+    r = rows[0]
+    if r["expired"]:
+        raise RefusedError(f"{r['ingredient']} lot {r['lot_number']} expired on "
+                           f"{format_date(r['expires'])}; it gets no new label (quarantine "
+                           "the container)")
+    c = ComponentLot(ingredient_id=r["ingredient"],
+                     ingredient_name=app.registry.ingredient(r["ingredient"]).name,
+                     lot=r["lot_number"], expires=date.fromisoformat(r["expires"]),
+                     potency_percent=r["potency_percent"],
+                     received=date.fromisoformat(r["received_at"][:10]),
+                     manufacturer=r["manufacturer"], pharmacy_name=app.settings.pharmacy.name)
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", r["lot_number"])
+    path = Path(output) if output else app.cwd / "labels" / f"component-{r['ingredient']}-{safe}.pdf"
+    check_output(path, protect=protect, force=force)
+    pdf = render_component(template, c, copies=copies)
+    write_output(path, pdf, protect=protect, force=force)
+    sha = hashlib.sha256(pdf).hexdigest()
+    if as_json:
+        echo_json({"path": str(path), "ingredient": r["ingredient"], "lot": r["lot_number"],
+                   "expires": r["expires"], "copies": copies, "template": template.id,
+                   "template_version": template.version, "pdf_sha256": sha})
+        return
+    click.echo(f"Wrote {path} ({copies} component lot label{'s' if copies != 1 else ''}, "
+               f"template {template.id} v{template.version})")
+    click.echo(f"{r['ingredient']} lot {r['lot_number']}, expires "
+               f"{format_date(r['expires'])}; Code 128: {r['lot_number']}")
+    click.echo(f"PDF SHA-256: {sha}")

@@ -18,15 +18,18 @@ from .db import db_option, open_store
 @pass_app
 def batch_worksheet(app, lot, output, force, db_path):
     """Write the compounding worksheet PDF of LOT: plan, weighing boxes, dilution steps,
-    excipient notes, BUD and reason, sign-off lines (any status)."""
+    excipient notes, BUD and reason, sign-off lines (any status). Recorded weighings say
+    whether the amount came from a balance (its name and serial number) or was typed."""
     import hashlib
     from pathlib import Path
 
     from ..labeling.worksheet import render_worksheet
     from ..outputs import check_output, write_output
 
+    from ..store import device_records
+
     with open_store(app, db_path) as store:
-        batch = store.get_batch(lot)
+        batch = device_records.with_sources(store, store.get_batch(lot))
         protect = (store.path,)
     path = Path(output) if output else app.cwd / "labels" / f"{batch['lot_id']}-worksheet.pdf"
     check_output(path, protect=protect, force=force)

@@ -205,13 +205,17 @@ def _parse_gs1(data: str, field_name: str | None):
         return GS1Message.parse(data.lstrip(GS), config=config)
     except ParseError as exc:
         m = re.match(r"Failed to match '(.*)' with GS1 AI \((\d+)\) pattern", str(exc), re.S)
-        if m and m[1].startswith(m[2]):
+        m2 = re.match(r"Failed to get GS1 Application Identifier from '(.*)'\.?$", str(exc), re.S)
+        if m2:
+            rest = m2[1].replace("\\x1d", "<GS>")
+            why = f"no GS1 application identifier at {_printable(rest)[:40]!r}"
+        elif m and m[1].startswith(m[2]):
             ai, value = m[2], m[1][len(m[2]):]
             why = (f"({ai}) {_printable(value)[:40]!r} is not a valid "
                    f"{AI_NAMES.get(ai, 'value')}"
                    + (" (YYMMDD)" if ai in ("11", "15", "17") else ""))
         else:
-            why = _printable(str(exc))
+            why = _printable(str(exc)).replace("\\x1d", "<GS>")
         raise InputError(f"{_where(field_name)}not a valid GS1 element string: {why}") from None
 
 
@@ -316,3 +320,184 @@ def batch_lot_id(scan: Scan, own_gtins) -> str | None:
     if candidate and re.fullmatch(r"\d{10}", candidate) and _check_digit_ok(candidate):
         return candidate
     return None
+
+
+@dataclass(frozen=True)
+class ScannedComponent:
+    """What a supplier's container says about itself: ingredient (from the GTIN in the
+    catalogue, or given), lot, expiry, production date, GTIN and manufacturer."""
+
+    ingredient: str | None
+    lot: str
+    expiry: date | None
+    production_date: date | None = None
+    gtin: str | None = None
+    manufacturer: str | None = None
+    scan: Scan | None = None
+
+
+def _disagree(what: str, given, scanned, shown_given=None, shown_scanned=None) -> InputError:
+    return InputError(f"{what}: given {shown_given or given}, but the barcode says "
+                      f"{shown_scanned or scanned}; check the container (the receipt is "
+                      "refused)")
+
+
+def component_from_scan(scan: Scan, catalogue, *, ingredient: str | None = None,
+                        lot: str | None = None, expiry: date | None = None,
+                        manufacturer: str | None = None, today: date,
+                        field_name: str = "scan") -> ScannedComponent:
+    """Resolve a receipt from a scan and the options typed by hand (which must agree).
+
+    - GS1: the GTIN must be in the catalogue (:meth:`Catalogue.trade_item`; a GTIN not in it
+      is refused naming it); it gives the ingredient and the manufacturer. The barcode's lot
+      (10) and expiry (17) are used; a value typed by hand must be the same. A lot that
+      looks as if it swallowed an expiry (lost GS) is refused. A production date (11) after
+      ``today`` or after the expiry is refused.
+    - A product code alone (EAN/UPC): ingredient from the GTIN; lot and expiry typed.
+    - Plain: the text is the lot; the ingredient must be given; a GTIN typed as the "lot"
+      is refused.
+
+    Raises :class:`InputError` (bad or disagreeing input) or
+    :class:`~compounding.errors.NotFoundError` (GTIN not in the catalogue).
+    """
+    from ..dates import format_date
+    from ..errors import NotFoundError
+
+    if scan.kind in ("gs1", "gtin"):
+        item = catalogue.trade_item(scan.gtin)
+        if ingredient is not None and ingredient != item.ingredient:
+            raise _disagree("ingredient", ingredient, item.ingredient,
+                            shown_scanned=f"GTIN {scan.gtin}, {item.ingredient}")
+        if scan.warnings:
+            raise InputError(f"{field_name}: {scan.warnings[0]}; scan again (the receipt is "
+                             "refused)")
+        scanned_lot = scan.lot
+        if lot is not None and scanned_lot is not None and lot != scanned_lot:
+            raise _disagree("lot", repr(lot), repr(scanned_lot))
+        final_lot = scanned_lot or lot
+        if final_lot is None:
+            raise InputError("lot: the barcode carries no lot (10); give --lot from the "
+                             "container")
+        if expiry is not None and scan.expiry is not None and expiry != scan.expiry:
+            raise _disagree("expires", format_date(expiry), format_date(scan.expiry))
+        final_exp = scan.expiry or expiry
+        if final_exp is None:
+            raise InputError("expires: the barcode carries no expiry (17); give --expires "
+                             "from the container")
+        made = scan.production_date
+        if made is not None and made > today:
+            raise InputError(f"{field_name}: the production date (11) {format_date(made)} is "
+                             f"after today ({format_date(today)}); check the barcode")
+        if made is not None and made > final_exp:
+            raise InputError(f"{field_name}: the production date (11) {format_date(made)} is "
+                             f"after the expiry {format_date(final_exp)}; check the barcode")
+        maker = item.manufacturer
+        if manufacturer is not None and maker is not None and \
+                manufacturer.strip() != maker:
+            raise _disagree("manufacturer", repr(manufacturer.strip()), repr(maker),
+                            shown_scanned=f"GTIN {scan.gtin}, made by {maker!r}")
+        return ScannedComponent(item.ingredient, final_lot, final_exp, made, scan.gtin,
+                                maker or manufacturer, scan)
+    # plain
+    if scan.lot in catalogue.gtins or (scan.lot.isdigit() and len(scan.lot) in (8, 12, 13) and
+                                       scan.lot.zfill(14) in catalogue.gtins):
+        g = scan.lot.zfill(14)
+        raise InputError(f"{field_name}: {scan.lot} is the product code (GTIN) of "
+                         f"{catalogue.gtins[g].ingredient}, not a lot number; scan the lot "
+                         "barcode or give --lot")
+    if ingredient is None:
+        raise InputError("ingredient: a plain lot barcode does not say which ingredient it is; "
+                         "give the INGREDIENT argument")
+    if lot is not None and lot != scan.lot:
+        raise _disagree("lot", repr(lot), repr(scan.lot))
+    if ingredient not in catalogue.ingredients:
+        raise NotFoundError(f"unknown ingredient {ingredient!r}; known: "
+                            f"{', '.join(sorted(catalogue.ingredients))}")
+    return ScannedComponent(ingredient, scan.lot, expiry, None, None, manufacturer, scan)
+
+
+@dataclass(frozen=True)
+class ScanMatch:
+    """A scan matched to a weighing step: a component lot (``kind="component"``, with its
+    ingredient and lot number) or this batch's own label (``kind="batch"``, for an aliquot
+    taken from a dilution made in it)."""
+
+    kind: str
+    lot: str
+    ingredient: str | None
+    text: str  # the scan as recorded: human-readable GS1 form or the plain text
+
+
+def match_scan(scan: Scan, *, batch: str, step: int | None, needs: str | None,
+               aliquot: bool, lots: list[dict], catalogue, own_gtins, today: date) -> ScanMatch:
+    """Check a scan against the plan step about to be weighed, before anything is recorded.
+
+    ``needs``: the ingredient the step weighs (None when not known yet: then the scan
+    decides); ``aliquot``: the step takes an aliquot of a dilution made in ``batch``.
+    ``lots``: every component lot on record whose number is the scanned lot (dicts with
+    ``ingredient``, ``lot_number``, ``expires`` ISO, as the store lists them).
+
+    Refused (:class:`~compounding.errors.RefusedError`, one line): a lot of another
+    ingredient ("scanned microcrystalline-cellulose lot MCC-118; step 1 needs
+    naltrexone-hcl"), a lot not received, an expired lot, a barcode expiry that differs from
+    the one on record, another batch's label, a component at an aliquot step, a product code
+    without a lot. A GTIN not in the catalogue is a NotFoundError naming it.
+    """
+    from ..dates import format_date
+    from ..errors import RefusedError
+
+    where = f"step {step}" if step is not None else "this weighing"
+    own = batch_lot_id(scan, own_gtins)
+    if own is not None and (scan.kind == "gs1" or not lots):
+        if aliquot and own == batch:
+            return ScanMatch("batch", own, None, scan.hri())
+        if own != batch:
+            raise RefusedError(f"scanned the label of batch {own}; this weighing is for batch "
+                               f"{batch}")
+        raise RefusedError(f"scanned this batch's own label ({own}); {where} needs "
+                           f"{needs or 'a component lot'}")
+    if aliquot:
+        raise RefusedError(f"{where} is an aliquot of a dilution made in this batch; scan the "
+                           f"batch's own label ({batch}), not a component lot")
+    if scan.kind == "gtin":
+        item = catalogue.trade_item(scan.gtin)
+        raise RefusedError(f"scanned the product code of {item.ingredient} (GTIN {scan.gtin}), "
+                           "which has no lot; scan the lot barcode or the pharmacy's lot label")
+    if scan.warnings:
+        raise RefusedError(f"scan: {scan.warnings[0]}; scan again")
+    if scan.kind == "gs1":
+        ingredient = catalogue.trade_item(scan.gtin).ingredient
+        if scan.lot is None:
+            raise RefusedError(f"scanned {ingredient} (GTIN {scan.gtin}) without a lot (10); "
+                               "scan the lot barcode or the pharmacy's lot label")
+        if needs is not None and ingredient != needs:
+            raise RefusedError(f"scanned {ingredient} lot {scan.lot}; {where} needs {needs}")
+        mine = [x for x in lots if x["ingredient"] == ingredient]
+    else:
+        found = sorted({x["ingredient"] for x in lots})
+        if needs is not None:
+            mine = [x for x in lots if x["ingredient"] == needs]
+            if not mine and found:
+                raise RefusedError(f"scanned {' and '.join(found)} lot {scan.lot}; {where} "
+                                   f"needs {needs}")
+            ingredient = needs
+        else:
+            if len(found) > 1:
+                raise RefusedError(f"lot {scan.lot} is on record for {' and '.join(found)}; "
+                                   "give --step N or --ingredient ID")
+            mine = list(lots)
+            ingredient = found[0] if found else None
+    if not mine:
+        what = f"{ingredient} lot {scan.lot}" if ingredient else f"lot {scan.lot}"
+        raise RefusedError(f"scanned {what}, which was never received (not on record); "
+                           "receive it first: compounding inventory receive")
+    rec = mine[0]
+    expires = date.fromisoformat(rec["expires"])
+    if scan.expiry is not None and scan.expiry != expires:
+        raise RefusedError(f"scanned {ingredient} lot {scan.lot} says it expires "
+                           f"{format_date(scan.expiry)}, but the lot received expires "
+                           f"{format_date(expires)}; check the container")
+    if expires < today:
+        raise RefusedError(f"scanned {ingredient} lot {scan.lot} expired on "
+                           f"{format_date(expires)}; it cannot be used")
+    return ScanMatch("component", rec["lot_number"], ingredient, scan.hri())

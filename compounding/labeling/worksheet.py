@@ -99,6 +99,8 @@ def render_worksheet(batch: dict, settings) -> bytes:
     # weighings with boxes
     # The latest recorded weighing of each step fills its boxes (a re-weigh replaces the
     # first on the sheet; both stay in the database); a step not yet weighed stays blank.
+    # Each recorded amount says where it came from when the record carries it (issue 16:
+    # "balance bench-1 (SN B123456789)" or "typed"; ", lot scanned" when the lot was scanned).
     recorded = {}
     for rw in batch.get("weighings") or []:
         recorded[rw.get("step")] = rw
@@ -111,14 +113,20 @@ def render_worksheet(batch: dict, settings) -> bytes:
         rw = recorded.get(w.get("step"))
         done = ["", "", ""]
         if rw:
+            weighed = _amount(rw.get("quantity"), rw.get("unit"))
+            if rw.get("source_text"):  # issue 16: from a balance (name, serial) or typed
+                weighed += f" ({rw['source_text']})"
             done = [P(rw.get("component_lot") or "(this batch)", small),
-                    P(_amount(rw.get("quantity"), rw.get("unit")), small),
+                    P(weighed, small),
                     P(rw.get("weighed_by") or "", small)]
         rows.append([P(str(w.get("step", "")), small), P(w.get("what", ""), small),
                      P(_amount(w.get("amount"), w.get("unit")), small), *done])
-    t = Table(rows, colWidths=[0.45 * inch, 2.5 * inch, 0.85 * inch, 1.4 * inch, 1.1 * inch,
-                               0.7 * inch], repeatRows=1, rowHeights=[None] + [0.36 * inch] *
-              (len(rows) - 1))
+    # a blank row keeps its write-in height; a recorded one grows with its source text
+    heights = [None] + [None if recorded.get(w.get("step")) and
+                        recorded[w.get("step")].get("source_text") else 0.36 * inch
+                        for w in plan.get("weighings", [])]
+    t = Table(rows, colWidths=[0.45 * inch, 2.2 * inch, 0.85 * inch, 1.3 * inch, 1.5 * inch,
+                               0.7 * inch], repeatRows=1, rowHeights=heights)
     t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.6, colors.black),
                            ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
                            ("VALIGN", (0, 0), (-1, -1), "MIDDLE")]))

@@ -671,6 +671,54 @@ WHEN OLD.revoked_at IS NOT NULL OR {frozen}
 BEGIN SELECT RAISE(ABORT, 'an api token is only revoked, once; nothing else changes'); END;
 """)
 
+
+@migrations()
+def m010_weighing_sources_and_receipt_scans(db):
+    """Issue 16: where a weighing's amount and component lot came from (`weighing_sources`:
+    the balance's name, serial number, protocol and raw line, or typed; the lot from a scan,
+    typed or the planned one) and what the barcode of a lot received by scan said
+    (`receipt_scans`: GTIN, production date, the scan). A weighing without a source row was
+    typed (every weighing before this migration). Both append-only."""
+    db.executescript(f"""
+CREATE TABLE weighing_sources (
+    weighing_id INTEGER PRIMARY KEY REFERENCES weighings(id),
+    amount_source TEXT NOT NULL CHECK (amount_source IN ('balance', 'typed')),
+    balance_name TEXT,
+    balance_serial TEXT,
+    balance_protocol TEXT CHECK (balance_protocol IS NULL OR
+                                 balance_protocol IN ('mt-sics', 'ad', 'ohaus')),
+    balance_model TEXT,
+    balance_line TEXT,
+    lot_source TEXT NOT NULL CHECK (lot_source IN ('scan', 'typed', 'planned', 'none')),
+    scan TEXT,
+    recorded_at TEXT NOT NULL {_utc('recorded_at')},
+    CHECK ((amount_source = 'balance') = (balance_name IS NOT NULL
+           AND balance_serial IS NOT NULL AND balance_protocol IS NOT NULL
+           AND balance_line IS NOT NULL)),
+    CHECK (amount_source = 'balance' OR (balance_name IS NULL AND balance_serial IS NULL
+           AND balance_protocol IS NULL AND balance_model IS NULL AND balance_line IS NULL)),
+    CHECK ((lot_source = 'scan') = (scan IS NOT NULL)),
+    CHECK (balance_name IS NULL OR length(trim(balance_name)) > 0),
+    CHECK (balance_serial IS NULL OR length(trim(balance_serial)) > 0),
+    CHECK (scan IS NULL OR length(trim(scan)) > 0)
+);
+CREATE TABLE receipt_scans (
+    receipt_id INTEGER PRIMARY KEY REFERENCES lot_receipts(id),
+    gtin TEXT CHECK (gtin IS NULL OR (length(gtin) = 14 AND gtin NOT GLOB '*[^0-9]*')),
+    production_date TEXT CHECK (production_date IS NULL OR
+        production_date GLOB '[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]'),
+    scan TEXT NOT NULL {_text('scan')},
+    recorded_at TEXT NOT NULL {_utc('recorded_at')}
+);
+""")
+    for table in ("weighing_sources", "receipt_scans"):
+        db.executescript(f"""
+CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be changed'); END;
+CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be deleted'); END;""")
+
+
 #: Prescription tables (issue 17): append-only, their own triggers.
 RX_APPEND_ONLY = ("prescriptions", "prescription_steps", "prescription_fills")
 

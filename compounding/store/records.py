@@ -34,6 +34,9 @@ RECORD_KEYS = {
     "prescription_fills": ("id",),
     # issue 15: API tokens (hash only)
     "api_tokens": ("id",),
+    # issue 16: where weighings came from (balance, scan), what receipt barcodes said
+    "weighing_sources": ("weighing_id",),
+    "receipt_scans": ("receipt_id",),
 }
 
 #: Columns left out of a record's digest because the schema lets them change (the triggers

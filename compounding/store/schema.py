@@ -357,6 +357,35 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "dispensed_by": "who dispensed",
             "dispensed_at": "UTC ISO 8601",
         }),
+    "weighing_sources": (
+        "Where a weighing's amount and component lot came from (issue 16): a balance on a "
+        "serial port (its settings name, serial number, protocol and the raw line it sent) or "
+        "typed; the lot from a scan, typed, or the one planned. Written in the weighing's own "
+        "transaction; a weighing without a row here was typed. Append-only.",
+        {
+            "weighing_id": "the weighing (weighings.id)",
+            "amount_source": "'balance' (read from a balance) or 'typed'",
+            "balance_name": "the balance's name in the settings ([balances.NAME])",
+            "balance_serial": "the balance's serial number (reported by MT-SICS I4, else "
+                              "the settings')",
+            "balance_protocol": "'mt-sics', 'ad' or 'ohaus'",
+            "balance_model": "model, from the settings",
+            "balance_line": "the stable line the balance sent, as received",
+            "lot_source": "'scan', 'typed', 'planned' or 'none' (a dilution aliquot)",
+            "scan": "what was scanned, in human-readable form ((01)...(17)...(10)... or the "
+                    "plain text)",
+            "recorded_at": "UTC ISO 8601",
+        }),
+    "receipt_scans": (
+        "What the barcode of a lot received by scan said (issue 16), one row per receipt "
+        "(lot_receipts). Append-only.",
+        {
+            "receipt_id": "the receipt (lot_receipts.id)",
+            "gtin": "GS1 (01) GTIN, 14 digits (NULL for a plain lot barcode)",
+            "production_date": "GS1 (11) production date, YYYY-MM-DD",
+            "scan": "the scan in human-readable form",
+            "recorded_at": "UTC ISO 8601",
+        }),
     "_sqlite_migrations": (
         "Which schema migrations have been applied (managed by sqlite-utils).",
         {
