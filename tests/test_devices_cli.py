@@ -351,3 +351,42 @@ def _audit_id(db, action) -> int:
         return con.execute("SELECT id FROM audit_log WHERE action = ?", [action]).fetchone()[0]
     finally:
         con.close()
+
+
+def test_two_processes_race_for_one_step(tmp_path, db, batch):
+    """Two technicians weigh step 2 at once from two balances: one weighing is recorded with
+    its own balance's source row; the other is refused; the record verifies."""
+    with SimBalance("command", ["S S     12.6990 g"]) as a, \
+            SimBalance("command", ["S S     12.7010 g"], serial="C987") as b:
+        st = tmp_path / "two.toml"
+        st.write_text("".join(
+            f'[balances.{name}]\nport = "{sim.port}"\nprotocol = "mt-sics"\n'
+            f'readability = "1 mg"\nmin_weighable = "120 mg"\n' for name, sim in
+            (("bench-1", a), ("bench-2", b))), encoding="utf-8")
+        env = {**os.environ, **ENV}
+        procs = [subprocess.Popen([sys.executable, "-m", "compounding", "--formulas",
+                                   str(ROOT / "formulas"), "--settings", str(st), "batch",
+                                   "weigh", batch, "--step", "2", "--from-balance", name,
+                                   "--by", "ana", "--db", str(tmp_path / "c.db")], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for name in ("bench-1", "bench-2")]
+        results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    codes = sorted(r[2] for r in results)
+    assert codes == [0, 1], results
+    loser = next(r for r in results if r[2] == 1)
+    assert loser[1] == ("Error: step 2 (Lactose monohydrate to bring the blend to 12.852 g) is "
+                        "weighed already; to weigh it again give --reweigh REASON (both stay "
+                        "on record)\n")
+    rows = weighings(db)
+    assert len(rows) == 1 and rows[0][3] == "balance"
+    assert rows[0][4:6] in (("bench-1", "B123456789"), ("bench-2", "C987"))
+    with Store.open(db) as store:
+        assert store.verify() == []
+
+
+@pytest.mark.parametrize("lot", ["\u0662611300012", "\uff12611300012", "2611300012\u200b"])
+def test_batch_lot_in_other_digits_refused(tmp_path, db, lot):
+    r = run(tmp_path, "batch", "weigh", lot, "--step", "1", "--amount", "1 mg", "--by", "ana")
+    assert r.exit_code == 2
+    assert r.output.startswith("Error: lot: ")
+    assert "is not a batch lot ID (10 digits, e.g. 2605230011)" in r.output

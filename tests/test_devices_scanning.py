@@ -81,6 +81,8 @@ def test_hri_round_trip():
     (f"]d201{NX}17270231", "scan: (17) '270231' is not a date: month 02 of 2027 has 28 days"),
     (f"(01){NX}(10)A(10)B", "scan: AI (10) lot appears twice with different values ('A', 'B')"),
     ("]C0A\x1dB", "scan: a group separator (GS) in a Code 128 scan that is not GS1"),
+    (f"(01){NX}(17)270531(10)NX 2291", "scan: (10) 'NX 2291' has a space; GS1 values have "
+                                        "none (GS1 character set 82)"),
 ])
 def test_refused(text, message):
     with pytest.raises(InputError) as exc:

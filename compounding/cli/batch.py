@@ -109,7 +109,7 @@ def batch_lot_text(app, text: str) -> str:
     from ..devices.scanning import batch_lot_id, read_scan
     from ..errors import InputError
 
-    if text.strip().isdigit():
+    if text.strip().isascii() and text.strip().isdigit():
         return text.strip()
     try:
         scan = read_scan(text, today=_today(), field_name="LOT")

@@ -199,6 +199,15 @@ def _parse_gs1(data: str, field_name: str | None):
 
     # dates are checked by gs1_date below (with the caller's today and a clearer message)
     config = ParseConfig(gs1_element_strings_verify_date=False)
+    if data.startswith("("):
+        # spaces may stand around the (AI) brackets of a typed HRI line; inside a value they
+        # would be dropped silently by the parser ('MCC 7' -> 'MCC7'): refuse them instead
+        squeezed = re.sub(r"\s*([()])\s*", r"\1", data)
+        m = re.search(r"\((\d+)\)([^(]*\s[^(]*)", squeezed)
+        if m:
+            raise InputError(f"{_where(field_name)}({m[1]}) {m[2].strip()!r} has a space; GS1 "
+                             "values have none (GS1 character set 82)")
+        data = squeezed
     try:
         if data.startswith("("):
             return GS1Message.parse_hri(data, config=config)

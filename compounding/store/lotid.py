@@ -27,7 +27,8 @@ from ..errors import InputError
 
 #: Batches one pharmacy may start on one calendar day (3-digit sequence).
 MAX_PER_DAY = 999
-LOT_ID_RE = re.compile(r"^\d{10}$")
+#: ASCII digits only: ``\\d`` would also take Arabic-Indic or full-width digits.
+LOT_ID_RE = re.compile(r"^[0-9]{10}$")
 
 #: Code 128 geometry (ISO/IEC 15417): every symbol 11 modules, stop 13, quiet zone >= 10.
 MODULE_MM = Decimal("0.25")
