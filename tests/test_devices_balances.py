@@ -46,6 +46,8 @@ def settings(port, protocol, **extra):
     (parse_ohaus, "     12.50 g    N", "stable", "12.50", "g"),
     (parse_ohaus, "     207.80 g TOTAL", "other", None, None),
     (parse_ohaus, "   -OL-", "overload", None, None),
+    (parse_ohaus, "ST,+00012.34  g", "stable", "12.34", "g"),
+    (parse_ohaus, "OL,+9999999E+19", "overload", None, None),
 ])
 def test_parse_lines(parse, line, status, value, unit):
     got = parse(line)

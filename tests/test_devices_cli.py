@@ -390,3 +390,15 @@ def test_batch_lot_in_other_digits_refused(tmp_path, db, lot):
     assert r.exit_code == 2
     assert r.output.startswith("Error: lot: ")
     assert "is not a batch lot ID (10 digits, e.g. 2605230011)" in r.output
+
+
+def test_a_weighed_step_is_refused_before_the_balance_is_read(tmp_path, db, batch):
+    ok(tmp_path, "batch", "weigh", batch, "--step", "2", "--amount", "12.699 g", "--by", "ana")
+    with SimBalance("command", ["S S     12.6990 g"]) as sim:
+        r = run(tmp_path, "batch", "weigh", batch, "--step", "2", "--from-balance", "bench-1",
+                "--by", "ana", settings=settings_file(tmp_path, sim.port))
+        received = sim.received
+    assert (r.exit_code, r.output) == (1, "Error: step 2 (Lactose monohydrate to bring the "
+                                          "blend to 12.852 g) is weighed already; to weigh it "
+                                          "again give --reweigh REASON (both stay on record)\n")
+    assert received == b""  # the balance was never asked

@@ -182,6 +182,8 @@ def batch_weigh(app, lot, step, ingredient, component_lot, scan_text, amount, ba
         reading = None
         if balance_name is not None:
             from ..devices.balances import read_balance
+            device_records.check_before_reading(store, lot, step=step,
+                                                reweigh_reason=reweigh_reason)
             reading = read_balance(app.settings, balance_name)
         w = device_records.record_weighing(
             store, lot, reading=reading, match=match, amount=qty, by=by, step=step,

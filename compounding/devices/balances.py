@@ -144,8 +144,12 @@ _OHAUS = re.compile(rf"({_NUMBER})\s+([A-Za-z%:]+)\s*(\?)?\s*(G|N|NET|B/G|GROSS)
 
 
 def parse_ohaus(text: str) -> Line:
-    """One OHAUS print line: ``    123.45 g`` (stable) or ``    123.45 g ?`` (unstable)."""
+    """One OHAUS print line: ``    123.45 g`` (stable) or ``    123.45 g ?`` (unstable).
+    Models set to an A&D-compatible output send ``ST,`` / ``US,`` / ``OL,`` lines (DOMAIN:
+    "A&D and OHAUS print ... a stability flag"): those are read as :func:`parse_ad` does."""
     s = text.strip()
+    if re.match(r"(ST|US|OL|QT|WT),", s):
+        return parse_ad(s)
     m = _OHAUS.fullmatch(s)
     if m:
         return Line("unstable" if m[3] else "stable", _number(m[1]), m[2], s)

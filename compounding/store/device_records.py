@@ -126,3 +126,29 @@ def with_sources(store: StoreCore, batch: dict) -> dict:
                          "source_text": source_text(sources.get(w["id"]))}
                         for w in batch.get("weighings") or []]
     return out
+
+
+def check_before_reading(store: StoreCore, lot_id: str, *, step: int | None,
+                         reweigh_reason: str | None) -> None:
+    """Refuse, before a balance is read, a weighing that would be refused anyway: a batch
+    that is not open for weighing, a step not in the plan, a step weighed already without
+    a re-weigh reason. (``weighings.record_weighing`` checks all of it again, under the
+    write lock: this only spares the technician a reading that cannot be recorded.)"""
+    from ..errors import InputError, RefusedError
+    from .batches import batch_row, batch_steps, weighings as weighed_rows
+    from .lotid import validate_lot_id
+
+    lot_id = validate_lot_id(lot_id)
+    batch = batch_row(store, lot_id)
+    if batch["status"] not in weighings.OPEN_STATUSES:
+        raise RefusedError(f"batch {lot_id} is {batch['status']}; weighings can no longer be "
+                           "recorded")
+    if step is None:
+        return
+    steps = {s["step"]: s for s in batch_steps(store, lot_id)}
+    if step not in steps:
+        raise InputError(f"--step: the plan has steps 1 to {len(steps)}, not {step}")
+    if not (reweigh_reason or "").strip() and \
+            any(w["step"] == step for w in weighed_rows(store, lot_id)):
+        raise RefusedError(f"step {step} ({steps[step]['what']}) is weighed already; to weigh "
+                           "it again give --reweigh REASON (both stay on record)")
