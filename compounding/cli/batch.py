@@ -244,9 +244,11 @@ def batch_show(app, lot, db_path, as_json):
     from ..store import device_records
 
     with open_store(app, db_path) as store:
-        rec = device_records.with_sources(store, store.get_batch(lot))
+        rec = store.get_batch(lot)
         plan_text = store.scalar("SELECT plan_text FROM batches WHERE lot_id = ?",
                                  [rec["lot_id"]])
+        if not as_json:  # the JSON is the record itself (the bench API's shape)
+            rec = device_records.with_sources(store, rec)
     if as_json:
         echo_json(rec)
         return
