@@ -234,6 +234,12 @@ class Web(Spec):
     session_idle_minutes: int = Field(default=15, ge=1, le=480)
 
 
+#: A reorder point: a positive mass or volume.
+_StockAmount = Annotated[u.Quantity, PlainValidator(
+    lambda v: u.parse(v, {u.MASS, u.VOLUME}, field="reorder point")),
+    PlainSerializer(lambda q: f"{u.plain(q.value)} {q.unit}", return_type=str)]
+
+
 class Settings(Spec):
     pharmacy: Pharmacy = Pharmacy()
     balance: Balance = Balance()
@@ -256,6 +262,11 @@ class Settings(Spec):
     rx: Titration = Titration()
     #: Printers by name (issue 14): ``[printers.NAME]``.
     printers: dict[Annotated[str, Field(pattern=PRINTER_NAME_RE)], Printer] = {}
+    #: Reorder point per ingredient id (``[reorder_points]``, issue 19): a mass or volume;
+    #: `inventory list --low` and `batch create` warn when usable stock (unexpired, not on
+    #: hold) is at or below it. A pharmacy's own figure; none by default.
+    reorder_points: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)],
+                         _StockAmount] = {}
     #: Default printer per label template id (``[template_printers]``, issue 14).
     template_printers: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")], str] = {}
 

@@ -11,8 +11,10 @@ def lot_json(lot: dict) -> dict:
     """A component lot from ``Store.lots``/``receive_lot``: Decimal amounts as plain text."""
     from .units import plain
     out = dict(lot)
-    for k in ("potency_percent", "received", "consumed", "on_hand", "reserved", "available"):
-        out[k] = plain(lot[k])
+    for k in ("potency_percent", "received", "consumed", "adjusted", "on_hand", "reserved",
+              "available"):
+        if k in lot:  # adjusted: issue 19
+            out[k] = plain(lot[k])
     return out
 
 

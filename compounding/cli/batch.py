@@ -98,6 +98,8 @@ def batch_create(app, formula_id, quantity, strength, filler, capsule_size, stor
     for c in rec["components"]:
         click.echo(f"  {c['ingredient']}: lot {c['lot_number']} (expires "
                    f"{_date(c['expires'])}, potency {c['potency_percent']}%, {c['chosen']})")
+    for note in rec.get("notes", []):  # issue 19: lot picking and low stock
+        click.echo(note if note.startswith("Warning:") else f"Picked {note}")
     click.echo("")
     click.echo(rec["plan_text"].rstrip("\n"))
 

@@ -132,14 +132,20 @@ def _today():
               help="Only lots expiring within DAYS days (expired lots included).")
 @click.option("--ingredient", help="Only lots of this ingredient.")
 @click.option("--all", "show_all", is_flag=True, help="Include lots with nothing on hand.")
+@click.option("--low", is_flag=True,
+              help="Only ingredients at or below their reorder point ([reorder_points] in "
+                   "the settings): usable stock is unexpired and not on hold.")
 @db_option
 @json_option
 @pass_app
-def inventory_list(app, days, ingredient, show_all, db_path, as_json):
+def inventory_list(app, days, ingredient, show_all, low, db_path, as_json):
     """List component lots with stock on hand, earliest expiry first."""
     from .. import units as u
     from ..dates import format_date
 
+    if low:
+        _list_low(app, db_path, as_json)
+        return
     with open_store(app, db_path) as store:
         lots = store.lots(ingredient=ingredient, expiring_within=days,
                           include_empty=show_all or days is not None)
@@ -153,6 +159,8 @@ def inventory_list(app, days, ingredient, show_all, db_path, as_json):
     rows = []
     for x in lots:
         state = "EXPIRED" if x["expired"] else f"{x['days_to_expiry']} days"
+        if x.get("on_hold"):
+            state += ", ON HOLD"
         rows.append([x["ingredient"], x["lot_number"],
                      format_date(x["expires"]), state,
                      u.plain(x["potency_percent"]) + "%", show_amount(x["on_hand"], x["unit"]),
@@ -236,3 +244,252 @@ def inventory_label(app, lot, ingredient, template_id, copies, output, force, db
     click.echo(f"{r['ingredient']} lot {r['lot_number']}, expires "
                f"{format_date(r['expires'])}; Code 128: {r['lot_number']}")
     click.echo(f"PDF SHA-256: {sha}")
+
+
+# ---------------------------------------------------------------- issue 19: the shelf
+
+def _signed_amount(value, unit: str) -> str:
+    text = show_amount(abs(value), unit)
+    return ("-" if value < 0 else "+" if value > 0 else "") + text
+
+
+def _adjustment_json(a: dict) -> dict:
+    from ..units import plain
+    return {**a, "quantity": a["quantity"],
+            "on_hand_before": plain(a["on_hand_before"]),
+            "on_hand_after": plain(a["on_hand_after"])}
+
+
+lot_ingredient = click.option("--ingredient",
+                              help="The lot's ingredient (needed when two ingredients share "
+                                   "the lot number).")
+
+
+@inventory.command(name="adjust")
+@click.argument("lot", type=params.supplier_lot("lot"))
+@lot_ingredient
+@click.option("--amount", required=True,
+              help="Signed change with its unit, e.g. -12.5g; negative (stock out), or "
+                   "positive only with --reason count.")
+@click.option("--reason", required=True,
+              type=click.Choice(["damaged", "spilled", "expired", "recalled", "count", "other"]),
+              help="Why the stock changes.")
+@click.option("--note", type=params.text("note"), help="What happened (required with --reason other).")
+@click.option("--by", required=True, type=params.identifier("by"), help="Who signs the adjustment (passphrase asked).")
+@db_option
+@json_option
+@pass_app
+def inventory_adjust(app, lot, ingredient, amount, reason, note, by, db_path, as_json):
+    """Adjust the stock on hand of a component lot (a signed record; never below zero)."""
+    from decimal import Decimal
+
+    from ..store import stock
+    from .passphrases import signer_passphrase
+
+    with open_store(app, db_path) as store:
+        a = stock.adjust(store, lot, amount=amount, reason=reason, note=note,
+                         ingredient=ingredient, by=by,
+                         passphrase=signer_passphrase(app, by, "stock adjustment"))
+    if as_json:
+        echo_json(_adjustment_json(a))
+        return
+    click.echo(f"Adjusted {a['ingredient']} lot {a['lot_number']} by "
+               f"{_signed_amount(Decimal(a['quantity']), a['unit'])} "
+               f"({reason}), signed by {a['signed_by']}")
+    click.echo(f"On hand: {show_amount(a['on_hand_before'], a['unit'])} -> "
+               f"{show_amount(a['on_hand_after'], a['unit'])}")
+
+
+@inventory.command(name="dispose-expired")
+@click.option("--by", required=True, type=params.identifier("by"), help="Who signs the write-off (passphrase asked).")
+@click.option("--yes", "assume_yes", is_flag=True,
+              help="Do not ask for confirmation (scripts).")
+@db_option
+@json_option
+@pass_app
+def inventory_dispose_expired(app, by, assume_yes, db_path, as_json):
+    """Write off every expired component lot that still has stock, after confirmation."""
+    from ..dates import format_date
+    from ..store import stock
+    from .passphrases import signer_passphrase
+
+    with open_store(app, db_path) as store:
+        listed = stock.expired_with_stock(store)
+        if not listed:
+            if as_json:
+                echo_json([])
+            else:
+                click.echo("No expired lots with stock on hand")
+            return
+        if not as_json or not assume_yes:
+            click.echo(table([[x["ingredient"], x["lot_number"], format_date(x["expires"]),
+                               show_amount(x["on_hand"], x["unit"])] for x in listed],
+                             ["INGREDIENT", "LOT", "EXPIRED", "ON HAND"]),
+                       err=as_json)
+        if not assume_yes and not click.confirm(
+                f"Write off these {len(listed)} lot{'s' if len(listed) != 1 else ''}?",
+                err=True):
+            raise click.ClickException("nothing written off")
+        out = stock.dispose_expired(store, by=by, expected=[x["id"] for x in listed],
+                                    passphrase=signer_passphrase(app, by, "write-off"))
+    if as_json:
+        echo_json([_adjustment_json(a) for a in out])
+        return
+    click.echo(f"Wrote off {len(out)} expired lot{'s' if len(out) != 1 else ''}, signed by "
+               f"{out[0]['signed_by']}")
+
+
+def _count_json(c: dict) -> dict:
+    from ..units import plain
+    return {**c, "counted": plain(c["counted"]), "book": plain(c["book"]),
+            "variance": plain(c["variance"])}
+
+
+@inventory.command(name="count")
+@click.argument("ingredient_id", metavar="INGREDIENT")
+@click.option("--lot", required=True, type=params.supplier_lot("lot"),
+              help="Supplier lot number counted.")
+@click.option("--counted", required=True, help="What is on the shelf, e.g. 23.4g.")
+@click.option("--note", type=params.text("note"), help="Remarks on the count.")
+@click.option("--by", required=True, type=params.identifier("by"), help="Who counted.")
+@db_option
+@json_option
+@pass_app
+def inventory_count(app, ingredient_id, lot, counted, note, by, db_path, as_json):
+    """Record a physical count of a lot: the book figure and the variance."""
+    from ..store import stock
+
+    app.registry.ingredient(ingredient_id)
+    with open_store(app, db_path) as store:
+        c = stock.record_count(store, lot, counted=counted, note=note, by=by,
+                               ingredient=ingredient_id)
+    if as_json:
+        echo_json(_count_json(c))
+        return
+    click.echo(f"Count {c['id']}: {c['ingredient']} lot {c['lot_number']} counted "
+               f"{c['counted_as']}, book "
+               f"{show_amount(c['book'], c['unit'])}, variance "
+               f"{_signed_amount(c['variance'], c['unit']) or '0'}")
+    if c["variance"] != 0:
+        click.echo(f"A pharmacist reconciles it: compounding inventory reconcile {c['id']} "
+                   "--by PHARMACIST")
+
+
+@inventory.command(name="reconcile")
+@click.argument("count_id", type=click.IntRange(min=1))
+@click.option("--by", required=True, type=params.identifier("by"), help="The pharmacist who signs (passphrase asked).")
+@db_option
+@json_option
+@pass_app
+def inventory_reconcile(app, count_id, by, db_path, as_json):
+    """Adjust the book to a physical count (a pharmacist's signature)."""
+    from ..store import stock
+    from .passphrases import signer_passphrase
+
+    with open_store(app, db_path) as store:
+        c = stock.reconcile_count(store, count_id, by=by,
+                                  passphrase=signer_passphrase(app, by, "count adjustment"))
+    if as_json:
+        echo_json({**_count_json(c), "adjustment": _adjustment_json(c["adjustment"])})
+        return
+    a = c["adjustment"]
+    click.echo(f"Reconciled count {count_id}: {c['ingredient']} lot {c['lot_number']} "
+               f"adjusted by {_signed_amount(c['variance'], c['unit'])}, signed by "
+               f"{a['signed_by']}")
+    click.echo(f"On hand: {show_amount(a['on_hand_after'], c['unit'])}")
+
+
+@inventory.command(name="hold")
+@click.argument("lot", type=params.supplier_lot("lot"))
+@lot_ingredient
+@click.option("--reason", required=True, type=params.text("reason"), help="Why the lot is held.")
+@click.option("--by", required=True, type=params.identifier("by"), help="The pharmacist who signs (passphrase asked).")
+@db_option
+@pass_app
+def inventory_hold(app, lot, ingredient, reason, by, db_path):
+    """Put a component lot on hold: it cannot be chosen for a batch or weighed."""
+    from ..store import lot_holds
+    from .passphrases import signer_passphrase
+
+    with open_store(app, db_path) as store:
+        h = lot_holds.hold_lot(store, lot, ingredient=ingredient, reason=reason, by=by,
+                               passphrase=signer_passphrase(app, by, "lot hold"))
+        row = store.one("SELECT ingredient, lot_number FROM component_lots WHERE id = ?",
+                        [h["component_lot_id"]])
+    click.echo(f"{row['ingredient']} lot {row['lot_number']} is on hold ({reason}), "
+               f"signed by {h['signed_by']}")
+
+
+@inventory.command(name="release-hold")
+@click.argument("lot", type=params.supplier_lot("lot"))
+@lot_ingredient
+@click.option("--reason", required=True, type=params.text("reason"), help="Why the hold ends.")
+@click.option("--by", required=True, type=params.identifier("by"), help="The pharmacist who signs (passphrase asked).")
+@db_option
+@pass_app
+def inventory_release_hold(app, lot, ingredient, reason, by, db_path):
+    """Release a component lot from hold (not while its recall is open)."""
+    from ..store import lot_holds
+    from .passphrases import signer_passphrase
+
+    with open_store(app, db_path) as store:
+        h = lot_holds.release_lot(store, lot, ingredient=ingredient, reason=reason, by=by,
+                                  passphrase=signer_passphrase(app, by, "hold released"))
+        row = store.one("SELECT ingredient, lot_number FROM component_lots WHERE id = ?",
+                        [h["component_lot_id"]])
+    click.echo(f"{row['ingredient']} lot {row['lot_number']} is released from hold "
+               f"({reason}), signed by {h['signed_by']}")
+
+
+@inventory.command(name="movements")
+@click.argument("lot", type=params.supplier_lot("lot"))
+@lot_ingredient
+@db_option
+@json_option
+@pass_app
+def inventory_movements(app, lot, ingredient, db_path, as_json):
+    """Every receipt, weighing and adjustment of a lot, with the running balance."""
+    from ..dates import format_date
+    from ..store import stock
+    from ..units import plain
+
+    with open_store(app, db_path) as store:
+        m = stock.movements(store, lot, ingredient)
+    if as_json:
+        echo_json({**m, "on_hand": plain(m["on_hand"]),
+                   "movements": [{**x, "change": plain(x["change"]),
+                                  "balance": plain(x["balance"])} for x in m["movements"]]})
+        return
+    unit = m["unit"]
+    click.echo(f"{m['ingredient']} lot {m['lot_number']}: "
+               f"{show_amount(m['on_hand'], unit)} on hand")
+    click.echo(table([[format_date(x["at"][:10]) + " " + x["at"][11:16], x["kind"],
+                       x["reason"] or x["batch_lot_id"] or "-",
+                       _signed_amount(x["change"], unit), show_amount(x["balance"], unit),
+                       x["by"]] for x in m["movements"]],
+                     ["WHEN (UTC)", "MOVEMENT", "REASON/BATCH", "CHANGE", "BALANCE", "BY"]))
+
+
+def _list_low(app, db_path, as_json):
+    from .. import units as u
+    from ..store import stock
+
+    points = app.settings.reorder_points
+    if not points:
+        raise click.ClickException("no reorder points in the settings: add "
+                                   "[reorder_points] with an amount per ingredient, e.g. "
+                                   '"naltrexone-hcl" = "5 g"')
+    with open_store(app, db_path) as store:
+        low = stock.low_stock(store, points)
+    if as_json:
+        echo_json([{"ingredient": x["ingredient"], "usable": x["usable"].as_json(),
+                    "reorder_point": x["reorder_point"].as_json(), "lots": x["lots"]}
+                   for x in low])
+        return
+    if not low:
+        click.echo(f"No ingredient at or below its reorder point ({len(points)} watched)")
+        return
+    click.echo(table([[x["ingredient"], show_amount(x["usable"].value, x["usable"].unit),
+                       show_amount(x["reorder_point"].value, x["reorder_point"].unit),
+                       str(x["lots"])] for x in low],
+                     ["INGREDIENT", "USABLE", "REORDER POINT", "LOTS"]))

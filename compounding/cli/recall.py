@@ -1,5 +1,7 @@
 """`compounding recall COMPONENT_LOT` / `recall --batch LOT`: everything downstream of a
-supplier lot or a batch (batches, label prints, dispensing labels: patient, Rx, date)."""
+supplier lot or a batch (batches, label prints, dispensing labels: patient, Rx, date), the
+read-only look; and the recall as a record (issue 19): `recall open`, `contact`, `show`,
+`list`, `close`, `report`."""
 
 from __future__ import annotations
 
@@ -43,7 +45,28 @@ def _downstream(prints: list[dict], dispensed: list[dict]) -> None:
         click.echo("No dispensing labels printed")
 
 
-@click.command(name="recall")
+class RecallGroup(click.Group):
+    """``recall LOT`` (and ``recall --batch LOT``) stays the read-only listing: anything that
+    is not a subcommand name goes to ``recall lookup``."""
+
+    def parse_args(self, ctx, args):
+        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
+            args = ["lookup", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=RecallGroup, name="recall")
+def recall():
+    """Look downstream of a lot (`recall LOT`), and work a recall to its end.
+
+    `recall COMPONENT_LOT` or `recall --batch LOT` lists everything downstream (the same as
+    `recall lookup ...`; use `lookup` for a lot named like a subcommand). `recall open`
+    holds the lot and quarantines the batches; `contact`, `show`, `list`, `close` and
+    `report` follow it to its end.
+    """
+
+
+@recall.command(name="lookup")
 @click.argument("component_lot", required=False, type=params.identifier("component lot"))
 @click.option("--ingredient", help="Only the lot of this ingredient (when two ingredients "
                                     "share a lot number).")
@@ -52,7 +75,7 @@ def _downstream(prints: list[dict], dispensed: list[dict]) -> None:
 @db_option
 @json_option
 @pass_app
-def recall(app, component_lot, ingredient, batch_lot, db_path, as_json):
+def recall_lookup(app, component_lot, ingredient, batch_lot, db_path, as_json):
     """List everything downstream of supplier lot COMPONENT_LOT, or of batch --batch LOT.
 
     Every batch that used (or is planned to use) the lot, with status and BUD; every label
@@ -115,3 +138,191 @@ def _show_batch(rec: dict, as_json: bool) -> None:
                        show_amount(c["quantity"], c["unit"])] for c in rec["component_lots"]],
                      ["INGREDIENT", "LOT", "EXPIRES", "USE", "QUANTITY"]))
     _downstream(rec["label_prints"], rec["dispensed"])
+
+
+# ---------------------------------------------------------------- issue 19: recall as a record
+
+def _show_recall(rec: dict) -> None:
+    subject = (f"{rec['ingredient']} lot {rec['lot']}" if rec["kind"] == "component-lot"
+               else f"batch {rec['lot']}")
+    from ..store.signatures import person_time
+    click.echo(f"Recall {rec['recall_id']}: {subject} ({rec['status']})")
+    click.echo(f"Reason: {rec['reason']}")
+    click.echo(f"Opened by {rec['opened_by']} at {person_time(rec['opened_at'])}")
+    click.echo("")
+    if rec["batches"]:
+        click.echo(f"Batches ({len(rec['batches'])}):")
+        click.echo(table([[b["lot_id"], b["formula_id"], b["strength"] or "-",
+                           b["status_before"], b["action"], b["status"]]
+                          for b in rec["batches"]],
+                         ["BATCH", "FORMULA", "STRENGTH", "WAS", "ACTION", "NOW"]))
+    else:
+        click.echo("No batch used it")
+    click.echo("")
+    if rec["patients"]:
+        click.echo(f"Patients ({len(rec['patients'])}; reached {rec['reached']}, still to "
+                   f"reach {len(rec['to_reach'])}):")
+        click.echo(table([[p["rx_number"], p["patient"] or "-", p["lot_id"],
+                           _date(p["dispensed_on"]), p["dispensed_quantity"] or "-",
+                           p["outcome"] or "NOT CONTACTED"] for p in rec["patients"]],
+                         ["RX", "PATIENT", "BATCH", "DISPENSED", "QUANTITY", "OUTCOME"]))
+    else:
+        click.echo("No patient was dispensed from these batches")
+    c = rec["closure"]
+    if c:
+        click.echo("")
+        click.echo(f"Closed by {c['closed_by']} at {person_time(c['closed_at'])}: {c['note']}")
+        if c["incomplete_reason"]:
+            click.echo(f"Closed without every outcome: {c['incomplete_reason']}")
+    elif rec["patients"]:
+        click.echo("")
+        click.echo(f"Record each call: compounding recall contact {rec['recall_id']} --rx RX "
+                   "--outcome reached|message-left|unreachable --by USER")
+
+
+@recall.command(name="open")
+@click.argument("component_lot", required=False, type=params.supplier_lot("component lot"))
+@click.option("--ingredient", help="The supplier lot's ingredient (when two share the number).")
+@click.option("--batch", "batch_lot", metavar="LOT", help="Recall one batch instead.")
+@click.option("--reason", required=True, type=params.text("reason"), help="Why (supplier notice, test result...).")
+@click.option("--by", required=True, type=params.identifier("by"), help="The pharmacist who signs (passphrase asked).")
+@db_option
+@json_option
+@pass_app
+def recall_open(app, component_lot, ingredient, batch_lot, reason, by, db_path, as_json):
+    """Open a recall: hold the lot, quarantine every downstream batch, list the patients."""
+    from ..store import recalls
+    from .passphrases import signer_passphrase
+
+    with open_store(app, db_path) as store:
+        rec = recalls.open_recall(store, component_lot=component_lot, ingredient=ingredient,
+                                  batch=batch_lot, reason=reason, by=by,
+                                  passphrase=signer_passphrase(app, by, "recall opened"))
+    if as_json:
+        echo_json(rec)
+        return
+    n = sum(1 for b in rec["batches"] if b["action"] == "quarantined")
+    click.echo(f"Opened recall {rec['recall_id']}"
+               + (f"; lot {rec['lot']} of {rec['ingredient']} is on hold"
+                  if rec["kind"] == "component-lot" else "")
+               + f"; {n} batch{'es' if n != 1 else ''} quarantined (released and partly "
+                 "dispensed batches too, so nothing left on the shelf goes out)")
+    click.echo("")
+    _show_recall(rec)
+
+
+@recall.command(name="contact")
+@click.argument("recall_id", metavar="RECALL")
+@click.option("--rx", required=True, type=params.identifier("rx"), help="The patient's Rx number.")
+@click.option("--outcome", required=True,
+              type=click.Choice(["reached", "message-left", "unreachable"]),
+              help="What the call came to.")
+@click.option("--note", type=params.text("note"), help="What was said or agreed.")
+@click.option("--by", required=True, type=params.identifier("by"), help="Who called.")
+@db_option
+@json_option
+@pass_app
+def recall_contact(app, recall_id, rx, outcome, note, by, db_path, as_json):
+    """Record one attempt to reach a patient of a recall."""
+    from ..store import recalls
+
+    with open_store(app, db_path) as store:
+        rec = recalls.record_contact(store, recall_id, rx=rx, outcome=outcome, note=note,
+                                     by=by)
+    if as_json:
+        echo_json(rec)
+        return
+    click.echo(f"Recall {rec['recall_id']}: Rx {rx.strip()} {outcome}; still to reach "
+               f"{len(rec['to_reach'])} of {len(rec['patients'])}")
+
+
+@recall.command(name="show")
+@click.argument("recall_id", metavar="RECALL")
+@db_option
+@json_option
+@pass_app
+def recall_show(app, recall_id, db_path, as_json):
+    """Show a recall: its batches, every patient and who is still to be reached."""
+    from ..store import recalls
+
+    with open_store(app, db_path) as store:
+        rec = recalls.show_recall(store, recall_id)
+    if as_json:
+        echo_json(rec)
+        return
+    _show_recall(rec)
+
+
+@recall.command(name="list")
+@click.option("--status", type=click.Choice(["open", "closed"]), help="Only these.")
+@db_option
+@json_option
+@pass_app
+def recall_list(app, status, db_path, as_json):
+    """List recalls, newest first, with their progress."""
+    from ..store import recalls
+
+    with open_store(app, db_path) as store:
+        rows = recalls.list_recalls(store, status)
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("No recalls" + (f" {status}" if status else ""))
+        return
+    click.echo(table([[str(r["recall_id"]), r["kind"], r["lot"], r["status"],
+                       _date(r["opened_at"][:10]), str(r["quarantined"]),
+                       f"{r['contacted']}/{r['patients']}"] for r in rows],
+                     ["RECALL", "KIND", "LOT", "STATUS", "OPENED", "QUARANTINED",
+                      "CONTACTED"]))
+
+
+@recall.command(name="close")
+@click.argument("recall_id", metavar="RECALL")
+@click.option("--note", required=True, type=params.text("note"), help="How the recall ended.")
+@click.option("--incomplete-reason", type=params.text("incomplete reason"),
+              help="Why it closes while some patient has no outcome.")
+@click.option("--by", required=True, type=params.identifier("by"), help="The pharmacist who signs (passphrase asked).")
+@db_option
+@json_option
+@pass_app
+def recall_close(app, recall_id, note, incomplete_reason, by, db_path, as_json):
+    """Close a recall once every patient has an outcome (or with a stated reason)."""
+    from ..store import recalls
+    from .passphrases import signer_passphrase
+
+    with open_store(app, db_path) as store:
+        rec = recalls.close_recall(store, recall_id, note=note, by=by,
+                                   incomplete_reason=incomplete_reason,
+                                   passphrase=signer_passphrase(app, by, "recall closed"))
+    if as_json:
+        echo_json(rec)
+        return
+    click.echo(f"Closed recall {rec['recall_id']}: {len(rec['patients'])} patient"
+               f"{'s' if len(rec['patients']) != 1 else ''}, {rec['reached']} reached")
+
+
+@recall.command(name="report")
+@click.argument("recall_id", metavar="RECALL")
+@click.option("--output", type=click.Path(dir_okay=False),
+              help="PDF to write (default: labels/recall-<N>.pdf).")
+@click.option("--page-size", type=click.Choice(["letter", "a4"]), default="letter",
+              show_default=True, help="Paper size.")
+@db_option
+@pass_app
+def recall_report(app, recall_id, output, page_size, db_path):
+    """Write the recall report PDF for the file: what, why, batches, patients, contacts."""
+    import hashlib
+    from pathlib import Path
+
+    from ..labeling.printing import write_atomic
+    from ..labeling.recall_report import render_recall_report
+    from ..store import recalls
+
+    with open_store(app, db_path) as store:
+        rec = recalls.show_recall(store, recall_id)
+    pdf = render_recall_report(rec, app.settings.pharmacy.name, page_size)
+    path = Path(output) if output else app.cwd / "labels" / f"recall-{rec['recall_id']}.pdf"
+    write_atomic(path, pdf)
+    click.echo(f"Wrote {path} (recall {rec['recall_id']}, {rec['status']})")
+    click.echo(f"PDF SHA-256: {hashlib.sha256(pdf).hexdigest()}")

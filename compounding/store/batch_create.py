@@ -23,6 +23,7 @@ from .batches import (allocate_lot_id, bud_json, check_correction, component_lab
                       record_correction)
 from .compounding_record import get_batch
 from .core import StoreCore, canonical
+from .lot_holds import current_hold, hold_text, refuse_if_held
 from .users import acting
 
 
@@ -46,6 +47,7 @@ def candidates(store: StoreCore, ingredient: str, named: str | None, day: date) 
     when expired), else the unexpired lots with stock, earliest expiry first (lazy)."""
     if named is not None:
         lot = inventory.find_lot(store, ingredient, named)
+        refuse_if_held(store, lot, "it cannot be used in a batch")  # issue 19
         if date.fromisoformat(lot["expires"]) < day:
             raise RefusedError(f"{ingredient} lot {named} expired on "
                                f"{format_date(lot['expires'])}")
@@ -53,6 +55,12 @@ def candidates(store: StoreCore, ingredient: str, named: str | None, day: date) 
     fresh = inventory.candidate_lots(store, ingredient, day)  # earliest expiry first, exact on access
     if len(fresh) == 0 or not any(x["on_hand"] > 0 for x in fresh):
         lots = inventory.lots(store, ingredient=ingredient, include_empty=False)
+        held = [x for x in lots if x["on_hold"] and not x["expired"]]
+        if held:
+            raise RefusedError(f"no usable stock of {ingredient}: every unexpired lot with "
+                               "stock is on hold ("
+                               + "; ".join(hold_text(x, current_hold(store, x["id"]))
+                                           for x in held[:3]) + ")")
         if lots:
             raise RefusedError(f"no unexpired stock of {ingredient}: every lot on hand has "
                                "expired")
@@ -199,7 +207,37 @@ def create_batch(store: StoreCore, formula, catalogue, settings, order, *, by: s
         raise
     out = get_batch(store, lot_id)
     out["plan_text"] = row["plan_text"]
+    out["notes"] = _pick_notes(store, chosen, component_lots, day, settings)
     return out
+
+
+def _pick_notes(store: StoreCore, chosen: dict, named: dict, day: date, settings) -> list[str]:
+    """What a person should know about the lots picked (issue 19): first-expiry-first-out
+    picks, lots passed over because they are on hold, and stock left below a reorder point."""
+    from . import stock
+    from .lot_holds import held_lot_ids
+    notes = []
+    held = held_lot_ids(store)
+    points = getattr(settings, "reorder_points", {}) or {}
+    for ing, (lot, need) in sorted(chosen.items()):
+        if ing not in named:
+            skipped = [x for x in inventory.lots(store, ingredient=ing, include_empty=False,
+                                                 today=day)
+                       if x["id"] in held and not x["expired"]
+                       and x["expires"] <= lot["expires"]]
+            text = (f"{ing}: lot {lot['lot_number']} (expires {format_date(lot['expires'])}),"
+                    " first expiry first out")
+            if skipped:
+                text += "; passed over on hold: " + ", ".join(
+                    f"lot {x['lot_number']}" for x in skipped)
+            notes.append(text)
+        low = stock.falls_below(store, ing, Decimal(0), lot["unit"], points, day)
+        if low is not None:
+            notes.append(f"Warning: {ing} stock is at or below its reorder point: "
+                         f"{u.fmt(u.readable_mass(low['after']) if low['after'].dim == 'mass' else low['after'])}"
+                         f" usable, reorder point "
+                         f"{u.fmt(u.readable_mass(low['reorder_point']) if low['reorder_point'].dim == 'mass' else low['reorder_point'])}")
+    return notes
 
 
 def line_need(plan, ingredient: str, unit: str, catalogue) -> Decimal:

@@ -17,6 +17,7 @@ from ..dates import format_date
 from .. import units as u
 from ..errors import InputError, NotFoundError, RefusedError
 from .core import StoreCore, need_printable, need_text
+from .lot_holds import current_hold, held_lot_ids
 from .users import acting
 
 
@@ -151,12 +152,28 @@ def _exact_totals(store: StoreCore) -> dict:
     return out
 
 
+def adjustment_totals(store: StoreCore, component_lot_id: int | None = None) -> dict:
+    """Exact sum of the stock adjustments (issue 19, :mod:`.stock`) per component lot id
+    (Decimal, lot unit; lots without adjustments are absent). Adjustments are few (write-offs
+    and counts), so they are summed here in Python rather than kept as running totals."""
+    sql, params = "SELECT component_lot_id, quantity FROM stock_adjustments", []
+    if component_lot_id is not None:
+        sql += " WHERE component_lot_id = ?"
+        params.append(component_lot_id)
+    out: dict[int, Decimal] = {}
+    for r in store.rows(sql, params):
+        out[r["component_lot_id"]] = out.get(r["component_lot_id"], Decimal(0)) + \
+            Decimal(r["quantity"])
+    return out
+
+
 def _lot_out(store: StoreCore, row: dict, today: date, totals: dict | None = None) -> dict:
     lid = row["id"]
     if totals is not None:
         got = [totals[k].get(lid, Decimal(0)) for k in ("received", "consumed", "reserved")]
         if all(x is not None for x in got):
-            return _lot_dict(row, today, *got)
+            return _lot_dict(row, today, *got, totals["adjusted"].get(lid, Decimal(0)),
+                             lid in totals["held"])
     received = sum((_dec(r) for r in store.column(
         "SELECT quantity FROM lot_receipts WHERE component_lot_id = ?", [lid])), Decimal(0))
     consumed = sum((_dec(r) for r in store.column(
@@ -167,28 +184,33 @@ def _lot_out(store: StoreCore, row: dict, today: date, totals: dict | None = Non
         " WHERE bc.component_lot_id = ? AND b.status = 'planned' AND NOT EXISTS"
         " (SELECT 1 FROM weighings w WHERE w.lot_id = bc.lot_id"
         "  AND w.component_lot_id = bc.component_lot_id)", [lid])), Decimal(0))
-    return _lot_dict(row, today, received, consumed, reserved)
+    adjusted = adjustment_totals(store, lid).get(lid, Decimal(0))
+    return _lot_dict(row, today, received, consumed, reserved, adjusted,
+                     current_hold(store, lid) is not None)
 
 
 def _lot_dict(row: dict, today: date, received: Decimal, consumed: Decimal,
-              reserved: Decimal) -> dict:
+              reserved: Decimal, adjusted: Decimal = Decimal(0), on_hold: bool = False) -> dict:
     expires = date.fromisoformat(row["expires"])
-    on_hand = received - consumed
+    on_hand = received - consumed + adjusted
     return {**row, "potency_percent": _dec(row["potency_percent"]),
-            "received": received, "consumed": consumed, "on_hand": on_hand,
+            "received": received, "consumed": consumed, "adjusted": adjusted,
+            "on_hand": on_hand, "on_hold": on_hold,
             "reserved": reserved, "available": on_hand - reserved,
             "days_to_expiry": (expires - today).days, "expired": expires < today}
 
 
 def candidate_lots(store: StoreCore, ingredient: str, day: date) -> "LazyLots":
-    """Unexpired lots of ``ingredient`` that may have stock, earliest expiry first, for
-    picking. The SQL filter uses the ``lot_stock`` totals only to skip empty lots; each
+    """Unexpired lots of ``ingredient`` that may have stock and are not on hold (issue 19),
+    earliest expiry first (FEFO), for picking. The SQL filter uses the ``lot_stock`` totals only to skip empty lots; each
     lot's exact Decimal stock is computed when the picker looks at it, so a batch on a
     ten-year database reads a few lots, not every lot ever received."""
     rows = store.rows(
         _LOT_SQL + " LEFT JOIN lot_stock ls ON ls.component_lot_id = l.id"
         " WHERE l.ingredient = ? AND l.expires >= ?"
         " AND COALESCE(ls.received, 0) - COALESCE(ls.consumed, 0) > 0.000000001"
+        " AND COALESCE((SELECT h.action FROM lot_holds h WHERE h.component_lot_id = l.id"
+        " ORDER BY h.id DESC LIMIT 1), 'release') != 'hold'"
         " ORDER BY l.expires, l.lot_number", [ingredient, day.isoformat()])
     return LazyLots(store, rows, day)
 
@@ -249,6 +271,8 @@ def lots(store: StoreCore, ingredient: str | None = None, expiring_within: int |
         out = [_lot_out(store, r, today) for r in rows]
     else:  # many lots: the same exact totals from three grouped queries
         totals = _exact_totals(store)
+        totals["adjusted"] = adjustment_totals(store)
+        totals["held"] = held_lot_ids(store)
         out = [_lot_out(store, r, today, totals) for r in rows]
     if not include_empty:
         out = [r for r in out if r["on_hand"] > 0]

@@ -804,3 +804,239 @@ BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be changed');
 CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
 BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be deleted'); END;""")
     db.executescript("\n".join(sql))
+
+
+#: Inventory and recall tables (issue 19): append-only, their own triggers.
+STOCK_APPEND_ONLY = ("stock_counts", "stock_adjustments", "lot_holds", "recalls",
+                     "recall_batches", "recall_patients", "recall_contacts", "recall_closures")
+#: Why stock on hand may be adjusted (issue 19); only a physical count may add stock.
+ADJUSTMENT_REASONS = ("damaged", "spilled", "expired", "recalled", "count", "other")
+#: What a call to a recalled patient came to.
+CONTACT_OUTCOMES = ("reached", "message-left", "unreachable")
+
+
+def _signed_decimal(col: str) -> str:
+    """CHECK that ``col`` is a plain decimal numeral with an optional leading minus, not 0."""
+    body = f"ltrim({col}, '-')"
+    return (f"CHECK ({col} GLOB '-[0-9]*' OR {col} GLOB '[0-9]*') "
+            f"CHECK ({body} GLOB '[0-9]*' AND {body} NOT GLOB '*[^0-9.]*' "
+            f"AND {body} NOT GLOB '*.*.*' AND {body} NOT GLOB '*.' "
+            f"AND CAST({body} AS REAL) > 0)")
+
+
+def _active(col: str, role: str | None = None) -> str:
+    """The condition 'no active user named by ``col`` (of ``role``)'."""
+    extra = f" AND role = '{role}'" if role else ""
+    return f"NOT EXISTS (SELECT 1 FROM users WHERE name = {col} AND active = 1{extra})"
+
+
+@migrations()
+def m013_adjustments_holds_recalls(db):
+    """Inventory that matches the shelf and a recall that acts (issue 19): signed stock
+    adjustments (write-offs, physical counts), counts with their variance, component-lot
+    holds, and recalls as records (the batches they quarantined, the patients to reach,
+    every contact, the closure). Views `stock_movements` (receipts, weighings and
+    adjustments in time order with a running balance) and `recall_status`; `stock_on_hand`
+    gains `adjusted` and `on_hold`, and its `on_hand` counts adjustments."""
+    reasons = ", ".join(f"'{r}'" for r in ADJUSTMENT_REASONS)
+    outcomes = ", ".join(f"'{o}'" for o in CONTACT_OUTCOMES)
+    stock = """
+SELECT l.id AS component_lot_id,
+       l.ingredient,
+       l.lot_number,
+       l.manufacturer,
+       l.expires,
+       CAST(julianday(l.expires) - julianday(date('now', 'localtime')) AS INTEGER)
+           AS days_to_expiry,
+       CAST(l.potency_percent AS REAL) AS potency_percent,
+       l.unit,
+       ROUND(COALESCE(s.received, 0), 6) AS received,
+       ROUND(COALESCE(s.consumed, 0), 6) AS consumed,
+       ROUND(COALESCE(a.adjusted, 0), 6) AS adjusted,
+       ROUND(COALESCE(s.received, 0) - COALESCE(s.consumed, 0) + COALESCE(a.adjusted, 0), 6)
+           AS on_hand,
+       COALESCE((SELECT h.action = 'hold' FROM lot_holds h WHERE h.component_lot_id = l.id
+                 ORDER BY h.id DESC LIMIT 1), 0) AS on_hold
+FROM component_lots l
+LEFT JOIN lot_stock s ON s.component_lot_id = l.id
+LEFT JOIN (SELECT component_lot_id, SUM(CAST(quantity AS REAL)) AS adjusted
+           FROM stock_adjustments GROUP BY component_lot_id) a
+       ON a.component_lot_id = l.id"""
+    sql = [f"""
+CREATE TABLE stock_counts (
+    id INTEGER PRIMARY KEY,
+    component_lot_id INTEGER NOT NULL REFERENCES component_lots(id),
+    counted TEXT NOT NULL {_decimal('counted', positive=False)},
+    counted_as TEXT NOT NULL {_text('counted_as')},
+    book TEXT NOT NULL,
+    variance TEXT NOT NULL,
+    note TEXT,
+    counted_by TEXT NOT NULL {_text('counted_by')},
+    counted_at TEXT NOT NULL {_utc('counted_at')}
+);
+CREATE TABLE recalls (
+    id INTEGER PRIMARY KEY,
+    component_lot_id INTEGER REFERENCES component_lots(id),
+    lot_id TEXT REFERENCES batches(lot_id),
+    reason TEXT NOT NULL {_text('reason')},
+    opened_by TEXT NOT NULL {_text('opened_by')},
+    opened_at TEXT NOT NULL {_utc('opened_at')},
+    CHECK ((component_lot_id IS NULL) != (lot_id IS NULL))
+);
+CREATE TABLE stock_adjustments (
+    id INTEGER PRIMARY KEY,
+    component_lot_id INTEGER NOT NULL REFERENCES component_lots(id),
+    quantity TEXT NOT NULL {_signed_decimal('quantity')},
+    entered_as TEXT NOT NULL {_text('entered_as')},
+    reason TEXT NOT NULL CHECK (reason IN ({reasons})),
+    note TEXT,
+    count_id INTEGER UNIQUE REFERENCES stock_counts(id),
+    recall_id INTEGER REFERENCES recalls(id),
+    signed_by TEXT NOT NULL {_text('signed_by')},
+    signer_role TEXT NOT NULL,
+    signed_at TEXT NOT NULL {_utc('signed_at')},
+    CHECK (quantity GLOB '-*' OR reason = 'count'),
+    CHECK (count_id IS NULL OR reason = 'count'),
+    CHECK (reason != 'other' OR length(trim(note)) > 0)
+);
+CREATE INDEX stock_adjustments_lot ON stock_adjustments(component_lot_id, quantity);
+CREATE TABLE lot_holds (
+    id INTEGER PRIMARY KEY,
+    component_lot_id INTEGER NOT NULL REFERENCES component_lots(id),
+    action TEXT NOT NULL CHECK (action IN ('hold', 'release')),
+    reason TEXT NOT NULL {_text('reason')},
+    recall_id INTEGER REFERENCES recalls(id),
+    signed_by TEXT NOT NULL {_text('signed_by')},
+    signer_role TEXT NOT NULL,
+    signed_at TEXT NOT NULL {_utc('signed_at')}
+);
+CREATE INDEX lot_holds_lot ON lot_holds(component_lot_id, id);
+CREATE TABLE recall_batches (
+    recall_id INTEGER NOT NULL REFERENCES recalls(id),
+    lot_id TEXT NOT NULL REFERENCES batches(lot_id),
+    status_before TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('quarantined', 'already-on-hold', 'dispensed',
+                                           'rejected')),
+    signature_id INTEGER REFERENCES signatures(id),
+    PRIMARY KEY (recall_id, lot_id),
+    CHECK ((action = 'quarantined') = (signature_id IS NOT NULL))
+);
+CREATE TABLE recall_patients (
+    recall_id INTEGER NOT NULL REFERENCES recalls(id),
+    seq INTEGER NOT NULL CHECK (seq >= 1),
+    lot_id TEXT NOT NULL REFERENCES batches(lot_id),
+    patient TEXT,
+    rx_number TEXT NOT NULL {_text('rx_number')},
+    prescriber TEXT,
+    dispensed_quantity TEXT,
+    dispensed_on TEXT NOT NULL {_date('dispensed_on')},
+    label_print_id INTEGER NOT NULL REFERENCES label_prints(id),
+    PRIMARY KEY (recall_id, seq),
+    UNIQUE (recall_id, lot_id, rx_number)
+);
+CREATE TABLE recall_contacts (
+    id INTEGER PRIMARY KEY,
+    recall_id INTEGER NOT NULL REFERENCES recalls(id),
+    rx_number TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ({outcomes})),
+    note TEXT,
+    contacted_by TEXT NOT NULL {_text('contacted_by')},
+    contacted_at TEXT NOT NULL {_utc('contacted_at')}
+);
+CREATE INDEX recall_contacts_recall ON recall_contacts(recall_id, rx_number);
+CREATE TABLE recall_closures (
+    recall_id INTEGER PRIMARY KEY REFERENCES recalls(id),
+    note TEXT NOT NULL {_text('note')},
+    incomplete_reason TEXT,
+    closed_by TEXT NOT NULL {_text('closed_by')},
+    closed_at TEXT NOT NULL {_utc('closed_at')}
+);
+CREATE TRIGGER stock_adjustments_signer BEFORE INSERT ON stock_adjustments
+WHEN {_active('NEW.signed_by')}
+  OR NEW.signer_role IS NOT (SELECT role FROM users WHERE name = NEW.signed_by)
+  OR (NEW.reason = 'count' AND NEW.signer_role != 'pharmacist')
+BEGIN SELECT RAISE(ABORT, 'stock_adjustments: the signer must be an active user of that role, and a pharmacist for a count'); END;
+CREATE TRIGGER lot_holds_signer BEFORE INSERT ON lot_holds
+WHEN {_active('NEW.signed_by', 'pharmacist')} OR NEW.signer_role != 'pharmacist'
+BEGIN SELECT RAISE(ABORT, 'lot_holds: only an active pharmacist puts a lot on hold or releases it'); END;
+CREATE TRIGGER lot_holds_alternate BEFORE INSERT ON lot_holds
+WHEN NEW.action IS COALESCE((SELECT action FROM lot_holds WHERE component_lot_id =
+                              NEW.component_lot_id ORDER BY id DESC LIMIT 1), 'release')
+BEGIN SELECT RAISE(ABORT, 'lot_holds: the lot is already in that state'); END;
+CREATE TRIGGER recalls_opener BEFORE INSERT ON recalls
+WHEN {_active('NEW.opened_by', 'pharmacist')}
+BEGIN SELECT RAISE(ABORT, 'recalls: only an active pharmacist opens a recall'); END;
+CREATE TRIGGER recalls_one_open BEFORE INSERT ON recalls
+WHEN EXISTS (SELECT 1 FROM recalls r WHERE (r.component_lot_id = NEW.component_lot_id
+                                            OR r.lot_id = NEW.lot_id)
+             AND NOT EXISTS (SELECT 1 FROM recall_closures c WHERE c.recall_id = r.id))
+BEGIN SELECT RAISE(ABORT, 'recalls: a recall of this lot is already open'); END;
+CREATE TRIGGER recall_contacts_open BEFORE INSERT ON recall_contacts
+WHEN EXISTS (SELECT 1 FROM recall_closures WHERE recall_id = NEW.recall_id)
+  OR NOT EXISTS (SELECT 1 FROM recall_patients WHERE recall_id = NEW.recall_id
+                 AND rx_number = NEW.rx_number)
+  OR {_active('NEW.contacted_by')}
+BEGIN SELECT RAISE(ABORT, 'recall_contacts: the recall must be open, the Rx one of its patients, the caller an active user'); END;
+CREATE TRIGGER recall_closures_complete BEFORE INSERT ON recall_closures
+WHEN {_active('NEW.closed_by', 'pharmacist')}
+  OR ((NEW.incomplete_reason IS NULL OR length(trim(NEW.incomplete_reason)) = 0)
+      AND EXISTS (SELECT 1 FROM recall_patients p WHERE p.recall_id = NEW.recall_id
+                  AND NOT EXISTS (SELECT 1 FROM recall_contacts c
+                                  WHERE c.recall_id = p.recall_id
+                                  AND c.rx_number = p.rx_number)))
+BEGIN SELECT RAISE(ABORT, 'recall_closures: a pharmacist closes a recall once every patient has an outcome, or states why not'); END;
+DROP VIEW stock_on_hand;
+CREATE VIEW stock_on_hand AS {stock.strip()};
+CREATE VIEW stock_movements AS
+WITH m AS (
+    SELECT component_lot_id, received_at AS at, 1 AS ord, 'receipt' AS kind, NULL AS reason,
+           NULL AS batch_lot_id, CAST(quantity AS REAL) AS change, received_by AS by_user,
+           id AS source_id
+    FROM lot_receipts
+    UNION ALL
+    SELECT component_lot_id, weighed_at, 2, 'weighing', NULL, lot_id,
+           -CAST(consumed_quantity AS REAL), weighed_by, id
+    FROM weighings WHERE component_lot_id IS NOT NULL
+    UNION ALL
+    SELECT component_lot_id, signed_at, 3, 'adjustment', reason, NULL,
+           CAST(quantity AS REAL), signed_by, id
+    FROM stock_adjustments
+)
+SELECT m.component_lot_id, l.ingredient, l.lot_number, l.unit, m.at, m.kind, m.reason,
+       m.batch_lot_id, m.by_user, m.source_id, ROUND(m.change, 6) AS change,
+       ROUND(SUM(m.change) OVER (PARTITION BY m.component_lot_id
+                                 ORDER BY m.at, m.ord, m.source_id
+                                 ROWS UNBOUNDED PRECEDING), 6) AS balance
+FROM m JOIN component_lots l ON l.id = m.component_lot_id;
+CREATE VIEW recall_status AS
+SELECT r.id AS recall_id,
+       CASE WHEN r.component_lot_id IS NOT NULL THEN 'component-lot' ELSE 'batch' END AS kind,
+       COALESCE(l.lot_number, r.lot_id) AS lot,
+       l.ingredient,
+       r.reason,
+       r.opened_by,
+       r.opened_at,
+       CASE WHEN c.recall_id IS NULL THEN 'open' ELSE 'closed' END AS status,
+       c.closed_by,
+       c.closed_at,
+       (SELECT COUNT(*) FROM recall_batches b WHERE b.recall_id = r.id) AS batches,
+       (SELECT COUNT(*) FROM recall_batches b WHERE b.recall_id = r.id
+        AND b.action = 'quarantined') AS quarantined,
+       (SELECT COUNT(*) FROM recall_patients p WHERE p.recall_id = r.id) AS patients,
+       (SELECT COUNT(*) FROM recall_patients p WHERE p.recall_id = r.id AND EXISTS
+        (SELECT 1 FROM recall_contacts k WHERE k.recall_id = r.id
+         AND k.rx_number = p.rx_number)) AS contacted,
+       (SELECT COUNT(*) FROM recall_patients p WHERE p.recall_id = r.id AND EXISTS
+        (SELECT 1 FROM recall_contacts k WHERE k.recall_id = r.id
+         AND k.rx_number = p.rx_number AND k.outcome = 'reached')) AS reached
+FROM recalls r
+LEFT JOIN component_lots l ON l.id = r.component_lot_id
+LEFT JOIN recall_closures c ON c.recall_id = r.id;
+"""]
+    for table in STOCK_APPEND_ONLY:
+        sql.append(f"""
+CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be changed'); END;
+CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be deleted'); END;""")
+    db.executescript("\n".join(sql))

@@ -37,6 +37,15 @@ RECORD_KEYS = {
     # issue 16: where weighings came from (balance, scan), what receipt barcodes said
     "weighing_sources": ("weighing_id",),
     "receipt_scans": ("receipt_id",),
+    # issue 19: adjustments, counts, holds, recalls (stock.py, lot_holds.py, recalls.py)
+    "stock_counts": ("id",),
+    "stock_adjustments": ("id",),
+    "lot_holds": ("id",),
+    "recalls": ("id",),
+    "recall_batches": ("recall_id", "lot_id"),
+    "recall_patients": ("recall_id", "seq"),
+    "recall_contacts": ("id",),
+    "recall_closures": ("recall_id",),
 }
 
 #: Columns left out of a record's digest because the schema lets them change (the triggers

@@ -361,6 +361,16 @@ def quarantine_batch(store: StoreCore, lot_id: str, *, by: str, passphrase: str,
     return {"lot_id": lot_id, "status": "quarantine", "from": status, "signature": sig}
 
 
+def quarantine_signed(store: StoreCore, user: dict, lot_id: str, reason: str,
+                      details: dict | None = None) -> dict:
+    """Put batch ``lot_id`` on hold inside the caller's write transaction, signed by
+    ``user`` (already authenticated): the step a recall takes for each downstream batch
+    (issue 19). Returns the signature."""
+    status = batch_row(store, lot_id)["status"]
+    return _signed_status(store, user, lot_id, "quarantined", status, "quarantine",
+                          reason=reason, details={"from": status, **(details or {})})
+
+
 def status_before_hold(store: StoreCore, lot_id: str) -> str | None:
     row = store.one("SELECT old_status FROM batch_status_history WHERE lot_id = ? AND "
                      "new_status = 'quarantine' ORDER BY id DESC LIMIT 1", [lot_id])

@@ -22,6 +22,7 @@ from . import inventory, lotid
 from .batches import (batch_components, batch_row, batch_steps, bud_json, component_label,
                       update_batch, weighings)
 from .core import StoreCore, canonical
+from .lot_holds import refuse_if_held
 from .users import acting
 
 #: A batch takes weighings while planned or compounded (not once released, rejected or held).
@@ -107,6 +108,7 @@ def record_weighing(store: StoreCore, lot_id: str, *, amount, by: str,
                 if planned is None:
                     raise InputError(f"--component-lot: name the {s['ingredient']} lot used")
                 lot = inventory.lot(store, planned["component_lot_id"], today=today)
+            refuse_if_held(store, lot, "it cannot be weighed")  # issue 19
             planned_potency = json.loads(batch["plan_json"]).get("potency_percent")
             if (s["ingredient"] == formula.active.ingredient and planned_potency is not None
                     and lot["potency_percent"] != Decimal(planned_potency)):
