@@ -151,3 +151,17 @@ def test_two_pharmacists_opening_one_recall_at_once(c):
     assert json.loads(c.ok("db", "verify", "--json") if False else '{"ok": 1}')
     r = c("db", "verify")
     assert r.exit_code == 0, r.output
+
+
+def test_recall_report_never_replaces_the_database_or_an_existing_file(c, tmp_path):
+    lot = json.loads(c.ok("batch", "create", "ldn-capsules", "--strength", "1.5 mg",
+                          "--quantity", "30", "--by", "ana", "--json"))["lot_id"]
+    c.ok("recall", "open", "--batch", lot, "--reason", "label misprint", "--by", "pharm")
+    before = Path(c.db).read_bytes()[:100]
+    assert "Error: output" in c.refused("recall", "report", "1", "--output", c.db, code=2)
+    assert Path(c.db).read_bytes()[:100] == before
+    (tmp_path / "r.pdf").write_text("keep me")
+    c.refused("recall", "report", "1", "--output", str(tmp_path / "r.pdf"), code=2)
+    assert (tmp_path / "r.pdf").read_text() == "keep me"
+    c.ok("recall", "report", "1", "--output", str(tmp_path / "r.pdf"), "--force")
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")

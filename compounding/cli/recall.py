@@ -308,21 +308,24 @@ def recall_close(app, recall_id, note, incomplete_reason, by, db_path, as_json):
               help="PDF to write (default: labels/recall-<N>.pdf).")
 @click.option("--page-size", type=click.Choice(["letter", "a4"]), default="letter",
               show_default=True, help="Paper size.")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
 @db_option
 @pass_app
-def recall_report(app, recall_id, output, page_size, db_path):
+def recall_report(app, recall_id, output, page_size, force, db_path):
     """Write the recall report PDF for the file: what, why, batches, patients, contacts."""
     import hashlib
     from pathlib import Path
 
-    from ..labeling.printing import write_atomic
     from ..labeling.recall_report import render_recall_report
+    from ..outputs import check_output, write_output
     from ..store import recalls
 
     with open_store(app, db_path) as store:
         rec = recalls.show_recall(store, recall_id)
-    pdf = render_recall_report(rec, app.settings.pharmacy.name, page_size)
+        protect = (store.path,)
     path = Path(output) if output else app.cwd / "labels" / f"recall-{rec['recall_id']}.pdf"
-    write_atomic(path, pdf)
+    check_output(path, protect=protect, force=force)
+    pdf = render_recall_report(rec, app.settings.pharmacy.name, page_size)
+    write_output(path, pdf, protect=protect, force=force)
     click.echo(f"Wrote {path} (recall {rec['recall_id']}, {rec['status']})")
     click.echo(f"PDF SHA-256: {hashlib.sha256(pdf).hexdigest()}")
