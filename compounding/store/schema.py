@@ -387,6 +387,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "production_date": "GS1 (11) production date, YYYY-MM-DD",
             "scan": "the scan in human-readable form",
             "recorded_at": "UTC ISO 8601",
+        }),
     **SHELF_TABLES,
     "_sqlite_migrations": (
         "Which schema migrations have been applied (managed by sqlite-utils).",
