@@ -306,3 +306,77 @@ def test_rendering_is_deterministic():
 
 def test_bud_for_datamatrix_comes_from_the_label():
     assert item(gtin=True).bud == BUD
+
+
+# ---------------------------------------------------------------- copies (issue 18)
+
+@pytest.mark.parametrize(("tid", "per_copy"), [("batch-thermal", 200), ("sheet-letter-30", 40)])
+def test_copies_are_drawn_once_and_placed_n_times(tid, per_copy):
+    """A label printed N times is two form XObjects (text, barcodes) drawn once; each further
+    copy costs at most ``per_copy`` bytes of PDF (issue 18: 200)."""
+    t = templates().get(tid)
+    one = render(t, [item(gtin=True)], copies=1)
+    many = render(t, [item(gtin=True)], copies=301)
+    assert (len(many) - len(one)) / 300 <= per_copy
+    assert many.count(b"/Subtype /Form") == 2
+    assert one.count(b"/Subtype /Form") == 0
+
+
+def test_every_roll_copy_is_a_page_that_scans():
+    import pypdfium2 as pdfium
+
+    t = templates().get("batch-thermal")
+    a, b = item(lot="2605230014"), item(lot="2605230022", gtin=True)
+    pdf = render(t, [a, b, a], copies=3)
+    assert len(pdfium.PdfDocument(pdf)) == 9
+    want = [["2605230014"]] * 3 + [["2605230022", DM_TEXT.replace(LOT, "2605230022")]] * 3 \
+        + [["2605230014"]] * 3
+    assert [sorted(r.text for r in decode(raster(pdf, 203, i))) for i in range(9)] == \
+        [sorted(w) for w in want]
+
+
+def test_copies_look_exactly_like_a_single_label():
+    """The same pixels whether a label is drawn in place (1 copy) or placed from its forms."""
+    for tid in ("batch-thermal", "sheet-letter-30"):
+        t = templates().get(tid)
+        one = raster(render(t, [item(gtin=True)], copies=1), 300)
+        many = render(t, [item(gtin=True)], copies=3)
+        if t.stock.per_page == 1:
+            for i in range(3):
+                assert raster(many, 300, i).tobytes() == one.tobytes()
+        else:
+            img = raster(many, 300)
+            box = _label_boxes(t, 1)[0]
+            assert _crop(img, box, 300).tobytes() == _crop(one, box, 300).tobytes()
+
+
+_RENDER_SCRIPT = """
+import hashlib, sys
+if sys.argv[1] == 'python':
+    sys.modules['_rl_accel'] = None  # ReportLab falls back to its pure-Python functions
+from reportlab.lib import rl_accel
+from test_labels_support import item, templates
+from compounding.labeling.render import render
+pdfs = [render(templates().get(t), [item(f, gtin=True, kind=templates().get(t).kind)], copies=c)
+        for t in ('batch-thermal', 'dispensing-thermal', 'sheet-letter-30')
+        for f in ('ldn-capsules', 'ldn-oral-liquid') for c in (1, 3)]
+print(sorted(rl_accel._c_funcs), hashlib.sha256(b''.join(pdfs)).hexdigest())
+"""
+
+
+def test_rl_accel_is_used_and_pdfs_are_byte_identical_without_it():
+    """Issue 18: ReportLab's C accelerator (rl-accel) is picked up, and the PDFs are the same
+    bytes as with ReportLab's pure-Python functions."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = {}
+    for mode in ("accel", "python"):
+        got = subprocess.run([sys.executable, "-c", _RENDER_SCRIPT, mode], check=True,
+                             capture_output=True, text=True, cwd=Path(__file__).parent)
+        out[mode] = got.stdout.split()
+    accel, python = out["accel"], out["python"]
+    assert "'fp_str'," in accel and "'instanceStringWidthTTF'," in accel
+    assert python[0] == "[]"
+    assert accel[-1] == python[-1]

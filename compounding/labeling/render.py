@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import math
+from functools import lru_cache
 from collections.abc import Sequence
 
 from ..errors import InputError
@@ -78,52 +79,136 @@ def render_with_layouts(template: LabelTemplate, items: Sequence[LabelData],
     c.setTitle(f"{template.name} ({template.id} v{template.version})")
     c.setCreator("compounding labels")
     c.setSubject(f"template {template.id} version {template.version}")
+    dot = template.dot
+    # Copies (issue 18): a label placed more than once is drawn once, as two form XObjects
+    # (its text, its barcodes), and each copy is a translation and a `Do` of each: a few
+    # dozen bytes a copy instead of the whole label again. A single label is drawn in place
+    # by the same function, so both ways put every mark at the same spot.
+    forms: dict[int, tuple[str, str]] = {}
+    if copies > 1:
+        for k, lay in enumerate({id(x): x for x in lays}.values()):
+            forms[id(lay)] = names = (f"label{k}text", f"label{k}codes")
+            for name, draw in zip(names, (_draw_text, _draw_codes)):
+                c.beginForm(name, *_form_box(lay))
+                draw(c, lay, dot)
+                c.endForm()
     pos = start_position - 1
     per = stock.per_page
-    started = False
+    dirty = False  # the canvas's current page has a label on it
     for lay in lays:
-        for _ in range(copies):
+        form = forms.get(id(lay))
+        left = copies
+        while left:
             if pos == per:
                 c.showPage()
-                pos = 0
+                pos, dirty = 0, False
             ox, oy = stock.position(pos)
-            _draw(c, template, lay, ox, oy, page_h)
-            started = True
-            pos += 1
-    if started:
+            # barcodes snap to the page's dot grid (at most one dot of shift, reserved in
+            # the layout); text sits at the label's exact position
+            gx = math.ceil(ox / dot - 1e-9) * dot
+            gy = math.ceil(oy / dot - 1e-9) * dot
+            for (tx, ty), draw, name in (((ox, page_h - oy), _draw_text, form and form[0]),
+                                         ((gx, page_h - gy), _draw_codes, form and form[1])):
+                c.saveState()
+                c.translate(tx, ty)
+                if name:
+                    c.doForm(name)
+                else:
+                    draw(c, lay, dot)
+                c.restoreState()
+            pos, dirty, left = pos + 1, True, left - 1
+            if per == 1 and left:  # a roll: every further copy is this same page again
+                c.showPage()
+                _repeat_last_page(c, left)
+                pos, dirty, left = 0, False, 0
+    if dirty:
         c.showPage()
     c.save()
     return buf.getvalue(), lays
 
 
-def _draw(c, template: LabelTemplate, lay: LabelLayout, ox: float, oy: float,  # float-ok: geometry (points), not a dose
-          page_h: float) -> None:  # float-ok: geometry (points), not a dose
-    dot = template.dot
-    # text
+def _repeat_last_page(c, n: int) -> None:
+    """Append ``n`` more pages that share the last page's content stream and resources (one
+    indirect object each), so a copy on a roll costs one small page dictionary (about 110
+    bytes with its cross-reference entry).
+
+    Uses ReportLab's document objects below the canvas (``PDFPage``, ``PDFObject``,
+    ``Reference``, stable since ReportLab 2): the canvas has no call for "this page again".
+    The tests rasterise every copy and decode its barcodes.
+    """
+    from reportlab.pdfbase import pdfdoc
+
+    doc = c._doc
+    page = doc.Pages.pages[-1]
+    page.check_format(doc)  # build its content stream and resources now, to share them
+    if not isinstance(page.Resources, pdfdoc.PDFObjectReference):
+        page.Resources = doc.Reference(page.Resources)
+    again = _page_again_class()
+    formatted: list[bytes] = []
+    for _ in range(n):
+        doc.addPage(again(page, formatted))
+    c._pageNumber += n
+
+
+@lru_cache(maxsize=None)
+def _page_again_class():
+    from reportlab.pdfbase import pdfdoc
+
+    class PageAgain(pdfdoc.PDFObject):
+        """A page dictionary equal to ``page``'s but for its own object number: formatted
+        once and the bytes reused (ReportLab's generic formatting costs ~1 ms a page)."""
+
+        def __init__(self, page, formatted: list):
+            self.page, self.formatted = page, formatted
+
+        def format(self, document):
+            if not self.formatted:
+                p = self.page
+                ref = lambda obj: document.Reference(obj).format(document)  # noqa: E731
+                self.formatted.append(
+                    b"<<\n/Contents " + ref(p.Contents) + b" /MediaBox "
+                    + p.MediaBox.format(document) + b" /Parent " + ref(document.Pages)
+                    + b" /Resources " + p.Resources.format(document)
+                    + b" /Rotate " + str(int(p.Rotate or 0)).encode() + b" /Type /Page\n>>")
+            return self.formatted[0]
+
+    return PageAgain
+
+
+def _form_box(lay: LabelLayout) -> tuple[float, float, float, float]:  # float-ok: geometry (points), not a dose
+    """A form's bounding box in label coordinates (origin at the label's top-left corner, y
+    up), one dot wider than the label each way for the grid snapping."""
+    d = lay.dot
+    return -d, -lay.height - d, lay.width + d, d
+
+
+def _draw_text(c, lay: LabelLayout, dot: float) -> None:  # float-ok: geometry (points), not a dose
+    """The label's text lines, in label coordinates (origin top-left, y up)."""
     t = c.beginText()
     cur = None
     for ln in lay.lines:
         if (ln.font, ln.size) != cur:
             t.setFont(ln.font, ln.size)
             cur = (ln.font, ln.size)
-        t.setTextOrigin(ox + ln.x, page_h - (oy + ln.baseline))
+        t.setTextOrigin(ln.x, -ln.baseline)
         t.textOut(ln.text)
     c.drawText(t)
-    # barcodes, snapped to the page's dot grid (at most one dot of shift, reserved in layout)
-    gx = math.ceil(ox / dot - 1e-9)
-    gy = math.ceil(oy / dot - 1e-9)
+
+
+def _draw_codes(c, lay: LabelLayout, dot: float) -> None:  # float-ok: geometry (points), not a dose
+    """The Code 128 bars and the DataMatrix modules as filled rectangles, in whole dots
+    from the label's top-left corner (origin there, y up)."""
     p = c.beginPath()
-    x0 = gx + lay.bars_x
-    top = gy + lay.bars_top
+    x0 = lay.bars_x
     h = lay.bars_height * dot
-    y_pdf = page_h - (top + lay.bars_height) * dot
+    y_pdf = -(lay.bars_top + lay.bars_height) * dot
     for x, w in lay.bars.bars:
         p.rect((x0 + x) * dot, y_pdf, w * dot, h)
     if lay.matrix is not None:
         m = lay.matrix_module
-        mx, mt = gx + lay.matrix_x, gy + lay.matrix_top
+        mx, mt = lay.matrix_x, lay.matrix_top
         for r, row in enumerate(lay.matrix.rows):
-            y = page_h - (mt + (r + 1) * m) * dot
+            y = -(mt + (r + 1) * m) * dot
             c0 = None
             for col, dark in enumerate(row + (False,)):
                 if dark and c0 is None:
