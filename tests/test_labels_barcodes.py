@@ -132,3 +132,13 @@ def test_verify_refuses_wrong_content():
     sym = datamatrix.encode(datamatrix.gs1_element_string(GTIN, date(2027, 5, 23), "1"))
     with pytest.raises(LabelError, match="refusing to print"):
         datamatrix.verify(sym, GTIN, date(2027, 5, 24), "1")
+
+
+@pytest.mark.parametrize("bad", ["\u0660\u0660\u0663\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669\u0660\u0666",
+                                 "0031234567890\u200b6", "1e13", " 00312345678906", "00312345678907"])
+def test_gtin_refuses_non_ascii_digits_hidden_characters_and_bad_check_digits(bad):
+    from compounding.gs1 import validate_gtin
+
+    with pytest.raises(ValueError, match="GTIN"):
+        validate_gtin(bad)
+    assert validate_gtin("00312345678906") == "00312345678906"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date
 
 from ..errors import LabelError
@@ -73,23 +74,37 @@ def _generator(n: int) -> list[int]:
 
 
 def rs_ecc(data: list[int], n: int) -> list[int]:
-    """Reed-Solomon check codewords (ISO/IEC 16022 5.7)."""
-    g = _generator(n)
+    """Reed-Solomon check codewords (ISO/IEC 16022 5.7): long division by the generator,
+    multiplying through the log tables (the generator's coefficients are never zero)."""
+    glog = _generator_logs(n)
+    exp = _EXP
+    log = _LOG
     rem = [0] * n
     for d in data:
         f = d ^ rem[0]
-        rem = rem[1:] + [0]
         if f:
-            for j in range(n):
-                rem[j] ^= _mul(g[j + 1], f)
+            lf = log[f]
+            rem = [r ^ exp[lf + g] for r, g in zip(rem[1:], glog)]
+            rem.append(exp[lf + glog[-1]])
+        else:
+            rem = rem[1:]
+            rem.append(0)
     return rem
 
 
+@lru_cache(maxsize=None)
+def _generator_logs(n: int) -> tuple[int, ...]:
+    """log(alpha) of the generator's coefficients after the leading 1."""
+    return tuple(_LOG[c] for c in _generator(n)[1:])
+
+
 def _syndromes_zero(codewords: list[int], n: int) -> bool:
+    """Every syndrome S_i = C(alpha^i), i = 1..n, is zero (Horner's rule)."""
+    exp, log = _EXP, _LOG
     for i in range(1, n + 1):
         s = 0
         for c in codewords:
-            s = _mul(s, _EXP[i]) ^ c
+            s = (exp[log[s] + i] if s else 0) ^ c
         if s:
             return False
     return True
@@ -99,7 +114,7 @@ def _syndromes_zero(codewords: list[int], n: int) -> bool:
 
 def gs1_element_string(gtin: str, bud: date, lot: str) -> str:
     """``01<gtin>17<yymmdd>10<lot>`` after validating each element."""
-    from ..settings import validate_gtin
+    from ..gs1 import validate_gtin
 
     try:
         g = validate_gtin(gtin)
@@ -251,30 +266,53 @@ def _size_for(n: int):
     raise LabelError(f"DataMatrix: {n} codewords do not fit a 48 x 48 symbol", field="datamatrix")
 
 
+@lru_cache(maxsize=None)
+def _module_map(size: int):
+    """For one symbol size: the finder and timing pattern (a grid with every other module
+    light) and, for each data module, (row, column, codeword index, bit shift) or the fixed
+    value of the bottom-right corner modules. Computed once per size."""
+    spec = next(s for s in SIZES if s[0] == size)
+    regions = spec[1]
+    rs = size // regions - 2  # data modules per region side
+    area = regions * rs
+    grid = [[False] * size for _ in range(size)]
+    finder = []
+    for rr in range(regions):
+        for rc in range(regions):
+            top, left = rr * (rs + 2), rc * (rs + 2)
+            for k in range(rs + 2):
+                for r, c, dark in ((top + rs + 1, left + k, True),      # bottom: solid
+                                   (top + k, left, True),                # left: solid
+                                   (top, left + k, k % 2 == 0),          # top: alternating
+                                   (top + k, left + rs + 1, k % 2 == 1)):  # right: alternating
+                    grid[r][c] = dark
+                    finder.append((r, c, dark))
+    pmap = placement(area, area)
+    data_modules, fixed = [], []
+    for i in range(area):
+        for j in range(area):
+            v = pmap[i][j]
+            r, c = i + 1 + 2 * (i // rs), j + 1 + 2 * (j // rs)
+            if v < 10:
+                fixed.append((r, c, bool(v)))
+            else:
+                data_modules.append((r, c, v // 10 - 1, 8 - v % 10))
+    for r, c, dark in fixed:
+        grid[r][c] = dark
+    return spec, tuple(tuple(row) for row in grid), tuple(finder), tuple(data_modules)
+
+
 def encode(element_string: str) -> Symbol:
     """Build the GS1 DataMatrix symbol for an element string (from :func:`gs1_element_string`)."""
     data = encode_ascii(element_string)
     size, regions, n_data, n_ecc = _size_for(len(data))
     data = _pad(data, n_data)
     codewords = data + rs_ecc(data, n_ecc)
-    rs = size // regions - 2  # data modules per region side
-    area = regions * rs
-    pmap = placement(area, area)
-    grid = [[False] * size for _ in range(size)]
-    # finder and timing patterns, per region
-    for rr in range(regions):
-        for rc in range(regions):
-            top, left = rr * (rs + 2), rc * (rs + 2)
-            for k in range(rs + 2):
-                grid[top + rs + 1][left + k] = True          # bottom: solid
-                grid[top + k][left] = True                   # left: solid
-                grid[top][left + k] = k % 2 == 0             # top: alternating
-                grid[top + k][left + rs + 1] = k % 2 == 1    # right: alternating
-    for i in range(area):
-        for j in range(area):
-            v = pmap[i][j]
-            dark = bool(v) if v < 10 else bool(codewords[v // 10 - 1] >> (8 - v % 10) & 1)
-            grid[i + 1 + 2 * (i // rs)][j + 1 + 2 * (j // rs)] = dark
+    _, base, _, data_modules = _module_map(size)
+    grid = [list(row) for row in base]
+    for r, c, k, shift in data_modules:
+        if codewords[k] >> shift & 1:
+            grid[r][c] = True
     return Symbol(size, tuple(tuple(r) for r in grid), element_string)
 
 
@@ -289,23 +327,14 @@ def read(sym_rows) -> str:
     if spec is None or any(len(r) != size for r in sym_rows):
         raise LabelError(f"DataMatrix: {size} x {size} is not a supported size", field="datamatrix")
     _, regions, n_data, n_ecc = spec
-    rs = size // regions - 2
-    area = regions * rs
-    for rr in range(regions):
-        for rc in range(regions):
-            top, left = rr * (rs + 2), rc * (rs + 2)
-            for k in range(rs + 2):
-                if not (sym_rows[top + rs + 1][left + k] and sym_rows[top + k][left]
-                        and bool(sym_rows[top][left + k]) == (k % 2 == 0)
-                        and bool(sym_rows[top + k][left + rs + 1]) == (k % 2 == 1)):
-                    raise LabelError("DataMatrix: finder pattern damaged", field="datamatrix")
-    pmap = placement(area, area)
+    _, _, finder, data_modules = _module_map(size)
+    for r, c, dark in finder:
+        if bool(sym_rows[r][c]) != dark:
+            raise LabelError("DataMatrix: finder pattern damaged", field="datamatrix")
     cw = [0] * (n_data + n_ecc)
-    for i in range(area):
-        for j in range(area):
-            v = pmap[i][j]
-            if v >= 10 and sym_rows[i + 1 + 2 * (i // rs)][j + 1 + 2 * (j // rs)]:
-                cw[v // 10 - 1] |= 1 << (8 - v % 10)
+    for r, c, k, shift in data_modules:
+        if sym_rows[r][c]:
+            cw[k] |= 1 << shift
     if not _syndromes_zero(cw, n_ecc):
         raise LabelError("DataMatrix: Reed-Solomon check failed", field="datamatrix")
     data = cw[:n_data]
@@ -348,7 +377,7 @@ def parse_gs1(element_string: str) -> dict[str, str]:
 
 def verify(sym: Symbol, gtin: str, bud: date, lot: str) -> None:
     """Raise unless the symbol reads back exactly (01) gtin, (17) bud, (10) lot."""
-    from ..settings import validate_gtin
+    from ..gs1 import validate_gtin
 
     got = parse_gs1(read(sym.rows))
     want = {"01": validate_gtin(gtin), "17": f"{bud:%y%m%d}", "10": lot}
