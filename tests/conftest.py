@@ -15,3 +15,20 @@ import pytest
 def _fast_scrypt(monkeypatch):
     from compounding.store import users
     monkeypatch.setattr(users, "SCRYPT_COST", (2 ** 8, 8, 1))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_in_a_temporary_folder(tmp_path_factory):
+    """The on-disk cache (compounding/cache.py) goes to a temporary folder, never the
+    user's ~/.cache, for this process and the commands it starts."""
+    import os
+
+    from compounding import cache
+    path = tmp_path_factory.mktemp("cache")
+    old = os.environ.get(cache.ENV_VAR)
+    os.environ[cache.ENV_VAR] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop(cache.ENV_VAR, None)
+    else:
+        os.environ[cache.ENV_VAR] = old

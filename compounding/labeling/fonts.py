@@ -33,19 +33,100 @@ NBSP = "\u00a0"  # used between a number and its unit so a line never breaks the
 
 @lru_cache(maxsize=None)
 def register() -> dict:
-    """Register the shipped TTFs with reportlab once; return ``{name: TTFont}``."""
+    """Register the shipped TTFs with reportlab once; return ``{name: TTFont}``.
+
+    Parsing a TrueType file's character map and metrics costs tens of milliseconds a font
+    on every command; the parsed tables are kept in the on-disk cache (:mod:`..cache`),
+    keyed by the font file's SHA-256 and the ReportLab version, and read back in about a
+    millisecond (issue 18).
+    """
     from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
 
     fonts = {}
     for name, file in FILES.items():
         path = FONT_DIR / file
-        if not path.exists():
-            raise LabelError(f"font file {path} is missing from the package", field="font")
-        font = TTFont(name, str(path))
+        try:
+            data = path.read_bytes()
+        except OSError:
+            raise LabelError(f"font file {path} is missing from the package", field="font") \
+                from None
+        font = _cached_font(name, path, data) or _parse_font(name, path, data)
         pdfmetrics.registerFont(font)
         fonts[name] = font
     return fonts
+
+
+#: Bump when the cached font state changes shape.
+_FONT_CACHE_FORMAT = "1"
+#: The parsed face's attributes that are ReportLab name strings (a ``bytes`` subclass).
+_NAME_ATTRS = ("name", "familyName", "styleName", "fullName", "uniqueFontID")
+
+
+def _font_key(data: bytes) -> str:
+    from reportlab import Version
+
+    from .. import cache
+    return cache.key("font", _FONT_CACHE_FORMAT, Version, data)
+
+
+def _parse_font(name: str, path: Path, data: bytes):
+    """Parse the font with ReportLab and store its tables in the cache."""
+    import marshal
+
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    from .. import cache
+
+    font = TTFont(name, str(path))
+    state = {k: v for k, v in vars(font.face).items() if k not in ("_ttf_data", "_pdfScale")}
+    for k in _NAME_ATTRS:
+        state[k] = bytes(state[k])
+    try:
+        payload = marshal.dumps(state)
+    except ValueError:  # a ReportLab version with state marshal cannot hold: no cache
+        return font
+    cache.save("font", _font_key(data), payload)
+    return font
+
+
+def _cached_font(name: str, path: Path, data: bytes):
+    """The font rebuilt from the cache, or None. Does what ``TTFont.__init__`` does, with
+    the face's parsed tables read back instead of parsed (tests/test_labels_speed.py checks
+    the rebuilt font equals a parsed one, attribute by attribute, and draws the same PDF)."""
+    import marshal
+    from weakref import WeakKeyDictionary
+
+    from reportlab import rl_config
+    from reportlab.pdfbase.ttfonts import TTEncoding, TTFont, TTFontFace, TTFNameBytes
+
+    from .. import cache
+
+    payload = cache.load("font", _font_key(data))
+    if payload is None:
+        return None
+    try:
+        state = marshal.loads(payload)
+    except (EOFError, ValueError, TypeError):
+        return None
+    if not isinstance(state, dict) or not all(k in state for k in _NAME_ATTRS + ("unitsPerEm",)):
+        return None
+    face = TTFontFace.__new__(TTFontFace)
+    face.__dict__.update(state)
+    for k in _NAME_ATTRS:
+        setattr(face, k, TTFNameBytes(state[k]))
+    face._ttf_data = data
+    face.filename = str(path)
+    per_em = face.unitsPerEm
+    face._pdfScale = (lambda x: x) if per_em == 1000 else (lambda x, m=1000 / per_em: x * m)
+    font = TTFont.__new__(TTFont)
+    font.fontName = name
+    font.face = face
+    font.encoding = TTEncoding()
+    font.state = WeakKeyDictionary()
+    font._asciiReadable = rl_config.ttfAsciiReadable
+    from fnmatch import fnmatch
+    font.shapable = not any(fnmatch(name, g) for g in (rl_config.unShapedFontGlob or ()))
+    return font
 
 
 @lru_cache(maxsize=None)
