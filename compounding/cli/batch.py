@@ -301,24 +301,58 @@ def batch_show(app, lot, db_path, as_json):
                    f"{rec['corrected_by']['reason']}")
 
 
+#: How many batches `batch list` shows unless told otherwise (issue 18).
+LIST_DEFAULT = 50
+
+
+class _Count(click.ParamType):
+    """A whole number of at least 1 in ASCII digits (``int()`` would also take ``\u0663``
+    and other scripts' digits, and ``1_000``)."""
+
+    name = "integer"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) and not isinstance(value, bool):
+            text = str(value)
+        else:
+            text = str(value).strip()
+        if not text.isascii() or not text.isdigit() or int(text) < 1:
+            self.fail(f"{value!r} is not a whole number of at least 1 (digits 0-9)", param,
+                      ctx)
+        return int(text)
+
+
 @batch.command(name="list")
 @click.option("--status", type=click.Choice(["planned", "compounded", "released", "rejected",
                                              "quarantine"]), help="Only batches of this status.")
+@click.option("--limit", type=_Count(), default=None,
+              help=f"Show the newest N batches (default {LIST_DEFAULT}).")
+@click.option("--all", "show_all", is_flag=True, help="Show every batch.")
 @db_option
 @json_option
 @pass_app
-def batch_list(app, status, db_path, as_json):
-    """List batches, newest first."""
+def batch_list(app, status, limit, show_all, db_path, as_json):
+    """List batches, newest first: the newest 50 unless --limit or --all says otherwise.
+
+    When there are more, a note on stderr says how many were left out.
+    """
+    if show_all and limit is not None:
+        raise click.UsageError("give --limit N or --all, not both")
+    n = None if show_all else (limit or LIST_DEFAULT)
     with open_store(app, db_path) as store:
-        rows = store.list_batches(status)
+        rows = store.list_batches(status, n)
+        total = store.count_batches(status) if n is not None and len(rows) == n else len(rows)
     if as_json:
         echo_json(rows)
-        return
-    if not rows:
+    elif not rows:
         click.echo("No batches" + (f" with status {status}" if status else ""))
-        return
-    click.echo(table([[r["lot_id"], r["formula_id"], r["strength"], r["quantity"], r["status"],
-                       _date(r["compounded_on"]), _date(r["bud"]),
-                       f"{r['steps_weighed']}/{r['steps_planned']}"] for r in rows],
-                     ["LOT", "FORMULA", "STRENGTH", "QUANTITY", "STATUS", "COMPOUNDED", "BUD",
-                      "WEIGHED"]))
+    else:
+        click.echo(table([[r["lot_id"], r["formula_id"], r["strength"], r["quantity"],
+                           r["status"], _date(r["compounded_on"]), _date(r["bud"]),
+                           f"{r['steps_weighed']}/{r['steps_planned']}"] for r in rows],
+                         ["LOT", "FORMULA", "STRENGTH", "QUANTITY", "STATUS", "COMPOUNDED",
+                          "BUD", "WEIGHED"]))
+    if total > len(rows):
+        what = f"{status} batches" if status else "batches"
+        click.echo(f"Showing the newest {len(rows):,} of {total:,} {what}; --limit N for "
+                   f"more, --all for every one.", err=True)

@@ -109,9 +109,13 @@ class Store(StoreCore):
         """The plan steps of a batch (see :func:`.batches.batch_steps`)."""
         return batches.batch_steps(self, lot_id)
 
-    def list_batches(self, status: str | None = None) -> list[dict]:
+    def list_batches(self, status: str | None = None, limit: int | None = None) -> list[dict]:
         """Batches, newest first (see :func:`.batches.list_batches`)."""
-        return batches.list_batches(self, status)
+        return batches.list_batches(self, status, limit)
+
+    def count_batches(self, status: str | None = None) -> int:
+        """How many batches (see :func:`.batches.count_batches`)."""
+        return batches.count_batches(self, status)
 
     def set_status(self, lot_id: str, status: str, by: str,
                    details: dict | None = None) -> dict:
