@@ -17,6 +17,7 @@ so no signature is attempted.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -81,3 +82,26 @@ def save(kind: str, entry_key: str, payload: bytes) -> bool:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         return False
+
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def code_fingerprint(modules: tuple[str, ...]) -> str:
+    """A SHA-256 over the source of ``modules`` (paths inside the ``compounding`` package)
+    and the installed pydantic version: what a validated entry was validated by. Any change
+    to that code gives new keys, so entries validated by older code are never used."""
+    return _fingerprint(tuple(modules))
+
+
+@functools.lru_cache(maxsize=None)
+def _fingerprint(modules: tuple[str, ...]) -> str:
+    import importlib.util
+
+    parts: list[bytes | str] = ["code"]
+    for m in modules:
+        parts += [m, (_PACKAGE / m).read_bytes()]
+    spec = importlib.util.find_spec("pydantic")
+    version = Path(spec.origin).with_name("version.py") if spec and spec.origin else None
+    parts.append(version.read_bytes() if version and version.exists() else b"no pydantic")
+    return key(*parts)

@@ -23,6 +23,7 @@ from .gs1 import validate_gtin
 from .spec_files import read_toml, validation_messages
 from .spec_types import (ID_RE, BatchQty, Concentration, Density, Duration, Id, Mass,
                          Percent, PlainDecimal, Spec, StrengthQty, Volume)
+from .storage import STORAGE_TEXT, storage_text  # noqa: F401 (STORAGE_TEXT re-exported)
 from .units import Quantity
 
 #: The name before issue 13 (private names are not imported across modules: use
@@ -47,11 +48,6 @@ Category = Literal["aqueous-non-preserved", "aqueous-preserved", "nonaqueous-ora
 Storage = Literal["refrigerated", "room"]
 DosageForm = Literal["oral-liquid", "capsule", "sublingual-drops", "cream"]
 
-#: What each storage condition means on a label (USP <659> ranges).
-STORAGE_TEXT = {
-    "refrigerated": "Store in a refrigerator, 2 °C to 8 °C. Do not freeze.",
-    "room": "Store at room temperature, 20 °C to 25 °C.",
-}
 
 #: The strength's kind per dosage form: (dimension, example) a formula must use.
 FORM_STRENGTH_DIM = {
@@ -274,10 +270,7 @@ class StorageSpec(Spec):
     protect_from_light: bool = False
 
     def text(self, condition: str) -> list[str]:
-        out = [STORAGE_TEXT[condition]]
-        if self.protect_from_light:
-            out.append("Protect from light.")
-        return out
+        return storage_text(condition, self.protect_from_light)
 
 
 class Study(Spec):

@@ -20,10 +20,8 @@ from . import units as u
 from .errors import SpecError
 from .formulas import Mass, Spec, Volume
 from .gs1 import gtin_check_digit, validate_gtin  # noqa: F401 (re-exported: callers before #13)
+from .label_settings import DEFAULT_FILE, ENV_VAR, resolve_path  # noqa: F401 (re-exported)
 from .spec_files import read_toml, validation_messages
-
-ENV_VAR = "COMPOUNDING_SETTINGS"
-DEFAULT_FILE = "pharmacy.toml"
 
 
 #: USP <1176>: the minimum weighable quantity keeps one weighing within 5% error.
@@ -283,16 +281,6 @@ class Settings(Spec):
                 raise ValueError(f"template_printers.{tid}: no printer {name!r} in "
                                  f"[printers] ({known})")
         return self
-
-
-def resolve_path(option: str | None, environ: dict, cwd: Path) -> Path | None:
-    """Which settings file applies (None: built-in defaults)."""
-    if option:
-        return Path(option)
-    if environ.get(ENV_VAR):
-        return Path(environ[ENV_VAR])
-    candidate = Path(cwd) / DEFAULT_FILE
-    return candidate if candidate.exists() else None
 
 
 def load_settings(path: Path | None) -> Settings:

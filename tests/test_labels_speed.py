@@ -72,3 +72,100 @@ def test_no_cache_when_the_folder_cannot_be_written(tmp_path, monkeypatch):
 def test_cache_folder_order(tmp_path):
     assert cache.cache_dir({cache.ENV_VAR: "/a", "XDG_CACHE_HOME": "/b"}) == cache.Path("/a")
     assert cache.cache_dir({"XDG_CACHE_HOME": "/b"}) == cache.Path("/b/compounding")
+
+
+# ---------------------------------------------------------------- templates and settings
+
+def test_a_template_read_from_the_cache_equals_the_validated_one(tmp_path, monkeypatch):
+    from compounding.labeling import templates as T
+    from compounding.labeling.template_specs import LabelTemplateSpec
+    from compounding.spec_files import read_toml
+
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
+    for path in sorted((T.Path(__file__).parent.parent / "templates").glob("*.toml")):
+        cold, sha_cold = T.load_template(path)
+        assert len(list(tmp_path.glob("template-*.bin"))) >= 1
+        warm, sha_warm = T.load_template(path)
+        spec = LabelTemplateSpec.model_validate(read_toml(path)[0])
+        assert cold == warm and sha_cold == sha_warm
+        assert warm.model_dump() == spec.model_dump(mode="json")
+        assert warm.dot == spec.dot and warm.summary() == spec.summary()
+        assert warm.stock.page_size == spec.stock.page_size
+        assert [warm.stock.position(i) for i in range(warm.stock.per_page)] == \
+            [spec.stock.position(i) for i in range(spec.stock.per_page)]
+        with pytest.raises(AttributeError):
+            warm.dpi = 300
+
+
+def test_an_invalid_template_is_refused_every_time_and_never_cached(tmp_path, monkeypatch):
+    from compounding.errors import SpecError
+    from compounding.labeling import templates as T
+
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "cache"))
+    good = (T.Path(__file__).parent.parent / "templates" / "batch-thermal.toml").read_text()
+    path = tmp_path / "batch-thermal.toml"
+    path.write_text(good)
+    T.load_template(path)
+    path.write_text(good.replace("dpi = 203", "dpi = 100"))  # the same name, edited
+    for _ in range(2):
+        with pytest.raises(SpecError, match="dpi"):
+            T.load_template(path)
+    # a damaged entry for the good bytes is ignored, not trusted
+    path.write_text(good)
+    for f in (tmp_path / "cache").glob("template-*.bin"):
+        f.write_bytes(f.read_bytes()[:-3] + b"}}}")
+    t, _ = T.load_template(path)
+    assert t.dpi == 203
+
+
+def test_label_settings_from_the_cache_equal_the_validated_settings(tmp_path, monkeypatch):
+    from compounding.errors import SpecError
+    from compounding.label_settings import load_label_settings
+    from compounding.settings import load_settings
+
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "cache"))
+    path = tmp_path / "pharmacy.toml"
+    path.write_text('compounded_statement = "Compounded by us"\n[pharmacy]\nname = "Zoë\'s"\n'
+                    'address = "1 Rue Ω"\nphone = "555"\n[gtins]\nldn-capsules = "0312345678906"\n')
+    for _ in range(2):  # cold, then from the cache
+        ls = load_label_settings(path)
+        s = load_settings(path)
+        assert (ls.pharmacy.name, ls.pharmacy.address, ls.pharmacy.phone) == \
+            (s.pharmacy.name, s.pharmacy.address, s.pharmacy.phone)
+        assert ls.compounded_statement == s.compounded_statement
+        assert dict(ls.gtins) == s.gtins == {"ldn-capsules": "00312345678906"}
+    assert load_label_settings(None).pharmacy.name == load_settings(None).pharmacy.name
+    path.write_text(path.read_text().replace("0312345678906", "0312345678907"))
+    for _ in range(2):
+        with pytest.raises(SpecError, match="check digit"):
+            load_label_settings(path)
+    with pytest.raises(SpecError, match="not found"):
+        load_label_settings(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("formula_id", ["ldn-capsules", "ldn-oral-liquid",
+                                        "ldn-sublingual-drops", "ldn-cream"])
+def test_label_from_a_stored_snapshot_equals_label_from_the_formula(formula_id):
+    """from_batch reads the stored formula snapshot without pydantic: the same label."""
+    from test_labels_support import BUD, LOT, ORDERS, registry, settings
+
+    from compounding import units as u
+    from compounding.labeling.content import from_batch, label_data
+
+    f = registry().get(formula_id)
+    strength, quantity, _ = ORDERS[formula_id]
+    for storage in f.storage.conditions:
+        batch = {"formula_snapshot": f.spec_json(), "strength": u.fmt(strength),
+                 "quantity": u.fmt(quantity), "lot_id": LOT, "bud": BUD.isoformat(),
+                 "storage": storage, "plan": {}, "components": [], "catalogue_snapshot": {}}
+        assert from_batch(batch, settings(True)) == label_data(
+            f, settings(True), strength=strength, quantity=quantity, lot=LOT, bud=BUD,
+            storage=storage)
+
+
+def test_a_broken_snapshot_is_refused_by_name():
+    from compounding.errors import LabelError
+    from compounding.labeling.content import _SnapshotFormula
+
+    with pytest.raises(LabelError, match="formula_snapshot: the batch's stored formula lacks"):
+        _SnapshotFormula({"id": "x", "name": "y", "dosage_form": "capsule"})

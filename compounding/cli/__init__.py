@@ -111,13 +111,20 @@ class App:
 
     @cached_property
     def settings_path(self):
-        from ..settings import resolve_path
+        from ..label_settings import resolve_path
         return resolve_path(self.settings_option, self.environ, self.cwd)
 
     @cached_property
     def settings(self):
         from ..settings import load_settings
         return load_settings(self.settings_path)
+
+    @cached_property
+    def label_settings(self):
+        """The settings a label prints, without the settings models when the file's bytes
+        were validated before (issue 18; :mod:`compounding.label_settings`)."""
+        from ..label_settings import load_label_settings
+        return load_label_settings(self.settings_path)
 
     @cached_property
     def registry(self):

@@ -101,7 +101,7 @@ def _print(app, store, templates, lot, template_id, by, output, printer, fmt, fo
         raise InputError("--printer and --output: give one (print, or write a file)",
                          field="printer")
     if printer is None and output is None:
-        printer = default_printer(app.settings, template_id)
+        printer = default_printer(app.label_settings, template_id)
     if printer is not None:
         return print_job(store, templates, app.settings, lot, template_id=template_id,
                          by=by, printer=printer, fmt=fmt, **kw)
@@ -109,7 +109,7 @@ def _print(app, store, templates, lot, template_id, by, output, printer, fmt, fo
     if fmt == "zpl":
         return print_job(store, templates, app.settings, lot, template_id=template_id,
                          by=by, output=path, fmt=fmt, force=force, **kw)
-    return print_labels(store, templates, app.settings, lot, template_id=template_id,
+    return print_labels(store, templates, app.label_settings, lot, template_id=template_id,
                         by=by, output=path, force=force, **kw)
 
 

@@ -16,14 +16,10 @@ so the Decimal rule of ``units.py`` does not apply here.
 from __future__ import annotations
 
 import hashlib
-import re
+import json
 from pathlib import Path
-from typing import Annotated, Literal
-
-from pydantic import Field, PlainValidator, ValidationError, WithJsonSchema, model_validator
 
 from ..errors import NotFoundError, SpecError
-from ..formulas import ID_RE, Spec, read_toml, validation_messages
 
 MM_PER_INCH = 25.4
 PT_PER_INCH = 72.0
@@ -34,22 +30,6 @@ MIN_MODULE_MM = 0.25
 REFER_TEXT = "More directions on the dispensing label."
 #: The smallest text size on any label (issue 6).
 MIN_FONT_PT = 6.0
-
-_LENGTH = re.compile(r"^(?P<n>[0-9]+(?:\.[0-9]+)?) ?(?P<u>in|mm|pt)$")
-
-
-def _length(value) -> float:  # float-ok: geometry (points), not a dose
-    if not isinstance(value, str):
-        raise ValueError("a length needs its unit, e.g. '2.25 in', '63.5 mm' or '9 pt'")
-    m = _LENGTH.fullmatch(value.strip())
-    if not m:
-        raise ValueError(f"{value!r} is not a length; write e.g. '2.25 in', '63.5 mm', '9 pt'")
-    n = float(m["n"])  # float-ok: paper geometry in points, not a dose
-    return {"in": n * PT_PER_INCH, "mm": n * PT_PER_INCH / MM_PER_INCH, "pt": n}[m["u"]]
-
-
-Length = Annotated[float, PlainValidator(_length),
-                   WithJsonSchema({"type": "string", "examples": ["2.25 in", "63.5 mm", "9 pt"]})]
 
 #: Text fields a block may show, and what each one is.
 FIELDS = {
@@ -72,8 +52,6 @@ FIELDS = {
     "dispensed": "date dispensed",
     "excipients": "excipients with a known effect the batch contains ('Contains lactose')",
 }
-Field_ = Literal[tuple(FIELDS)]  # type: ignore[valid-type]
-
 #: What a label of each kind must show (USP <795> container label; issue 6).
 REQUIRED = {
     "batch": ("drug", "form_route", "quantity", "lot", "bud", "storage", "auxiliary",
@@ -84,39 +62,11 @@ REQUIRED = {
 }
 
 
-class Stock(Spec):
-    """The label stock: one label per page (thermal roll) or a sheet of labels (laser)."""
 
-    type: Literal["roll", "sheet"]
-    unit: Literal["in", "mm"] = Field(default="in", description="unit sizes are listed in")
-    label_width: Length
-    label_height: Length
-    page_width: Length | None = None
-    page_height: Length | None = None
-    columns: int = Field(default=1, ge=1, le=20)
-    rows: int = Field(default=1, ge=1, le=40)
-    margin_left: Length = 0.0
-    margin_top: Length = 0.0
-    pitch_x: Length | None = Field(default=None, description="left edge to next left edge")
-    pitch_y: Length | None = Field(default=None, description="top edge to next top edge")
+# ---------------------------------------------------------------- derived geometry (shared)
 
-    @model_validator(mode="after")
-    def _shape(self):
-        if self.type == "roll":
-            if self.columns != 1 or self.rows != 1 or self.page_width or self.page_height:
-                raise ValueError("a roll stock is one label per page: leave out page size, "
-                                 "columns and rows")
-            return self
-        if not (self.page_width and self.page_height and self.pitch_x and self.pitch_y):
-            raise ValueError("a sheet stock needs page_width, page_height, pitch_x and pitch_y")
-        eps = 0.01
-        if self.pitch_x + eps < self.label_width or self.pitch_y + eps < self.label_height:
-            raise ValueError("labels overlap: pitch is smaller than the label")
-        right = self.margin_left + (self.columns - 1) * self.pitch_x + self.label_width
-        bottom = self.margin_top + (self.rows - 1) * self.pitch_y + self.label_height
-        if right > self.page_width + eps or bottom > self.page_height + eps:
-            raise ValueError("the labels do not fit on the page")
-        return self
+class StockGeometry:
+    """Page size and label positions of a stock (mixed into the spec and the view)."""
 
     @property
     def page_size(self) -> tuple[float, float]:
@@ -137,94 +87,9 @@ class Stock(Spec):
         return self.margin_left + c * self.pitch_x, self.margin_top + r * self.pitch_y
 
 
-class Barcode(Spec):
-    module_dots: int = Field(ge=1, le=20, description="module (narrowest bar) in printer dots")
-    height: Length = Field(description="bar height")
-    quiet_modules: int = Field(default=10, ge=10, le=40)
+class TemplateGeometry:
+    """Derived figures of a template (mixed into the spec and the view)."""
 
-
-class DataMatrixSpec(Spec):
-    module_dots: int = Field(ge=1, le=20)
-    quiet_modules: int = Field(default=1, ge=1, le=10)
-    position: Literal["bottom-right", "top-right"] = "bottom-right"
-
-
-class Block(Spec):
-    """One paragraph of the label: one or more fields on the same line(s)."""
-
-    fields: tuple[Field_, ...] = Field(min_length=1)
-    size: float = Field(ge=MIN_FONT_PT, le=36, description="preferred font size, pt")  # float-ok: geometry (points), not a dose
-    min_size: float = Field(default=MIN_FONT_PT, ge=MIN_FONT_PT, le=36)  # float-ok: geometry (points), not a dose
-    bold: bool = False
-    space_before: Length = 0.0
-    overflow: Literal["refuse", "refer"] = Field(
-        default="refuse",
-        description="'refer' (batch labels, auxiliary statements only): when every statement "
-                    "cannot fit even at the minimum size, the last ones are left off and "
-                    "REFER_TEXT is printed instead; the dispensing label carries them all")
-
-    @model_validator(mode="after")
-    def _sizes(self):
-        if self.min_size > self.size:
-            raise ValueError("min_size is larger than size")
-        return self
-
-
-class Layout(Spec):
-    padding: Length = Field(description="blank margin inside the label edge")
-    line_spacing: float = Field(default=1.2, ge=1.17, le=2.0,  # float-ok: geometry (points), not a dose
-                                description="line height / font size (DejaVu Sans needs 1.17)")
-    gap: Length = Field(default=2.0, description="space between text and a barcode's quiet zone")
-    barcode: Barcode
-    datamatrix: DataMatrixSpec | None = None
-
-
-class LabelTemplate(Spec):
-    """A label template (see ``templates/README`` header in each file)."""
-
-    id: Annotated[str, Field(pattern=ID_RE, max_length=64)]
-    version: int = Field(ge=1)
-    kind: Literal["batch", "dispensing"]
-    name: str = Field(min_length=1)
-    description: str = ""
-    dpi: int = Field(ge=150, le=1200, description="printer resolution (dots per inch)")
-    stock: Stock
-    layout: Layout
-    statements: tuple[str, ...] = ()
-    blocks: tuple[Block, ...] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _checks(self):
-        for name, dots in (("layout.barcode.module_dots", self.layout.barcode.module_dots),
-                           ("layout.datamatrix.module_dots",
-                            self.layout.datamatrix.module_dots if self.layout.datamatrix
-                            else None)):
-            if dots is not None and dots * MM_PER_INCH / self.dpi < MIN_MODULE_MM - 1e-9:
-                need = -(-MIN_MODULE_MM * self.dpi // MM_PER_INCH)
-                raise ValueError(f"{name}: {dots} dots at {self.dpi} dpi is "
-                                 f"{dots * MM_PER_INCH / self.dpi:.3f} mm, below the "
-                                 f"{MIN_MODULE_MM} mm minimum; use at least {int(need)}")
-        used = [f for b in self.blocks for f in b.fields]
-        dup = sorted({f for f in used if used.count(f) > 1})
-        if dup:
-            raise ValueError(f"blocks: field(s) {', '.join(dup)} appear more than once")
-        missing = [f for f in REQUIRED[self.kind] if f not in used]
-        if missing:
-            raise ValueError(f"blocks: a {self.kind} label must show {', '.join(missing)}")
-        for i, b in enumerate(self.blocks):
-            if b.overflow == "refer" and (self.kind != "batch" or "auxiliary" not in b.fields):
-                raise ValueError(f"blocks.{i}.overflow: 'refer' is only for the auxiliary "
-                                 "statements of a batch label")
-        if "statements" in used and not self.statements:
-            raise ValueError("blocks: 'statements' is shown but the template has none")
-        if self.statements and "statements" not in used:
-            raise ValueError("statements: given but no block shows 'statements'")
-        pad = self.layout.padding
-        if 2 * pad >= min(self.stock.label_width, self.stock.label_height):
-            raise ValueError("layout.padding leaves no room on the label")
-        return self
-
-    # -- derived geometry
     @property
     def dot(self) -> float:  # float-ok: geometry (points), not a dose
         """One printer dot in points."""
@@ -246,6 +111,91 @@ class LabelTemplate(Spec):
                 "dpi": self.dpi}
 
 
+# ---------------------------------------------------------------- validated views
+
+class _View:
+    """A read-only record of a validated spec's fields (the shape of ``model_dump()``), with
+    the same attribute names as the pydantic spec; built only from a validated file."""
+
+    _nested: dict = {}
+
+    def __init__(self, **fields):
+        for k, v in fields.items():
+            object.__setattr__(self, k, v)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __eq__(self, other):
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __hash__(self):
+        return hash((type(self).__name__, tuple(sorted(vars(self).items()))))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+    def model_copy(self, update: dict | None = None):
+        """A copy with some fields replaced (not validated again, like pydantic's)."""
+        return type(self)(**{**vars(self), **(update or {})})
+
+    def model_dump(self) -> dict:
+        """The fields as plain data (nested views as dicts, tuples as lists)."""
+        def dump(v):
+            if isinstance(v, _View):
+                return v.model_dump()
+            if isinstance(v, tuple):
+                return [dump(x) for x in v]
+            return v
+        return {k: dump(v) for k, v in vars(self).items()}
+
+    @classmethod
+    def from_dump(cls, data: dict):
+        """Rebuild from ``model_dump()`` output (lists back to tuples, nested views)."""
+        out = {}
+        for k, v in data.items():
+            sub = cls._nested.get(k)
+            if v is None:
+                out[k] = None
+            elif sub is not None and isinstance(v, list):
+                out[k] = tuple(sub.from_dump(x) for x in v)
+            elif sub is not None:
+                out[k] = sub.from_dump(v)
+            elif isinstance(v, list):
+                out[k] = tuple(v)
+            else:
+                out[k] = v
+        return cls(**out)
+
+
+class Stock(StockGeometry, _View):
+    """The label stock (fields: see ``template_specs.StockSpec``)."""
+
+
+class Barcode(_View):
+    """The Code 128 (fields: see ``template_specs.BarcodeSpec``)."""
+
+
+class DataMatrix(_View):
+    """The GS1 DataMatrix (fields: see ``template_specs.DataMatrixSpec``)."""
+
+
+class Block(_View):
+    """One paragraph of the label (fields: see ``template_specs.BlockSpec``)."""
+
+
+class Layout(_View):
+    """Padding, spacing and barcodes (fields: see ``template_specs.LayoutSpec``)."""
+
+    _nested = {"barcode": Barcode, "datamatrix": DataMatrix}
+
+
+class LabelTemplate(TemplateGeometry, _View):
+    """A validated label template (the format: ``template_specs.LabelTemplateSpec``)."""
+
+    _nested = {"stock": Stock, "layout": Layout, "blocks": Block}
+
+
 class TemplateSet:
     """Every template of one folder with its file's SHA-256 (recorded with each print)."""
 
@@ -264,17 +214,58 @@ class TemplateSet:
 
 
 def load_template(path: Path) -> tuple[LabelTemplate, str]:
-    """Load and validate one template file; return it with the SHA-256 of its bytes."""
-    raw, data = read_toml(path)
+    """Load and validate one template file; return it with the SHA-256 of its bytes.
+
+    A file whose exact bytes were validated before by this version of the code is not
+    validated again: its checked fields come from the on-disk cache (:mod:`..cache`, keyed by
+    the bytes, the file name and the source of the validating code), so printing a label
+    needs no pydantic (issue 18). A damaged cache entry is ignored.
+    """
+    from .. import cache
+
+    path = Path(path)
     try:
-        t = LabelTemplate.model_validate(raw)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(path, [("", f"cannot read: {exc.strerror}")]) from None
+    key = cache.key("template", _fingerprint(), path.stem, data)
+    fields = None
+    payload = cache.load("template", key)
+    if payload is not None:
+        try:
+            fields = json.loads(payload)
+        except ValueError:
+            fields = None
+    if not isinstance(fields, dict):
+        fields = _validate(path)
+        cache.save("template", key, json.dumps(fields, sort_keys=True).encode())
+    return LabelTemplate.from_dump(fields), hashlib.sha256(data).hexdigest()
+
+
+def _validate(path: Path) -> dict:
+    """Validate a template file with the pydantic specs; its fields as plain data."""
+    from pydantic import ValidationError
+
+    from ..spec_files import read_toml, validation_messages
+    from .template_specs import LabelTemplateSpec
+
+    raw, _ = read_toml(path)
+    try:
+        t = LabelTemplateSpec.model_validate(raw)
     except ValidationError as exc:
         raise SpecError(path, [(loc, msg.replace("the formula format; see `compounding formulas "
                                                  "schema`", "the template format"))
                                for loc, msg in validation_messages(exc)])
     if t.id != Path(path).stem:
         raise SpecError(path, [("id", f"{t.id!r} must match the file name {Path(path).stem!r}")])
-    return t, hashlib.sha256(data).hexdigest()
+    return t.model_dump(mode="json")
+
+
+def _fingerprint() -> str:
+    """The source of the code that validates a template (a change re-validates every file)."""
+    from .. import cache
+    return cache.code_fingerprint(("labeling/template_specs.py", "labeling/templates.py",
+                                   "formulas.py", "spec_files.py", "units.py", "gs1.py"))
 
 
 def load_templates(directory: Path) -> TemplateSet:

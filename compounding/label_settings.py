@@ -1,0 +1,98 @@
+"""The part of the pharmacy settings a label prints, loaded without the settings models.
+
+A label needs the pharmacy's name, address and phone, the compounded-preparation statement
+and the GTINs (issue 6). Validating the whole settings file with pydantic costs a print
+command about 200 ms (issue 18), so: the first time a settings file's exact bytes are seen,
+it is validated in full (:func:`compounding.settings.load_settings`, the same errors as every
+other command) and these fields are kept in the on-disk cache (:mod:`.cache`, keyed by the
+file's bytes and the source of the validating code); later prints read them back. A settings
+file that does not validate never reaches the cache, so it is refused every time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+
+ENV_VAR = "COMPOUNDING_SETTINGS"
+DEFAULT_FILE = "pharmacy.toml"
+
+
+def resolve_path(option: str | None, environ: dict, cwd: Path) -> Path | None:
+    """Which settings file applies: ``--settings``, else ``$COMPOUNDING_SETTINGS``, else
+    ``./pharmacy.toml`` if present; None means the built-in defaults."""
+    if option:
+        return Path(option)
+    if environ.get(ENV_VAR):
+        return Path(environ[ENV_VAR])
+    candidate = Path(cwd) / DEFAULT_FILE
+    return candidate if candidate.exists() else None
+
+
+@dataclass(frozen=True)
+class PharmacyInfo:
+    name: str
+    address: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    """What a label shows from the settings (the attribute names of ``Settings``)."""
+
+    pharmacy: PharmacyInfo
+    compounded_statement: str
+    gtins: MappingProxyType  # formula id -> GTIN-14 (validated, check digit included)
+
+    @classmethod
+    def from_settings(cls, s) -> "LabelSettings":
+        return cls.from_fields(_fields(s))
+
+    @classmethod
+    def from_fields(cls, d: dict) -> "LabelSettings":
+        p = d["pharmacy"]
+        return cls(PharmacyInfo(p["name"], p["address"], p["phone"]),
+                   d["compounded_statement"], MappingProxyType(dict(d["gtins"])))
+
+
+def _fields(s) -> dict:
+    return {"pharmacy": {"name": s.pharmacy.name, "address": s.pharmacy.address,
+                         "phone": s.pharmacy.phone},
+            "compounded_statement": s.compounded_statement, "gtins": dict(s.gtins)}
+
+
+def load_label_settings(path: Path | None) -> LabelSettings:
+    """The label fields of the settings file ``path`` (None: the built-in defaults),
+    validated in full the first time its bytes are seen (raises what
+    :func:`compounding.settings.load_settings` raises)."""
+    from . import cache
+
+    data = b""
+    if path is not None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            data = None  # missing or unreadable: load_settings says so, one line
+    if data is not None:
+        key = cache.key("settings", _fingerprint(), "default" if path is None else "file",
+                        data)
+        payload = cache.load("label-settings", key)
+        if payload is not None:
+            try:
+                return LabelSettings.from_fields(json.loads(payload))
+            except (ValueError, KeyError, TypeError):
+                pass
+    from .settings import load_settings
+    s = load_settings(path)
+    if data is not None:
+        cache.save("label-settings", key, json.dumps(_fields(s), sort_keys=True).encode())
+    return LabelSettings.from_settings(s)
+
+
+def _fingerprint() -> str:
+    from . import cache
+    return cache.code_fingerprint(("settings.py", "formulas.py", "units.py", "gs1.py",
+                                   "spec_files.py", "label_settings.py"))
