@@ -125,7 +125,7 @@ def test_label_settings_from_the_cache_equal_the_validated_settings(tmp_path, mo
 
     monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "cache"))
     path = tmp_path / "pharmacy.toml"
-    path.write_text('compounded_statement = "Compounded by us"\n[pharmacy]\nname = "Zoë\'s"\n'
+    path.write_text('compounded_statement = "Compounded by us"\nbud_warning_days = 3\n[pharmacy]\nname = "Zoë\'s"\n'
                     'address = "1 Rue Ω"\nphone = "555"\n[gtins]\nldn-capsules = "0312345678906"\n')
     for _ in range(2):  # cold, then from the cache
         ls = load_label_settings(path)
@@ -134,6 +134,8 @@ def test_label_settings_from_the_cache_equal_the_validated_settings(tmp_path, mo
             (s.pharmacy.name, s.pharmacy.address, s.pharmacy.phone)
         assert ls.compounded_statement == s.compounded_statement
         assert dict(ls.gtins) == s.gtins == {"ldn-capsules": "00312345678906"}
+        assert ls.bud_warning_days == s.bud_warning_days == 3
+        assert ls.max_dilution_ratio == s.max_dilution_ratio  # any other: the full settings
     assert load_label_settings(None).pharmacy.name == load_settings(None).pharmacy.name
     path.write_text(path.read_text().replace("0312345678906", "0312345678907"))
     for _ in range(2):
