@@ -16,20 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-
-ENV_VAR = "COMPOUNDING_SETTINGS"
-DEFAULT_FILE = "pharmacy.toml"
-
-
-def resolve_path(option: str | None, environ: dict, cwd: Path) -> Path | None:
-    """Which settings file applies: ``--settings``, else ``$COMPOUNDING_SETTINGS``, else
-    ``./pharmacy.toml`` if present; None means the built-in defaults."""
-    if option:
-        return Path(option)
-    if environ.get(ENV_VAR):
-        return Path(environ[ENV_VAR])
-    candidate = Path(cwd) / DEFAULT_FILE
-    return candidate if candidate.exists() else None
+from .settings_file import DEFAULT_FILE, ENV_VAR, resolve_path  # noqa: F401
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from . import units as u
 from .errors import SpecError
 from .formulas import Mass, Spec, Volume
 from .gs1 import gtin_check_digit, validate_gtin  # noqa: F401 (re-exported: callers before #13)
-from .label_settings import DEFAULT_FILE, ENV_VAR, resolve_path  # noqa: F401 (re-exported)
+from .settings_file import DEFAULT_FILE, ENV_VAR, resolve_path  # noqa: F401 (re-exported)
 from .spec_files import read_toml, validation_messages
 
 

@@ -111,7 +111,7 @@ class App:
 
     @cached_property
     def settings_path(self):
-        from ..label_settings import resolve_path
+        from ..settings_file import resolve_path
         return resolve_path(self.settings_option, self.environ, self.cwd)
 
     @cached_property

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PlainValidator, WithJsonSchema, model_validator
 
 from ..formulas import ID_RE, Spec
-from .templates import (FIELDS, MIN_FONT_PT, MIN_MODULE_MM, MM_PER_INCH, PT_PER_INCH, REQUIRED,
+from .template_geometry import (FIELDS, MIN_FONT_PT, MIN_MODULE_MM, MM_PER_INCH, PT_PER_INCH, REQUIRED,
                         StockGeometry, TemplateGeometry)
 
 _LENGTH = re.compile(r"^(?P<n>[0-9]+(?:\.[0-9]+)?) ?(?P<u>in|mm|pt)$")
