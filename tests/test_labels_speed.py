@@ -135,6 +135,7 @@ def test_label_settings_from_the_cache_equal_the_validated_settings(tmp_path, mo
         assert ls.compounded_statement == s.compounded_statement
         assert dict(ls.gtins) == s.gtins == {"ldn-capsules": "00312345678906"}
         assert ls.bud_warning_days == s.bud_warning_days == 3
+        assert dict(ls.template_printers) == s.template_printers == {}
         assert ls.max_dilution_ratio == s.max_dilution_ratio  # any other: the full settings
     assert load_label_settings(None).pharmacy.name == load_settings(None).pharmacy.name
     path.write_text(path.read_text().replace("0312345678906", "0312345678907"))
