@@ -94,5 +94,5 @@ def load_label_settings(path: Path | None) -> LabelSettings:
 
 def _fingerprint() -> str:
     from . import cache
-    return cache.code_fingerprint(("settings.py", "formulas.py", "units.py", "gs1.py",
-                                   "spec_files.py", "label_settings.py"))
+    return cache.code_fingerprint(("settings.py", "formulas.py", "spec_types.py", "units.py",
+                                   "gs1.py", "spec_files.py", "label_settings.py"))

@@ -181,7 +181,8 @@ def _fingerprint() -> str:
     from .. import cache
     return cache.code_fingerprint(("labeling/template_specs.py", "labeling/template_geometry.py",
                                    "labeling/templates.py",
-                                   "formulas.py", "spec_files.py", "units.py", "gs1.py"))
+                                   "formulas.py", "spec_types.py", "spec_files.py", "units.py",
+                                   "gs1.py"))
 
 
 def load_templates(directory: Path) -> TemplateSet:
