@@ -257,7 +257,8 @@ def dispensed_quantity(batch: dict, text: str) -> str:
 class _SnapshotFormula:
     """What a label reads from a stored batch's formula snapshot, under the attribute names
     of :class:`~compounding.formulas.Formula` (id, name, dosage_form, route, label.auxiliary,
-    label.route_text, storage.conditions, storage.text()).
+    label.route_text, storage.conditions, storage.text(), drops.drops_per_ml, device.name,
+    device.ml_per_click, density).
 
     The snapshot was validated as a Formula when the batch was made and the batch record
     cannot change (triggers, audit digests), so it is read as it is, without building the
@@ -279,12 +280,27 @@ class _SnapshotFormula:
             from ..storage import storage_text
             return storage_text(condition, self.protect_from_light)
 
+    class _Drops:
+        def __init__(self, d: dict):
+            from decimal import Decimal
+            self.drops_per_ml = Decimal(str(d["drops_per_ml"]))
+
+    class _Device:
+        def __init__(self, d: dict):
+            self.name = d["name"]
+            self.ml_per_click = u.parse(d["ml_per_click"], u.VOLUME, field="ml_per_click")
+
     def __init__(self, snap: dict):
         try:
             self.id, self.name = snap["id"], snap["name"]
             self.dosage_form, self.route = snap["dosage_form"], snap["route"]
             self.label = self._Label(snap.get("label") or {})
             self.storage = self._Storage(snap["storage"])
+            # issue 11: drops and clicks are explained on the label
+            self.drops = self._Drops(snap["drops"]) if snap.get("drops") else None
+            self.device = self._Device(snap["device"]) if snap.get("device") else None
+            self.density = (u.parse(snap["density"], u.CONCENTRATION, field="density")
+                            if snap.get("density") else None)
         except (KeyError, TypeError) as exc:
             raise LabelError(f"formula_snapshot: the batch's stored formula lacks {exc}",
                              field="formula_snapshot") from None
