@@ -286,3 +286,41 @@ def test_schema_refuses_a_second_open_recall_and_early_closure(store, reg):
         db.execute("INSERT INTO recall_closures (recall_id, note, closed_by, closed_at) "
                    "VALUES (1, 'n', 'pharm', '2026-03-01T12:00:00Z')")
     db.close()
+
+
+# ---------------------------------------------------------------- found by the attack pass
+
+def test_a_hold_placed_before_the_recall_stays_until_the_recall_closes(store, reg):
+    """Attack finding: a pharmacist's hold, then a recall of the lot; releasing the hold
+    must be refused while the recall is open (it was allowed: the recall reused the hold)."""
+    lot_holds.hold_lot(store, "NX-EARLY", reason="supplier notice", by="pharm",
+                       passphrase=PASS, ingredient="naltrexone-hcl")
+    recalls.open_recall(store, component_lot="NX-EARLY", reason="supplier recall",
+                        by="pharm", passphrase=PASS)
+    with pytest.raises(RefusedError, match="stays on hold until recall 1 is closed"):
+        lot_holds.release_lot(store, "NX-EARLY", reason="cleared", by="pharm",
+                              passphrase=PASS)
+    db = sqlite3.connect(store.path)
+    with pytest.raises(sqlite3.DatabaseError, match="open recall stays on hold"):
+        db.execute("INSERT INTO lot_holds (component_lot_id, action, reason, signed_by, "
+                   "signer_role, signed_at) SELECT id, 'release', 'x', 'pharm', 'pharmacist',"
+                   " '2026-03-01T12:00:00Z' FROM component_lots WHERE lot_number = 'NX-EARLY'")
+    db.close()
+    with pytest.raises(RefusedError, match="on hold"):
+        create(store, reg, component_lots={"naltrexone-hcl": "NX-EARLY"})
+    recalls.close_recall(store, 1, note="no patients", by="pharm", passphrase=PASS)
+    lot_holds.release_lot(store, "NX-EARLY", reason="cleared after the recall", by="pharm",
+                          passphrase=PASS)
+
+
+@pytest.mark.parametrize("amount, message", [
+    ("-0.0000001 mg", "finer than 0.001 mg"),
+    ("+5 g", "no plus sign"),
+    ("\u22125 g", r"U\+2212; type a negative amount with the keyboard.s minus sign"),
+    ("-0 g", "'-0 g'"),
+])
+def test_adjustment_amount_messages_name_what_was_typed(store, amount, message):
+    with pytest.raises(InputError, match=message):
+        stock.adjust(store, "NX-EARLY", amount=amount, reason="spilled", by="ana",
+                     passphrase=PASS)
+    assert on_hand(store, "NX-EARLY") == Decimal("5000")

@@ -106,7 +106,8 @@ def hold_lot(store: StoreCore, lot_number: str, *, reason: str, by: str, passphr
 def release_lot(store: StoreCore, lot_number: str, *, reason: str, by: str, passphrase: str,
                 ingredient: str | None = None) -> dict:
     """Release a component lot from hold (a pharmacist, with a reason). Refused when it is
-    not on hold, or when the hold belongs to a recall that is still open."""
+    not on hold, or while a recall of the lot is open (even when the hold was placed before
+    the recall opened)."""
     reason = need_text(reason, "reason").strip()
     lot = identify_lot(store, lot_number, ingredient)
     what = f"release lot {lot['lot_number']} from hold"
@@ -116,9 +117,10 @@ def release_lot(store: StoreCore, lot_number: str, *, reason: str, by: str, pass
         hold = current_hold(store, lot["id"])
         if hold is None:
             raise RefusedError(f"{lot['ingredient']} lot {lot['lot_number']} is not on hold")
-        if hold["recall_id"] is not None and store.one(
-                "SELECT 1 AS closed FROM recall_closures WHERE recall_id = ?",
-                [hold["recall_id"]]) is None:
+        recall = store.one(
+            "SELECT r.id FROM recalls r WHERE r.component_lot_id = ? AND NOT EXISTS "
+            "(SELECT 1 FROM recall_closures c WHERE c.recall_id = r.id)", [lot["id"]])
+        if recall is not None:  # whoever placed the hold (m014 refuses it too)
             raise RefusedError(f"{hold_text(lot, hold)}; it stays on hold until recall "
-                               f"{hold['recall_id']} is closed")
+                               f"{recall['id']} is closed")
         return insert_hold(store, user, lot, "release", reason)

@@ -1040,3 +1040,17 @@ BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be changed');
 CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
 BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be deleted'); END;""")
     db.executescript("\n".join(sql))
+
+
+@migrations()
+def m014_recalled_lots_stay_held(db):
+    """A component lot under an open recall stays on hold (issue 19): the schema refuses a
+    release of its hold until the recall is closed, whoever placed the hold (a pharmacist's
+    hold that was already there when the recall opened included)."""
+    db.executescript("""
+CREATE TRIGGER lot_holds_recall_open BEFORE INSERT ON lot_holds
+WHEN NEW.action = 'release' AND EXISTS (
+    SELECT 1 FROM recalls r WHERE r.component_lot_id = NEW.component_lot_id
+    AND NOT EXISTS (SELECT 1 FROM recall_closures c WHERE c.recall_id = r.id))
+BEGIN SELECT RAISE(ABORT, 'lot_holds: a lot under an open recall stays on hold until the recall is closed'); END;
+""")

@@ -39,12 +39,29 @@ def _parse_signed(text, field: str) -> u.Quantity:
     if isinstance(text, u.Quantity):
         return text
     raw = need_text(text, field).strip()
+    if raw[:1] in ("\u2212", "\u2012", "\u2013", "\u2014", "\ufe63", "\uff0d"):
+        raise InputError(f"{field}: {raw!r} starts with U+{ord(raw[0]):04X}; type a negative "
+                         "amount with the keyboard's minus sign (-), e.g. -12.5 g")
+    if raw.startswith("+"):
+        raise InputError(f"{field}: {raw!r}: no plus sign; a positive amount is written "
+                         "without a sign (e.g. 12.5 g), a negative one with a minus (-12.5 g)")
     negative = raw.startswith("-")
     body = raw[1:].lstrip() if negative else raw
     if body.startswith(("-", "+")):
         raise InputError(f"{field}: {raw!r} has more than one sign")
-    qty = u.parse(body, {u.MASS, u.VOLUME}, field=field)
+    try:
+        qty = u.parse(body, {u.MASS, u.VOLUME}, field=field)
+    except InputError as exc:
+        if negative:  # name what was typed, sign included
+            raise InputError(str(exc).replace(repr(body), repr(raw))) from None
+        raise
     return u.Quantity(-qty.value, qty.unit) if negative else qty
+
+
+#: The finest change an adjustment may make, in the lot's unit (mg or mL): 0.001 (1 mcg or
+#: 1 microlitre). No pharmacy balance or pipette reads finer than 0.1 mcg, and a write-off
+#: below a microgram is a typing slip, not a measurement (conservative house limit).
+FINEST_CHANGE = Decimal("0.001")
 
 
 def _show(value: Decimal, unit: str) -> str:
@@ -103,6 +120,9 @@ def adjust(store: StoreCore, lot_number: str, *, amount, reason: str, by: str,
         raise InputError(f"amount: lot {lot['lot_number']} is kept by {want} ({lot['unit']}); "
                          f"give a {want}, not {u.fmt(abs_q(qty))}")
     change = qty.to(lot["unit"]).value
+    if change != change.quantize(FINEST_CHANGE, rounding="ROUND_DOWN"):
+        raise InputError(f"amount: {u.fmt(abs_q(qty))} is finer than 0.001 {lot['unit']}, "
+                         "more than any balance weighs; give the amount as weighed")
     if change > 0 and reason != "count":
         raise InputError(f"amount: an adjustment for reason {reason!r} takes stock away; give "
                          f"a negative amount (-{u.fmt(qty)}); only a count may add stock")
