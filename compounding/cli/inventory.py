@@ -399,46 +399,46 @@ def inventory_reconcile(app, count_id, by, db_path, as_json):
     click.echo(f"On hand: {show_amount(a['on_hand_after'], c['unit'])}")
 
 
-@inventory.command(name="hold")
-@click.argument("lot", type=params.supplier_lot("lot"))
-@lot_ingredient
-@click.option("--reason", required=True, type=params.text("reason"), help="Why the lot is held.")
-@click.option("--by", required=True, type=params.identifier("by"), help="The pharmacist who signs (passphrase asked).")
-@db_option
-@pass_app
-def inventory_hold(app, lot, ingredient, reason, by, db_path):
-    """Put a component lot on hold: it cannot be chosen for a batch or weighed."""
+def _hold_options(fn):
+    for deco in reversed([
+            click.argument("lot", type=params.supplier_lot("lot")), lot_ingredient,
+            click.option("--reason", required=True, type=params.text("reason"),
+                         help="Why (the hold, or its end)."),
+            click.option("--by", required=True, type=params.identifier("by"),
+                         help="The pharmacist who signs (passphrase asked)."),
+            db_option, pass_app]):
+        fn = deco(fn)
+    return fn
+
+
+def _hold_or_release(app, action, lot, ingredient, reason, by, db_path):
     from ..store import lot_holds
     from .passphrases import signer_passphrase
 
+    act = lot_holds.hold_lot if action == "hold" else lot_holds.release_lot
     with open_store(app, db_path) as store:
-        h = lot_holds.hold_lot(store, lot, ingredient=ingredient, reason=reason, by=by,
-                               passphrase=signer_passphrase(app, by, "lot hold"))
+        h = act(store, lot, ingredient=ingredient, reason=reason, by=by,
+                passphrase=signer_passphrase(app, by, "lot hold" if action == "hold"
+                                             else "hold released"))
         row = store.one("SELECT ingredient, lot_number FROM component_lots WHERE id = ?",
                         [h["component_lot_id"]])
-    click.echo(f"{row['ingredient']} lot {row['lot_number']} is on hold ({reason}), "
+    state = "is on hold" if action == "hold" else "is released from hold"
+    click.echo(f"{row['ingredient']} lot {row['lot_number']} {state} ({reason}), "
                f"signed by {h['signed_by']}")
 
 
-@inventory.command(name="release-hold")
-@click.argument("lot", type=params.supplier_lot("lot"))
-@lot_ingredient
-@click.option("--reason", required=True, type=params.text("reason"), help="Why the hold ends.")
-@click.option("--by", required=True, type=params.identifier("by"), help="The pharmacist who signs (passphrase asked).")
-@db_option
-@pass_app
-def inventory_release_hold(app, lot, ingredient, reason, by, db_path):
-    """Release a component lot from hold (not while its recall is open)."""
-    from ..store import lot_holds
-    from .passphrases import signer_passphrase
+@inventory.command(name="hold")
+@_hold_options
+def inventory_hold(app, lot, ingredient, reason, by, db_path):
+    """Put a component lot on hold: it cannot be chosen for a batch or weighed."""
+    _hold_or_release(app, "hold", lot, ingredient, reason, by, db_path)
 
-    with open_store(app, db_path) as store:
-        h = lot_holds.release_lot(store, lot, ingredient=ingredient, reason=reason, by=by,
-                                  passphrase=signer_passphrase(app, by, "hold released"))
-        row = store.one("SELECT ingredient, lot_number FROM component_lots WHERE id = ?",
-                        [h["component_lot_id"]])
-    click.echo(f"{row['ingredient']} lot {row['lot_number']} is released from hold "
-               f"({reason}), signed by {h['signed_by']}")
+
+@inventory.command(name="release-hold")
+@_hold_options
+def inventory_release_hold(app, lot, ingredient, reason, by, db_path):
+    """Release a component lot from hold (not while a recall of it is open)."""
+    _hold_or_release(app, "release", lot, ingredient, reason, by, db_path)
 
 
 @inventory.command(name="movements")

@@ -34,6 +34,16 @@ def _decimal(col: str, positive: bool = True) -> str:
             f"AND CAST({col} AS REAL) {sign} 0)")
 
 
+def append_only(table: str) -> str:
+    """The two triggers that make ``table`` append-only (no UPDATE, no DELETE), each with
+    the message a refused write gets. The SQL every migration has used since m002."""
+    return f"""
+CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be changed'); END;
+CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be deleted'); END;"""
+
+
 def _date(col: str) -> str:
     return f"CHECK ({col} GLOB '[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]')"
 
@@ -215,12 +225,7 @@ def m002_immutability_triggers(db):
     """History cannot be rewritten, even with plain SQL: UPDATE and DELETE are refused on
     every record table; a batch keeps its identity, formula snapshot and plan forever."""
     sql = []
-    for table in APPEND_ONLY:
-        sql.append(f"""
-CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
-BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be changed'); END;
-CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
-BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be deleted'); END;""")
+    sql += [append_only(table) for table in APPEND_ONLY]
     fixed = [c for c in BATCH_COLUMNS if c not in BATCH_MUTABLE]
     changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in fixed)
     sql.append(f"""
@@ -468,12 +473,7 @@ CREATE TABLE batch_corrections (
     created_at TEXT NOT NULL {_utc('created_at')},
     CHECK (lot_id <> corrects_lot_id)
 );"""]
-    for table in SIGNOFF_APPEND_ONLY:
-        sql.append(f"""
-CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
-BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be changed'); END;
-CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
-BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be deleted'); END;""")
+    sql += [append_only(table) for table in SIGNOFF_APPEND_ONLY]
     fixed = ("id", "name", "full_name", "role", "created_by", "created_at")
     changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in fixed)
     sql.append(f"""
@@ -712,11 +712,7 @@ CREATE TABLE receipt_scans (
 );
 """)
     for table in ("weighing_sources", "receipt_scans"):
-        db.executescript(f"""
-CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
-BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be changed'); END;
-CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
-BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be deleted'); END;""")
+        db.executescript(append_only(table))
 
 
 #: Prescription tables (issue 17): append-only, their own triggers.
@@ -797,12 +793,7 @@ WHEN EXISTS (SELECT 1 FROM prescription_fills f
                AND f.fill = NEW.fill AND f.strength = NEW.strength)
 BEGIN SELECT RAISE(ABORT, 'prescription_fills: this fill of this Rx was already dispensed'); END;
 """]
-    for table in RX_APPEND_ONLY:
-        sql.append(f"""
-CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
-BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be changed'); END;
-CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
-BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be deleted'); END;""")
+    sql += [append_only(table) for table in RX_APPEND_ONLY]
     db.executescript("\n".join(sql))
 
 
@@ -1033,12 +1024,7 @@ FROM recalls r
 LEFT JOIN component_lots l ON l.id = r.component_lot_id
 LEFT JOIN recall_closures c ON c.recall_id = r.id;
 """]
-    for table in STOCK_APPEND_ONLY:
-        sql.append(f"""
-CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
-BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be changed'); END;
-CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
-BEGIN SELECT RAISE(ABORT, '{table} is append-only: a record cannot be deleted'); END;""")
+    sql += [append_only(table) for table in STOCK_APPEND_ONLY]
     db.executescript("\n".join(sql))
 
 
