@@ -107,6 +107,11 @@ def approve(store: StoreCore, subject_type: str, subject_id: str, version: int, 
                 f"version {version} and cannot approve it; another pharmacist must")
     previous = state["last_approval"]
     with store.write():
+        again = approval_state(store, subject_type, subject_id, version, sha)
+        if again["state"] == "approved":  # issue 12: another pharmacist, at the same moment
+            a = again["approval"]
+            raise RefusedError(f"{word} {subject_id} version {version} is already approved "
+                               f"by {a['signer']} at {person_time(a['signed_at'])}")
         sig = sign(store, user, "approved", subject_type, subject_id, sha, version=version,
                     details={"submission_id": sub["id"], "author": sub["submitted_by"],
                              "supersedes": previous["record_sha256"] if previous else None})

@@ -1040,3 +1040,16 @@ WHEN NEW.action = 'release' AND EXISTS (
     AND NOT EXISTS (SELECT 1 FROM recall_closures c WHERE c.recall_id = r.id))
 BEGIN SELECT RAISE(ABORT, 'lot_holds: a lot under an open recall stays on hold until the recall is closed'); END;
 """)
+
+
+@migrations()
+def m015_one_signature_per_act(db):
+    """One signature per act (issue 12): a batch status change to the status it already has
+    is refused by the schema, so two releases (or rejections, or holds) racing each other
+    cannot both be recorded; the store also re-reads the status under the write lock and
+    names who signed first."""
+    db.executescript("""
+CREATE TRIGGER batches_status_once BEFORE UPDATE OF status ON batches
+WHEN NEW.status = OLD.status
+BEGIN SELECT RAISE(ABORT, 'batches: the batch already has that status'); END;
+""")

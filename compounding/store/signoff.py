@@ -27,7 +27,7 @@ from . import lotid
 from .approvals import approval_state, require_approved
 from .batches import batch_row, batch_steps, component_label, update_batch
 from .core import StoreCore, canonical, need_text, sha256
-from .signatures import short_sha256, sign, verifications
+from .signatures import person_time, short_sha256, sign, verifications
 from .users import authenticate, need_pharmacist, refuse
 
 OPEN_FOR_VERIFY = ("planned", "compounded")
@@ -227,9 +227,18 @@ def verify_batch(store: StoreCore, lot_id: str, *, by: str, passphrase: str) -> 
                 "compounded batch is verified", lot_id)
     _independent(store, user, lot_id, batch, what)
     with store.write():
+        content = batch_content_sha256(store, lot_id)
+        # issue 12: two pharmacists verifying the same batch at once: one verification
+        last = store.one("SELECT v.passed, v.batch_sha256, s.signer, s.signed_at FROM "
+                         "verifications v JOIN signatures s ON s.id = v.signature_id WHERE "
+                         "v.lot_id = ? ORDER BY v.id DESC LIMIT 1", [lot_id])
+        if last and last["passed"] and last["batch_sha256"] == content:
+            raise RefusedError(f"batch {lot_id} is already verified by {last['signer']} at "
+                               f"{person_time(last['signed_at'])}, as it is now")
+        if batch_row(store, lot_id)["status"] not in OPEN_FOR_VERIFY:
+            raise RefusedError(already_text(store, lot_id, batch_row(store, lot_id)["status"]))
         checks = checklist(store, lot_id, user)
         passed = all(c.passed for c in checks)
-        content = batch_content_sha256(store, lot_id)
         sig = sign(store, user, "verified" if passed else "verification-failed", "batch",
                     lot_id, content, lot_id=lot_id,
                     details={"passed": passed, "failed": [c.detail for c in checks
@@ -252,10 +261,27 @@ def verify_batch(store: StoreCore, lot_id: str, *, by: str, passphrase: str) -> 
 
 
 
+_STATUS_WORDS = {"released": "released", "rejected": "rejected",
+                 "quarantine": "on hold (quarantine)", "compounded": "compounded",
+                 "planned": "planned"}
+
+
+def already_text(store: StoreCore, lot_id: str, status: str) -> str:
+    """'batch 2611300012 is already released by pat at 30 NOV 2026 22:51 UTC': what a second
+    person signing the same act at the same moment is told (issue 12)."""
+    sig = store.one("SELECT signer, signed_at FROM signatures WHERE lot_id = ? ORDER BY id "
+                    "DESC LIMIT 1", [lot_id])
+    who = f" by {sig['signer']} at {person_time(sig['signed_at'])}" if sig else ""
+    return f"batch {lot_id} is already {_STATUS_WORDS.get(status, status)}{who}"
+
+
 def _signed_status(store: StoreCore, user: dict, lot_id: str, meaning: str, old: str, new: str,
                    *, reason: str | None, details: dict, content: str | None = None) -> dict:
     """Sign the batch's current content with ``meaning``, then move it from ``old`` to
     ``new`` (the trigger checks the signature); inside the caller's write transaction."""
+    current = batch_row(store, lot_id)["status"]  # again, under the write lock (issue 12)
+    if current != old:
+        raise RefusedError(already_text(store, lot_id, current))
     if content is None:
         content = batch_content_sha256(store, lot_id)
     sig = sign(store, user, meaning, "batch", lot_id, content, lot_id=lot_id, reason=reason,
