@@ -270,7 +270,7 @@ def render_chart(content: ChartContent, page_size: str = "letter") -> bytes:
     return buf.getvalue()
 
 
-def _fit(canv, text: str, width: float) -> str:
+def _fit(canv, text: str, width: float) -> str:  # float-ok: point geometry
     """Shorten a footer text with an ellipsis to fit ``width`` points (the header has it
     whole)."""
     from ..labeling.fonts import REGULAR

@@ -31,7 +31,7 @@ class Session:
     sid: str
     csrf: str
     user: str | None = None
-    last_seen: float = 0.0
+    last_seen: float = 0.0  # float-ok: monotonic clock seconds, not a dose
     flash: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -50,7 +50,7 @@ def same(a: str | None, b: str | None) -> bool:
 class SessionStore:
     """Sessions by id; thread-safe (uvicorn runs sync routes in a thread pool)."""
 
-    def __init__(self, idle_seconds: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, idle_seconds: float, clock: Callable[[], float] = time.monotonic):  # float-ok: seconds
         if idle_seconds <= 0:
             raise ValueError("idle_seconds must be positive")
         self.idle_seconds = idle_seconds
