@@ -6,6 +6,22 @@ reading ``GET /api/v1/inventory`` see the same keys and the same exact decimal t
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+
+def to_jsonable(obj):
+    """``json.dumps`` default for every JSON the program prints or serves (the CLI's
+    ``--json`` and the bench's API): Decimal as plain text, dates ISO, objects with
+    ``as_json``. Raises TypeError for anything else."""
+    if isinstance(obj, Decimal):
+        from .units import plain
+        return plain(obj)
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    if hasattr(obj, "as_json"):
+        return obj.as_json()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
 
 def lot_json(lot: dict) -> dict:
     """A component lot from ``Store.lots``/``receive_lot``: Decimal amounts as plain text."""

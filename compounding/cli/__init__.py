@@ -13,7 +13,6 @@ import importlib
 import importlib.util
 import json
 import os
-from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 
@@ -135,19 +134,9 @@ class App:
 pass_app = click.make_pass_decorator(App)
 
 
-def _json_default(obj):
-    if isinstance(obj, Decimal):
-        from ..units import plain
-        return plain(obj)
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    if hasattr(obj, "as_json"):
-        return obj.as_json()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
 def echo_json(obj) -> None:
-    click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default))
+    from ..shapes import to_jsonable
+    click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=to_jsonable))
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")

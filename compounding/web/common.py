@@ -4,8 +4,8 @@ the HTTP status of a library error and the JSON encoding of the CLI's ``--json``
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 
+from ..shapes import to_jsonable
 from ..errors import (CompoundingError, InputError, LabelError, NotFoundError, PrinterError,
                       RefusedError, StoreError)
 
@@ -32,19 +32,6 @@ def status_for(exc: CompoundingError) -> int:
     if isinstance(exc, (InputError, LabelError)):
         return 400
     return 400
-
-
-def to_jsonable(obj):
-    """``json.dumps`` default: the CLI's ``--json`` conventions (Decimal as plain text,
-    dates ISO, objects with ``as_json``)."""
-    if isinstance(obj, Decimal):
-        from ..units import plain
-        return plain(obj)
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    if hasattr(obj, "as_json"):
-        return obj.as_json()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def dumps(obj) -> bytes:
