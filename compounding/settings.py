@@ -17,11 +17,12 @@ from pydantic import (Field, PlainSerializer, PlainValidator, ValidationError,
                       field_validator, model_validator)
 
 from . import units as u
-from .errors import SpecError
+from .errors import InputError, SpecError
 from .formulas import Mass, Spec, Volume
 from .gs1 import gtin_check_digit, validate_gtin  # noqa: F401 (re-exported: callers before #13)
 from .settings_file import DEFAULT_FILE, ENV_VAR, resolve_path  # noqa: F401 (re-exported)
 from .spec_files import read_toml, validation_messages
+from .sites import DEFAULT_SITE, validate_site
 
 
 #: USP <1176>: the minimum weighable quantity keeps one weighing within 5% error.
@@ -239,6 +240,10 @@ _StockAmount = Annotated[u.Quantity, PlainValidator(
 
 
 class Settings(Spec):
+    #: This installation's site in a pharmacy group (issue 20; compounding/sites.py): 2-4
+    #: of A-Z and 0-9, a letter first. Batches made, lots received and labels printed here
+    #: belong to it; lot IDs carry it. ``MAIN`` (the default) keeps the 10-digit lot IDs.
+    site: str = DEFAULT_SITE
     pharmacy: Pharmacy = Pharmacy()
     balance: Balance = Balance()
     measuring: Measuring = Measuring()
@@ -267,6 +272,14 @@ class Settings(Spec):
                          _StockAmount] = {}
     #: Default printer per label template id (``[template_printers]``, issue 14).
     template_printers: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")], str] = {}
+
+    @field_validator("site", mode="before")
+    @classmethod
+    def _site(cls, site):
+        try:
+            return validate_site(site, "site")
+        except InputError as exc:  # one line: pydantic names the field already
+            raise ValueError(str(exc).removeprefix("site: ")) from None
 
     @field_validator("gtins")
     @classmethod

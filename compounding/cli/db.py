@@ -31,10 +31,31 @@ def open_store(app, db_path):
     from ..store import Store, resolve_db_path
     from .passphrases import passphrase_source
     path = resolve_db_path(db_path, app.environ, app.cwd)
+    site = settings_site(app)  # before opening: a bad site setting touches nothing
     store = Store.open(path)
+    store.site = site  # issue 20: what this installation makes, receives and prints
     # issue 7: whoever acts under a name (--by) gives their passphrase once per command
     store.passphrase_source = passphrase_source(app.environ)
     return store
+
+
+def settings_site(app) -> str:
+    """This installation's site (issue 20): ``site`` in the settings file that applies,
+    read without loading the full settings models; ``MAIN`` when there is no settings
+    file or it names no site. A named settings file that does not exist, is not TOML or
+    has a bad site code is one ``Error:`` line naming the file."""
+    from ..errors import InputError
+    from ..sites import DEFAULT_SITE, site_from_toml_text
+    path = app.settings_path
+    if path is None:
+        return DEFAULT_SITE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: settings file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the settings file ({exc})") from None
+    return site_from_toml_text(text, str(path))
 
 
 @click.group()

@@ -17,7 +17,7 @@ from decimal import Decimal
 from ..dates import format_date
 from .. import units as u
 from ..errors import InputError, NotFoundError, RefusedError, StoreError
-from . import inventory
+from . import inventory, lotid
 from .approvals import require_approved
 from .batches import (allocate_lot_id, bud_json, check_correction, component_label,
                       record_correction)
@@ -174,6 +174,7 @@ def create_batch(store: StoreCore, formula, catalogue, settings, order, *, by: s
                 "storage": storage, "compounded_on": day.isoformat(),
                 "bud": bud.bud.isoformat(), "bud_json": canonical(bud_json(bud)),
                 "status": "planned", "compounded_by": by, "created_at": store.stamp(),
+                "site": lotid.lot_site(lot_id),  # issue 20: the lot ID's site
             }
             store.insert("batches", row)
             records = [store.ref("batches", lot_id)]

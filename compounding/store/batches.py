@@ -68,18 +68,18 @@ def batch_steps(store: StoreCore, lot_id: str) -> list[dict]:
 
 
 def list_batches(store: StoreCore, status: str | None = None,
-                 limit: int | None = None) -> list[dict]:
-    """Batches (the ``batch_summary`` view), newest first (lot ID descending), optionally of
-    one status; at most ``limit`` of them (None: all). The newest first come straight off
-    the primary key (or the status index), so a page costs the same on ten years of records
-    as on one day's (issue 18)."""
+                 limit: int | None = None, site: str | None = None) -> list[dict]:
+    """Batches (the ``batch_summary`` view, plus each batch's ``site``), newest first (lot
+    ID descending: within a site, newest first; across sites, grouped by site), optionally
+    of one status and one site (None: every site, issue 20); at most ``limit`` of them
+    (None: all). The newest first come straight off the primary key (or the status index),
+    so a page costs the same on ten years of records as on one day's (issue 18)."""
     _check_status(status)
-    sql = "SELECT * FROM batch_summary"
-    params: list = []
-    if status is not None:
-        sql += " WHERE status = ?"
-        params.append(status)
-    sql += " ORDER BY lot_id DESC"
+    sql = ("SELECT s.*, b.site FROM batch_summary s JOIN batches b ON b.lot_id = s.lot_id")
+    where, params = _batch_filter(status, site, "s.")
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY s.lot_id DESC"
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InputError(f"limit: {limit!r} must be a whole number of at least 1",
@@ -89,12 +89,26 @@ def list_batches(store: StoreCore, status: str | None = None,
     return store.rows(sql, params)
 
 
-def count_batches(store: StoreCore, status: str | None = None) -> int:
-    """How many batches there are (of one status)."""
+def count_batches(store: StoreCore, status: str | None = None,
+                  site: str | None = None) -> int:
+    """How many batches there are (of one status; at one site, None: every site)."""
     _check_status(status)
-    if status is None:
-        return store.scalar("SELECT COUNT(*) FROM batches")
-    return store.scalar("SELECT COUNT(*) FROM batches WHERE status = ?", [status])
+    where, params = _batch_filter(status, site, "")
+    sql = "SELECT COUNT(*) FROM batches"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return store.scalar(sql, params)
+
+
+def _batch_filter(status: str | None, site: str | None, prefix: str) -> tuple[list, list]:
+    where, params = [], []
+    if status is not None:
+        where.append(f"{prefix}status = ?")
+        params.append(status)
+    if site is not None:
+        where.append(f"{'b.' if prefix else ''}site = ?")
+        params.append(site)
+    return where, params
 
 
 def _check_status(status: str | None) -> None:
@@ -127,22 +141,26 @@ def weighings(store: StoreCore, lot_id: str) -> list[dict]:
 
 
 def allocate_lot_id(store: StoreCore, by: str, day: date | None = None) -> str:
-    """Allocate the next batch lot ID for ``day`` in its own committed transaction.
+    """Allocate the next batch lot ID for ``day`` at the store's site (``store.site``, issue
+    20) in its own committed transaction: ``YYMMDDSSSC`` at site MAIN, ``SITEYYMMDDSSSCC``
+    elsewhere (:mod:`.lotid`); the day's sequence counts per site.
 
     The allocation is permanent: a batch that then fails to save leaves a gap, never a
     reused ID (the ``lot_ids`` table is append-only).
     """
     day = day or store.today()
     by = acting(store, by)
+    site = store.site
     with store.write():
-        seq = store.scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM lot_ids WHERE day = ?",
-                           [day.isoformat()])
+        seq = store.scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM lot_ids WHERE site = ? "
+                           "AND day = ?", [site, day.isoformat()])
         if seq > lotid.MAX_PER_DAY:
-            raise StoreError(f"no lot IDs left for {format_date(day)} "
+            raise StoreError(f"no lot IDs left for {format_date(day)} at site {site} "
                              f"({lotid.MAX_PER_DAY} batches a day)")
-        lot = lotid.make_lot_id(day, seq)
-        store.execute("INSERT INTO lot_ids (lot_id, day, seq, allocated_by, allocated_at)"
-                        " VALUES (?,?,?,?,?)", [lot, day.isoformat(), seq, by, store.stamp()])
+        lot = lotid.make_lot_id(day, seq, site)
+        store.execute("INSERT INTO lot_ids (lot_id, day, seq, allocated_by, allocated_at, "
+                      "site) VALUES (?,?,?,?,?,?)",
+                      [lot, day.isoformat(), seq, by, store.stamp(), site])
         store.audit("lot-id.allocate", by, {"lot_id": lot}, lot_id=lot,
                    records=[store.ref("lot_ids", lot)])
     return lot

@@ -30,10 +30,11 @@ from decimal import Decimal
 from typing import Callable
 
 from .. import units as u
+from ..sites import DEFAULT_SITE
 from ..errors import InputError, RefusedError, StoreError
 from . import sqlite as backend
 from .migrations import GENESIS_HASH, migrations
-from .records import MUTABLE_COLUMNS, RECORD_KEYS
+from .records import ADDED_COLUMNS, MUTABLE_COLUMNS, RECORD_KEYS
 
 
 def canonical(obj) -> str:
@@ -122,7 +123,9 @@ class StoreCore:
 
     Attributes: ``db`` (the ``sqlite_utils.Database``), ``path`` (text; ``":memory:"`` for a
     scratch database), ``clock`` (``() -> aware datetime``, the system clock unless given),
-    ``passphrase_source`` (``name -> passphrase`` or None: when set, and the CLI sets it,
+    ``site`` (the site this installation acts for, issue 20: batches it makes, lots it
+    receives and labels it prints belong to it; :data:`compounding.sites.DEFAULT_SITE`
+    unless the caller sets it from the settings), ``passphrase_source`` (``name -> passphrase`` or None: when set, and the CLI sets it,
     each person acting under a name authenticates once per store, see ``users.acting``) and
     ``authenticated`` (the names that did).
     """
@@ -133,6 +136,7 @@ class StoreCore:
         self.clock = clock or _system_clock
         self.passphrase_source: Callable[[str], str] | None = None
         self.authenticated: set[str] = set()
+        self.site: str = DEFAULT_SITE
 
     # ------------------------------------------------------------ opening
 
@@ -326,7 +330,9 @@ class StoreCore:
 
     def record_digest(self, table: str, key) -> str | None:
         """SHA-256 of one record (a table of :data:`.records.RECORD_KEYS`, by its natural
-        key), its mutable columns left out; None when there is no such row."""
+        key), its mutable columns left out, and columns added later left out while they
+        hold the default earlier rows took (:data:`.records.ADDED_COLUMNS`); None when
+        there is no such row."""
         cols = RECORD_KEYS[table]
         where = " AND ".join(f"{c} = ?" for c in cols)
         row = self.one(f"SELECT * FROM {table} WHERE {where}", list(key))
@@ -334,6 +340,9 @@ class StoreCore:
             return None
         for c in MUTABLE_COLUMNS.get(table, ()):
             row.pop(c, None)
+        for c, default in ADDED_COLUMNS.get(table, {}).items():
+            if c in row and row[c] == default:
+                del row[c]
         return sha256(canonical(row))
 
     def ref(self, table: str, *key) -> dict:

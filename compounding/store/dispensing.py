@@ -47,7 +47,9 @@ def record_label_print(store: StoreCore, lot_id: str, kind: str, template_id: st
                   "dispensed_quantity": dispensed_quantity, "printed_by": by,
                   "printed_at": store.stamp()}
         with store.refusing("label print not recorded: "):
-            pid = store.insert("label_prints", values)
+            # issue 20: printed at this installation's site (not in the audit details:
+            # the record's digest carries it)
+            pid = store.insert("label_prints", {**values, "site": store.site})
         store.audit("label.reprint" if reprint else "label.print", by,
                    {k: v for k, v in values.items() if k not in ("printed_by", "printed_at")},
                    lot_id=lot_id, records=[store.ref("label_prints", pid)])

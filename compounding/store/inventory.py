@@ -85,9 +85,16 @@ def receive_lot(store: StoreCore, ingredient: str, lot_number: str, expires: dat
                 "ingredient": ingredient, "lot_number": lot_number,
                 "manufacturer": manufacturer, "expires": expires.isoformat(),
                 "potency_percent": u.plain(potency), "unit": unit, "created_by": by,
-                "created_at": stamp})
+                "created_at": stamp, "site": store.site})
             records.append(store.ref("component_lots", lot_id))
             action = "inventory.receive"
+        elif existing["site"] != store.site:
+            # issue 20: one record per manufacturer lot in the group (UNIQUE ingredient, lot
+            # number), and its stock belongs to the site that first received it
+            raise RefusedError(
+                f"lot {lot_number} of {ingredient} is stock of site {existing['site']}; this "
+                f"site ({store.site}) cannot receive into it (the same manufacturer lot at "
+                "two sites is not supported yet: ask the other site to transfer it)")
         else:
             lot_id = existing["id"]
             diffs = []
@@ -117,7 +124,8 @@ def receive_lot(store: StoreCore, ingredient: str, lot_number: str, expires: dat
 
 _LOT_SQL = """
 SELECT s.component_lot_id AS id, s.ingredient, s.lot_number, s.manufacturer, s.expires,
-       l.potency_percent, s.unit, l.created_by AS received_by, l.created_at AS received_at
+       l.potency_percent, s.unit, l.created_by AS received_by, l.created_at AS received_at,
+       l.site
 FROM stock_on_hand s JOIN component_lots l ON l.id = s.component_lot_id"""
 
 
@@ -201,17 +209,18 @@ def _lot_dict(row: dict, today: date, received: Decimal, consumed: Decimal,
 
 
 def candidate_lots(store: StoreCore, ingredient: str, day: date) -> "LazyLots":
-    """Unexpired lots of ``ingredient`` that may have stock and are not on hold (issue 19),
+    """Unexpired lots of ``ingredient`` at the store's site (issue 20: a batch draws on its
+    own site's stock) that may have stock and are not on hold (issue 19),
     earliest expiry first (FEFO), for picking. The SQL filter uses the ``lot_stock`` totals only to skip empty lots; each
     lot's exact Decimal stock is computed when the picker looks at it, so a batch on a
     ten-year database reads a few lots, not every lot ever received."""
     rows = store.rows(
         _LOT_SQL + " LEFT JOIN lot_stock ls ON ls.component_lot_id = l.id"
-        " WHERE l.ingredient = ? AND l.expires >= ?"
+        " WHERE l.ingredient = ? AND l.expires >= ? AND l.site = ?"
         " AND COALESCE(ls.received, 0) - COALESCE(ls.consumed, 0) > 0.000000001"
         " AND COALESCE((SELECT h.action FROM lot_holds h WHERE h.component_lot_id = l.id"
         " ORDER BY h.id DESC LIMIT 1), 'release') != 'hold'"
-        " ORDER BY l.expires, l.lot_number", [ingredient, day.isoformat()])
+        " ORDER BY l.expires, l.lot_number", [ingredient, day.isoformat(), store.site])
     return LazyLots(store, rows, day)
 
 
@@ -241,8 +250,9 @@ def expiry_cutoff(today: date, days) -> date:
 
 def lots(store: StoreCore, ingredient: str | None = None, expiring_within: int | None = None,
          today: date | None = None, include_empty: bool = True,
-         lot_number: str | None = None) -> list[dict]:
-    """Component lots with stock on hand (Decimal), earliest expiry first.
+         lot_number: str | None = None, site: str | None = None) -> list[dict]:
+    """Component lots with stock on hand (Decimal), earliest expiry first; each with the
+    ``site`` that holds it; ``site=`` only that site's (None: every site, issue 20).
 
     ``expiring_within=N``: only lots whose expiry is at most N days after ``today``
     (expired lots included). ``include_empty=False`` leaves out lots with nothing on hand.
@@ -255,6 +265,9 @@ def lots(store: StoreCore, ingredient: str | None = None, expiring_within: int |
     if lot_number is not None:
         where.append("s.lot_number = ?")
         params.append(lot_number)
+    if site is not None:
+        where.append("l.site = ?")
+        params.append(site)
     if expiring_within is not None:
         where.append("s.expires <= ?")
         params.append(expiry_cutoff(today, expiring_within).isoformat())

@@ -1053,3 +1053,82 @@ CREATE TRIGGER batches_status_once BEFORE UPDATE OF status ON batches
 WHEN NEW.status = OLD.status
 BEGIN SELECT RAISE(ABORT, 'batches: the batch already has that status'); END;
 """)
+
+
+#: Tables whose rows belong to one site (issue 20); every other record is group-wide.
+SITE_TABLES = ("lot_ids", "component_lots", "batches", "label_prints")
+
+
+def _site(col: str) -> str:
+    """CHECK that ``col`` is a site code (compounding/sites.py: 2-4 of A-Z and 0-9, a letter
+    first)."""
+    return (f"CHECK (length({col}) BETWEEN 2 AND 4 AND {col} GLOB '[A-Z]*' "
+            f"AND {col} NOT GLOB '*[^A-Z0-9]*')")
+
+
+@migrations()
+def m020_sites(db):
+    """Sites of a pharmacy group (issue 20): component lots (stock), batches, label prints and
+    lot IDs belong to a site; every existing row is site MAIN (the default). Lot IDs are
+    unique per site and day; a site other than MAIN has IDs of the site code, 9 digits and
+    two MOD 97-10 check digits (lotid.py), MAIN keeps the 10-digit form. A batch's site is
+    its lot ID's, and never changes."""
+    # The lot_ids CHECK (10 digits) and UNIQUE (day, seq) cannot be altered in place in
+    # SQLite: the table is rebuilt (https://www.sqlite.org/lang_altertable.html, "making
+    # other kinds of table schema changes"). Foreign keys cannot be switched off inside the
+    # migration's transaction, so they are deferred: dropping lot_ids orphans every batch
+    # (counted as deferred violations), and inserting the rows back into the new lot_ids
+    # (same name, so batches' REFERENCES and the trigger naming it are untouched) counts
+    # each one resolved again; foreign_key_check then proves nothing dangles.
+    db.execute("PRAGMA defer_foreign_keys = ON")
+    db.executescript(f"""
+CREATE TEMP TABLE lot_ids_m020 AS SELECT lot_id, day, seq, allocated_by, allocated_at
+    FROM lot_ids;
+DROP TABLE lot_ids;
+CREATE TABLE lot_ids (
+    lot_id TEXT PRIMARY KEY,
+    day TEXT NOT NULL {_date('day')},
+    seq INTEGER NOT NULL CHECK (seq BETWEEN 1 AND 999),
+    allocated_by TEXT NOT NULL {_text('allocated_by')},
+    allocated_at TEXT NOT NULL {_utc('allocated_at')},
+    site TEXT NOT NULL DEFAULT 'MAIN' {_site('site')},
+    UNIQUE (site, day, seq),
+    CHECK ((site = 'MAIN' AND length(lot_id) = 10 AND lot_id NOT GLOB '*[^0-9]*')
+        OR (site != 'MAIN' AND substr(lot_id, 1, length(site)) = site
+            AND length(lot_id) = length(site) + 11
+            AND substr(lot_id, length(site) + 1) NOT GLOB '*[^0-9]*'))
+);
+INSERT INTO lot_ids (lot_id, day, seq, allocated_by, allocated_at, site)
+    SELECT lot_id, day, seq, allocated_by, allocated_at, 'MAIN' FROM temp.lot_ids_m020
+    ORDER BY rowid;
+DROP TABLE temp.lot_ids_m020;
+""")
+    dangling = db.execute("PRAGMA foreign_key_check").fetchall()
+    if dangling:
+        raise RuntimeError(f"m020_sites: foreign keys dangle after rebuilding lot_ids: "
+                           f"{dangling[:3]}")
+    sql = [append_only("lot_ids")]
+    for table in ("component_lots", "batches", "label_prints"):
+        sql.append(f"ALTER TABLE {table} ADD COLUMN site TEXT NOT NULL DEFAULT 'MAIN' "
+                   f"{_site('site')};")
+    sql.append("""
+CREATE INDEX component_lots_site ON component_lots(site);
+CREATE INDEX batches_site ON batches(site, compounded_on);
+CREATE INDEX label_prints_site ON label_prints(site);
+CREATE TRIGGER batches_site_fixed BEFORE UPDATE OF site ON batches
+WHEN NEW.site IS NOT OLD.site
+BEGIN SELECT RAISE(ABORT, 'batches: a batch stays at the site that made it'); END;
+CREATE TRIGGER batches_site_of_lot_id BEFORE INSERT ON batches
+WHEN NEW.site IS NOT (SELECT site FROM lot_ids WHERE lot_id = NEW.lot_id)
+BEGIN SELECT RAISE(ABORT, 'batches: a batch belongs to the site of its lot ID'); END;
+CREATE TRIGGER batch_components_same_site BEFORE INSERT ON batch_components
+WHEN (SELECT site FROM component_lots WHERE id = NEW.component_lot_id)
+     IS NOT (SELECT site FROM batches WHERE lot_id = NEW.lot_id)
+BEGIN SELECT RAISE(ABORT, 'batch_components: a batch draws only on its own site''s stock'); END;
+CREATE TRIGGER weighings_same_site BEFORE INSERT ON weighings
+WHEN NEW.component_lot_id IS NOT NULL
+     AND (SELECT site FROM component_lots WHERE id = NEW.component_lot_id)
+         IS NOT (SELECT site FROM batches WHERE lot_id = NEW.lot_id)
+BEGIN SELECT RAISE(ABORT, 'weighings: a batch draws only on its own site''s stock'); END;
+""")
+    db.executescript("\n".join(sql))

@@ -13,13 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import units as u
-from . import lotid
 from .core import StoreCore
 from .migrations import migrations
 from .sqlite import columns, registered_migrations, schema_sql
 
 #: Plain-language description of every table and view, and of each of their columns.
 from .schema_shelf import SHELF_TABLES, SHELF_VIEWS  # issue 19
+from .schema_sites import SITE_COLUMNS, lot_id_section  # issue 20
 
 TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "component_lots": (
@@ -398,6 +398,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "applied_at": "when it was applied (UTC)",
         }),
 }
+for _table, _meaning in SITE_COLUMNS.items():  # issue 20: the site column
+    TABLES[_table][1]["site"] = _meaning
 
 VIEWS: dict[str, tuple[str, dict[str, str]]] = {
     "stock_on_hand": (
@@ -513,8 +515,6 @@ def schema_markdown() -> str:
     store = StoreCore.open(":memory:")
     conn = store.db
     try:
-        width = lotid.code128_width_mm("2605230011")
-        mixed = lotid.code128_width_mm("A605230014")
         out = [
             "# The compounding database\n",
             "Generated from the code by `compounding.store.schema.schema_markdown()` "
@@ -534,16 +534,7 @@ def schema_markdown() -> str:
             "- Open with `PRAGMA foreign_keys = ON` and a busy timeout "
             "(`sqlite3.connect(path, timeout=60)`) so you wait for, not break, a running "
             "command.\n",
-            "## Batch lot IDs\n",
-            "`YYMMDDSSSC`: 10 digits, the compounding date, the sequence of the day "
-            f"(001-{lotid.MAX_PER_DAY}) and a GS1 mod-10 check digit over the first nine. "
-            "Sortable by date, unique across processes (allocated under SQLite's write lock and "
-            "kept in `lot_ids` forever, so never reused, even after a failed create). In Code 128 "
-            f"(code set C, two digits per symbol) it is {lotid.code128_modules('2605230011')} "
-            f"modules with the two 10-module quiet zones: **{u.plain(width)} mm at "
-            f"{lotid.MODULE_MM} mm per module**, inside a 2-inch ({lotid.LABEL_WIDTH_MM} mm) "
-            f"label. A 10-character mixed ID (code set B) would need "
-            f"{lotid.code128_modules('A605230014')} modules = {u.plain(mixed)} mm.\n",
+            lot_id_section(),
             "## Tables\n",
         ]
         for name, (desc, cols) in TABLES.items():

@@ -70,11 +70,11 @@ class Store(StoreCore):
 
     def lots(self, ingredient: str | None = None, expiring_within: int | None = None,
              today: date | None = None, include_empty: bool = True,
-             lot_number: str | None = None) -> list[dict]:
+             lot_number: str | None = None, site: str | None = None) -> list[dict]:
         """Component lots with stock on hand (see :func:`.inventory.lots`)."""
         return inventory.lots(self, ingredient=ingredient, expiring_within=expiring_within,
                               today=today, include_empty=include_empty,
-                              lot_number=lot_number)
+                              lot_number=lot_number, site=site)
 
     def find_lot(self, ingredient: str, lot_number: str) -> dict:
         """The lot ``lot_number`` of ``ingredient`` (see :func:`.inventory.find_lot`)."""
@@ -109,13 +109,14 @@ class Store(StoreCore):
         """The plan steps of a batch (see :func:`.batches.batch_steps`)."""
         return batches.batch_steps(self, lot_id)
 
-    def list_batches(self, status: str | None = None, limit: int | None = None) -> list[dict]:
+    def list_batches(self, status: str | None = None, limit: int | None = None,
+                     site: str | None = None) -> list[dict]:
         """Batches, newest first (see :func:`.batches.list_batches`)."""
-        return batches.list_batches(self, status, limit)
+        return batches.list_batches(self, status, limit, site)
 
-    def count_batches(self, status: str | None = None) -> int:
+    def count_batches(self, status: str | None = None, site: str | None = None) -> int:
         """How many batches (see :func:`.batches.count_batches`)."""
-        return batches.count_batches(self, status)
+        return batches.count_batches(self, status, site)
 
     def set_status(self, lot_id: str, status: str, by: str,
                    details: dict | None = None) -> dict:

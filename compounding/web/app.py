@@ -111,6 +111,7 @@ class Bench:
             cached = None
         if cached is None:
             cached = (path, Store.open(path, clock=self.config.store_clock, migrate=False))
+            cached[1].site = self.settings.site  # issue 20: the bench acts for this site
             self._local.store = cached
         try:
             yield cached[1]
