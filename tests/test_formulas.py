@@ -226,7 +226,7 @@ def test_catalogue_change_changes_the_hash_of_formulas_that_use_it(workdir):
     # Change control covers the ingredient facts a formula relies on (density, tags, MW):
     # editing the MCC density must invalidate the capsule formula's approval, not the cream's.
     before = Registry.load(workdir).hashes
-    _edit(workdir / "ingredients.toml", 'density = "0.45 g/mL"', 'density = "0.50 g/mL"')
+    _edit(workdir / "ingredients.toml", 'density = "0.28 g/mL"', 'density = "0.50 g/mL"')
     after = Registry.load(workdir)
     assert after.hashes["ldn-capsules"] != before["ldn-capsules"]
     assert after.hashes["ldn-cream"] == before["ldn-cream"]

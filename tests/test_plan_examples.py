@@ -40,18 +40,20 @@ def weighings(p):
 def test_90_capsules_of_1_5_mg():
     # 90 ordered + max(1 extra, ceil(2% x 90 = 1.8) = 2) = 92 capsules to make.
     # drug = 1.5 mg x 92 = 138 mg >= 120 mg: weigh directly.
-    # size: #4 holds 0.21 mL x 450 mg/mL = 94.5 -> 95 mg (< 120 mg, cannot be check-weighed);
-    #       #3 holds 0.30 mL x 450 mg/mL = 135 mg (>= 120 mg) -> size 3.
-    # blend = 135 mg x 92 = 12,420 mg; filler = 12,420 - 138 = 12,282 mg;
-    # drug share = 138 / 12,420 = 1.111%.
+    # size (issue 11: MCC at the maker's low loose bulk density, 0.28 g/mL = 280 mg/mL):
+    #       #4 holds 0.21 mL x 280 mg/mL = 58.8 -> 59 mg, #3 0.30 x 280 = 84 mg,
+    #       #2 0.37 x 280 = 103.6 -> 104 mg (all < 120 mg, cannot be check-weighed);
+    #       #1 holds 0.50 mL x 280 mg/mL = 140 mg (>= 120 mg) -> size 1.
+    # blend = 140 mg x 92 = 12,880 mg; filler = 12,880 - 138 = 12,742 mg;
+    # drug share = 138 / 12,880 = 1.0714%.
     p = plan("ldn-capsules", quantity="90", strength="1.5 mg")
     assert p.units_to_make == u.q(92, "capsules")
     assert weighings(p) == [(1, "weigh", "naltrexone-hcl", "138", "mg"),
-                            (2, "weigh", "microcrystalline-cellulose", "12282", "mg")]
-    assert p.capsule["size"] == "3"
-    assert p.capsule["fill_weight"] == u.q(135, "mg")
-    assert p.capsule["total_blend"] == u.q(12420, "mg")
-    assert p.capsule["drug_share_percent"] == D("1.111")
+                            (2, "weigh", "microcrystalline-cellulose", "12742", "mg")]
+    assert p.capsule["size"] == "1"
+    assert p.capsule["fill_weight"] == u.q(140, "mg")
+    assert p.capsule["total_blend"] == u.q(12880, "mg")
+    assert p.capsule["drug_share_percent"] == D("1.071")
     assert p.drug.target == u.q(138, "mg") and p.drug.delivered == u.q(138, "mg")
     assert p.drug.error_percent == 0
     assert p.dilution_steps == []
@@ -61,17 +63,17 @@ def test_30_capsules_of_0_5_mg_need_one_dilution():
     # 30 + max(1, ceil(0.6) = 1) = 31 capsules; drug = 0.5 mg x 31 = 15.5 mg < 120 mg.
     # take >= 120 mg needs a dilution of at least 120 / 15.5 = 7.74: one 1 in 10 step.
     # weigh 120 mg drug + 1,080 mg filler = 1,200 mg (100 mg/g); take 15.5 / 0.1 = 155 mg.
-    # blend = 31 x 135 mg = 4,185 mg; filler to add = 4,185 - 155 = 4,030 mg.
+    # blend = 31 x 140 mg (size 1 at 0.28 g/mL) = 4,340 mg; filler to add = 4,340 - 155 = 4,185 mg.
     p = plan("ldn-capsules", quantity="30 capsules", strength="0.5 mg", settings=LOOSE)
     assert weighings(p) == [
         (1, "weigh", "naltrexone-hcl", "120", "mg"),
         (2, "weigh", "microcrystalline-cellulose", "1080", "mg"),
         (3, "weigh", None, "155", "mg"),
-        (4, "weigh", "microcrystalline-cellulose", "4030", "mg")]
+        (4, "weigh", "microcrystalline-cellulose", "4185", "mg")]
     (d,) = p.dilution_steps
     assert (d.ratio, d.total, d.concentration) == (10, u.q(1200, "mg"), u.q(100, "mg/g"))
     assert p.drug.delivered == u.q("15.5", "mg") and p.drug.error_percent == 0
-    assert p.ingredients[1].to_weigh == u.q(5110, "mg")  # 1,080 + 4,030
+    assert p.ingredients[1].to_weigh == u.q(5265, "mg")  # 1,080 + 4,185
 
 
 def test_100_capsules_of_0_1_mcg_need_several_dilutions():
@@ -80,13 +82,13 @@ def test_100_capsules_of_0_1_mcg_need_several_dilutions():
     # so three steps: 1 in 10, 1 in 100, 1 in 100 (100,000-fold, 10 mcg/g).
     # 120 mg + 1,080 mg = 1,200 mg (100 mg/g); 120 mg + 11,880 mg = 12 g (1 mg/g);
     # 120 mg + 11,880 mg = 12 g (0.01 mg/g = 10 mcg/g); take 0.0102 / 0.00001 = 1,020 mg.
-    # blend = 102 x 135 = 13,770 mg; filler to add = 13,770 - 1,020 = 12,750 mg.
+    # blend = 102 x 140 (size 1 at 0.28 g/mL) = 14,280 mg; filler to add = 14,280 - 1,020 = 13,260 mg.
     p = plan("ldn-capsules", quantity="100", strength="0.1 mcg", settings=LOOSE)
     assert [d.ratio for d in p.dilution_steps] == [10, 100, 100]
     assert p.dilution_steps[-1].concentration == u.q(10, "mcg/g")
     assert [(a, b) for _, _, _, a, b in weighings(p)] == [
         ("120", "mg"), ("1080", "mg"), ("120", "mg"), ("11880", "mg"), ("120", "mg"),
-        ("11880", "mg"), ("1020", "mg"), ("12750", "mg")]
+        ("11880", "mg"), ("1020", "mg"), ("13260", "mg")]
     assert p.drug.target == u.q("10.2", "mcg") and p.drug.delivered == u.q("10.2", "mcg")
     assert all(w.amount >= u.q(120, "mg") for w in p.weighings)
 
@@ -188,7 +190,7 @@ def test_json_shape():
     assert j["drug"]["balance_sensitivity"] == {"amount": "6", "unit": "mg"}
     assert j["drug"]["error_percent"] == "0"
     assert set(j["ingredients"][0]) >= {"id", "name", "role", "theoretical", "to_weigh"}
-    assert j["capsule"]["fill_weight"] == {"amount": "135", "unit": "mg"}
+    assert j["capsule"]["fill_weight"] == {"amount": "140", "unit": "mg"}  # 0.5 mL x 280 mg/mL
 
 
 @pytest.mark.parametrize("fid,text", [
@@ -236,12 +238,15 @@ def test_lactose_filler_warns_and_sizes_by_its_density():
         # issue 11: the fill weight is an estimate until measured
         "Fill weight is an estimate from an assumed density of 0.6 g/mL for Lactose "
         "monohydrate (assumed typical bulk density (unconfirmed): measure the fill weight); "
-        "measure the fill weight of 10 capsules (punch method) before filling"]
+        "no capsule calibration of Lactose monohydrate in size 4 is recorded: measure the fill "
+        "weight of 10 capsules (punch method) before filling, and record it with `compounding "
+        "capsules calibrate`"]
 
 
 def test_given_capsule_size_below_minimum_weighable_warns():
+    # 0.21 mL x 280 mg/mL = 58.8 -> 59 mg, below the 120 mg minimum weighable
     p = plan("ldn-capsules", quantity="90", strength="1.5 mg", capsule_size="#4")
-    assert p.capsule["size"] == "4" and p.capsule["fill_weight"] == u.q(95, "mg")
+    assert p.capsule["size"] == "4" and p.capsule["fill_weight"] == u.q(59, "mg")
     assert any("cannot be check-weighed" in w for w in p.warnings)
 
 

@@ -36,6 +36,7 @@ COMMANDS = {
     "printers": "compounding.cli.printers:printers",
     "serve": "compounding.cli.serve:serve",
     "rx": "compounding.cli.rx:rx",
+    "capsules": "compounding.cli.capsules:capsules",
 }
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent

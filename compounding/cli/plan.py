@@ -26,11 +26,20 @@ from . import echo_json, json_option, pass_app
 @click.option("--confirm-strength", is_flag=True,
               help="Confirm a strength that reads like a usual strength in the other unit "
                    "(4.5 mcg beside the usual 4.5 mg): a 1000-fold look-alike.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
+              help="SQLite database whose capsule calibrations the plan uses (else "
+                   "$COMPOUNDING_DB, else ./compounding.db; without one the fill weight is "
+                   "an estimate). Never created by this command.")
 @json_option
 @pass_app
 def plan(app, formula_id, quantity, strength, filler, capsule_size, potency, overage,
-         min_weighable, avoid, confirm_strength, as_json):
-    """Calculate a batch: every weighing, dilution steps, capsule fill or drops."""
+         min_weighable, avoid, confirm_strength, db_path, as_json):
+    """Calculate a batch: every weighing, dilution steps, capsule fill or drops.
+
+    Capsules use the pharmacy's recorded capsule calibration of the filler and size (see
+    `compounding capsules calibrate`) when the database has one; otherwise the fill weight
+    is an estimate from the filler's assumed density, and the plan says so.
+    """
     from ..plan import Order, make_plan, render_plan_text
 
     reg = app.registry
@@ -39,8 +48,28 @@ def plan(app, formula_id, quantity, strength, filler, capsule_size, potency, ove
                             capsule_size=capsule_size, potency=potency, overage=overage,
                             min_weighable=min_weighable, avoid=avoid,
                             confirm_strength=confirm_strength)
-    result = make_plan(formula, reg.catalogue, app.settings, order)
+    result = make_plan(formula, reg.catalogue, app.settings, order,
+                       calibrations=_calibrations(app, db_path, formula))
     if as_json:
         echo_json(result.as_json())
     else:
         click.echo(render_plan_text(result))
+
+
+def _calibrations(app, db_path, formula) -> dict:
+    """The recorded capsule calibrations (issue 11) when ``formula`` makes capsules and the
+    database exists; a plan never creates a database."""
+    if formula.dosage_form != "capsule":
+        return {}
+    from ..store import resolve_db_path
+    from .db import open_store
+    path = resolve_db_path(db_path, app.environ, app.cwd)
+    if db_path is None and not path.exists():
+        return {}
+    if not path.exists():
+        from ..errors import InputError
+        raise InputError(f"--db: {path} does not exist (a plan reads capsule calibrations "
+                         "from a database, never creates one)", field="--db")
+    from ..store import calibrations
+    with open_store(app, db_path) as store:
+        return calibrations.current(store)

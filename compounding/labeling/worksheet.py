@@ -163,6 +163,7 @@ def render_worksheet(batch: dict, settings) -> bytes:
                        f"{_q(cap.get('total_blend'))}.", small))
         if cap.get("fill_weight_note"):  # issue 11: an estimate until measured
             story.append(P(cap["fill_weight_note"] + ".", small))
+        if cap.get("fill_weight_note") and cap.get("fill_weight_basis") != "calibration":
             story.append(P("Measured fill weight (10 capsules / 10): ______________ mg    "
                            "Initials: ______", small))
     story.append(P("Method", h2))

@@ -16,8 +16,14 @@ __all__ = ["Order", "BatchPlan", "Weighing", "IngredientLine", "DilutionStep", "
            "PlanError", "make_plan", "render_plan_text", "as_made_strength", "AsMade"]
 
 
-def make_plan(formula, catalogue, settings, order: Order) -> BatchPlan:
-    """Plan one batch of ``formula`` for ``order``."""
+def make_plan(formula, catalogue, settings, order: Order, calibrations=None) -> BatchPlan:
+    """Plan one batch of ``formula`` for ``order``.
+
+    ``calibrations``: the pharmacy's recorded capsule calibrations, ``{(filler id, capsule
+    size): CapsuleCalibration}`` (:func:`compounding.store.calibrations.current`); a capsule
+    plan takes the measured fill weight of its filler and size from it when there is one,
+    else estimates it from the filler's catalogue density and says so (issue 11).
+    """
     from .capsule import plan_capsules
     from .core import Ctx
     from .cream import plan_cream
@@ -25,6 +31,7 @@ def make_plan(formula, catalogue, settings, order: Order) -> BatchPlan:
     from .oral_liquid import plan_oral_liquid
 
     ctx = Ctx(formula, catalogue, settings, order)
+    ctx.calibrations = dict(calibrations or {})
     planner = {"capsule": plan_capsules, "oral-liquid": plan_oral_liquid,
                "sublingual-drops": plan_drops, "cream": plan_cream}[formula.dosage_form]
     return planner(ctx)

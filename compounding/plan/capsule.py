@@ -1,25 +1,24 @@
 """Capsules: count with overage, capsule size and fill weight, drug (or its last dilution)
 and filler to the total blend.
 
-Fill weight = capsule body volume x filler bulk density (the drug is a small share of the
-blend, so the blend is taken at the filler's density; the formula's QC checks the real fill
-weight on 10 capsules, and the punch method measures it for a new filler lot).
+Fill weight = the pharmacy's recorded capsule calibration of the filler and size when there
+is one (issue 11: measured by the punch method, :mod:`.calibration`), else capsule body volume
+x filler bulk density from the catalogue, an estimate the plan and worksheet say is one (the
+drug is a small share of the blend, so the blend is taken at the filler's density; the
+formula's QC checks the real fill weight on 10 capsules).
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from .. import units as u
 from ..errors import PlanError
+from .calibration import CAPSULE_BODY_ML
 from .core import Ctx, show, tidy
 from .dilution import plan_solid, round_step
 from .model import BatchPlan
 
-#: Capsule body volumes in mL (shared/DOMAIN.md, capsule manufacturers' tables).
-CAPSULE_BODY_ML = {"000": Decimal("1.37"), "00": Decimal("0.95"), "0": Decimal("0.68"),
-                   "1": Decimal("0.50"), "2": Decimal("0.37"), "3": Decimal("0.30"),
-                   "4": Decimal("0.21"), "5": Decimal("0.13")}
 #: Above this share of the blend (percent) the drug no longer fills "like the filler":
 #: the fill-by-filler-density estimate is refused and a larger capsule is chosen.
 MAX_DRUG_SHARE = Decimal("25")
@@ -50,7 +49,12 @@ def plan_capsules(ctx: Ctx) -> BatchPlan:
 
     # -- capsule size: the smallest allowed size whose fill weight can itself be checked on
     # the balance (>= the minimum weighable) and keeps the drug under MAX_DRUG_SHARE.
+    # issue 11: a recorded calibration of this filler and size gives the measured fill
+    # weight (rounded down to the readability: never more powder than was measured to fit)
     def fill_of(size):
+        cal = ctx.calibrations.get((filler_id, size))
+        if cal is not None:
+            return round_step(cal.fill_weight.to("mg").value, ctx.readability, ROUND_FLOOR)
         return round_step(CAPSULE_BODY_ML[size] * density, ctx.readability)
 
     def share_ok(size):
@@ -76,6 +80,10 @@ def plan_capsules(ctx: Ctx) -> BatchPlan:
         size = good[0] if good else fitting[-1]
         chosen_by = "fill"
     fill = fill_of(size)
+    calibration = ctx.calibrations.get((filler_id, size))
+    if fill <= 0:
+        raise PlanError(f"--capsule-size: size {size} holds less than the balance readability "
+                        f"of {filler.name} by its calibration: choose a larger size")
     if fill < ctx.mwq:
         ctx.warnings.append(
             f"Capsule size {size} holds {show(u.q(fill, 'mg'))}, below the minimum weighable "
@@ -120,14 +128,27 @@ def plan_capsules(ctx: Ctx) -> BatchPlan:
         "filler_amount": mg(filler_add),
         "filler_total": ctx.total_weighed(filler_id),
         "drug_share_percent": tidy(drug_in_blend / blend * 100, 4),
-        # issue 11: the fill weight is an estimate from an assumed density until a capsule
-        # calibration (measured fill weight) is recorded
-        "fill_weight_basis": "estimate",
-        "fill_weight_note": (f"Fill weight is an estimate from an assumed density of "
-                             f"{u.fmt(filler.density)} for {filler.name} ("
-                             f"{filler.density_source or 'source not recorded'}); measure the "
-                             "fill weight of 10 capsules (punch method) before filling"),
     }
-    ctx.warnings.append(capsule["fill_weight_note"])
+    capsule.update(fill_basis(filler, size, calibration))
+    if calibration is None:
+        ctx.warnings.append(capsule["fill_weight_note"])
     return ctx.build(units_to_make=u.q(units, "capsules"),
                      drug=ctx.drug_summary(target, al.delivered), capsule=capsule)
+
+
+def fill_basis(filler, size: str, calibration) -> dict:
+    """Where the plan's fill weight comes from (issue 11): ``fill_weight_basis``
+    (``"calibration"`` or ``"estimate"``), ``calibration`` (the record's JSON, or None) and
+    ``fill_weight_note``, the sentence the plan, worksheet and PDF print."""
+    if calibration is not None:
+        return {"fill_weight_basis": "calibration", "calibration": calibration.as_json(),
+                "fill_weight_note": (f"Fill weight from capsule "
+                                     f"{calibration.describe(filler.name)}")}
+    return {"fill_weight_basis": "estimate", "calibration": None,
+            "fill_weight_note": (
+                f"Fill weight is an estimate from an assumed density of "
+                f"{u.fmt(filler.density)} for {filler.name} ("
+                f"{filler.density_source or 'source not recorded'}); no capsule calibration of "
+                f"{filler.name} in size {size} is recorded: measure the fill weight of 10 "
+                "capsules (punch method) before filling, and record it with `compounding "
+                "capsules calibrate`")}

@@ -82,6 +82,8 @@ class Ctx:
         self.budget_source = ("balance.uncertainty_budget" if b is not None else
                               "half the formula's strength tolerance")
         self.warnings: list[str] = []
+        #: issue 11: recorded capsule calibrations, {(filler, size): CapsuleCalibration}
+        self.calibrations: dict = {}
         self.weighings: list[Weighing] = []
         self.dilutions: list[DilutionStep] = []
         self.lines: list[IngredientLine] = []

@@ -88,8 +88,10 @@ def render(plan: BatchPlan) -> str:
         how = "chosen by fill weight" if c["size_chosen_by"] == "fill" else "as ordered"
         add("")
         add("CAPSULES")
+        calibrated = c.get("fill_weight_basis") == "calibration"
         add(f"  Size #{c['size']} ({how}): body {u.fmt(c['body_volume'])}; "
-            f"{c['filler_name']} at {u.fmt(c['filler_density'])}")
+            f"{c['filler_name']}" + (" (calibrated fill weight)" if calibrated else
+                                     f" at {u.fmt(c['filler_density'])}"))
         add(f"  Fill weight {show(c['fill_weight'])} per capsule; total blend "
             f"{show(c['total_blend'])} for {u.fmt(plan.units_to_make)}")
         add(f"  Filler added to the blend {show(c['filler_amount'])} (all filler "
@@ -97,6 +99,8 @@ def render(plan: BatchPlan) -> str:
         if c.get("fill_weight_basis") == "estimate":
             add("  Fill weight is an ESTIMATE (assumed density; see warnings). Measured fill "
                 "weight (10 capsules / 10): ____________ mg   by: ______")
+        elif calibrated:  # issue 11: which recorded calibration the plan used
+            add(f"  {c['fill_weight_note']}")
     if plan.cream:
         c = plan.cream
         add("")

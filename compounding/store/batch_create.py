@@ -19,6 +19,7 @@ from .. import units as u
 from ..errors import InputError, NotFoundError, RefusedError, StoreError
 from . import inventory, lotid
 from .approvals import require_approved
+from .calibrations import current as current_calibrations
 from .batches import (allocate_lot_id, bud_json, check_correction, component_label,
                       record_correction)
 from .compounding_record import get_batch
@@ -110,12 +111,15 @@ def create_batch(store: StoreCore, formula, catalogue, settings, order, *, by: s
             raise NotFoundError(f"--component-lot: unknown ingredient {ing!r}")
 
     # 1. The active ingredient's lot decides the potency, so the plan is made per candidate.
+    # issue 11: capsule plans use the pharmacy's recorded capsule calibrations
+    cals = current_calibrations(store) if formula.dosage_form == "capsule" else {}
     plan = None
     cands = candidates(store, active, component_lots.get(active), day)
     needs = []
     for lot in cands:
         attempt = make_plan(formula, catalogue, settings,
-                            order.model_copy(update={"potency_percent": lot["potency_percent"]}))
+                            order.model_copy(update={"potency_percent": lot["potency_percent"]}),
+                            calibrations=cals)
         need = line_need(attempt, active, lot["unit"], catalogue)
         needs.append(need)
         if lot["available"] >= need:

@@ -1055,6 +1055,43 @@ BEGIN SELECT RAISE(ABORT, 'batches: the batch already has that status'); END;
 """)
 
 
+#: Capsule calibrations (issue 11): append-only.
+CALIBRATION_SIZES = ("000", "00", "0", "1", "2", "3", "4", "5")
+
+
+@migrations()
+def m016_capsule_calibrations(db):
+    """Capsule calibrations (issue 11): a pharmacy's measured fill weight per capsule for a
+    filler and capsule size (punch method), who measured it and when, optionally the filler
+    lot and how many capsules were weighed. A plan uses the latest calibration of its filler
+    and size. A correction is a new row linked to the latest one of the same filler and size
+    (``corrects``) with a reason; nothing is changed or deleted (append-only)."""
+    sizes = ", ".join(f"'{s}'" for s in CALIBRATION_SIZES)
+    db.executescript(f"""
+CREATE TABLE capsule_calibrations (
+    id INTEGER PRIMARY KEY,
+    filler TEXT NOT NULL {_text('filler')},
+    capsule_size TEXT NOT NULL CHECK (capsule_size IN ({sizes})),
+    fill_weight_mg TEXT NOT NULL {_decimal('fill_weight_mg')},
+    capsules_weighed INTEGER CHECK (capsules_weighed IS NULL OR capsules_weighed >= 1),
+    filler_lot TEXT CHECK (filler_lot IS NULL OR length(trim(filler_lot)) > 0),
+    corrects INTEGER UNIQUE REFERENCES capsule_calibrations(id),
+    reason TEXT,
+    recorded_by TEXT NOT NULL {_text('recorded_by')},
+    recorded_at TEXT NOT NULL {_utc('recorded_at')},
+    CHECK (corrects IS NULL OR length(trim(reason)) > 0),
+    CHECK (corrects IS NOT NULL OR reason IS NULL)
+);
+CREATE INDEX capsule_calibrations_pair ON capsule_calibrations(filler, capsule_size, id);
+CREATE TRIGGER capsule_calibrations_corrects_latest BEFORE INSERT ON capsule_calibrations
+WHEN NEW.corrects IS NOT NULL AND NEW.corrects IS NOT (
+    SELECT id FROM capsule_calibrations WHERE filler = NEW.filler
+    AND capsule_size = NEW.capsule_size ORDER BY id DESC LIMIT 1)
+BEGIN SELECT RAISE(ABORT, 'capsule_calibrations: a correction must correct the latest calibration of the same filler and capsule size'); END;
+{append_only('capsule_calibrations')}
+""")
+
+
 #: Tables whose rows belong to one site (issue 20); every other record is group-wide.
 SITE_TABLES = ("lot_ids", "component_lots", "batches", "label_prints")
 

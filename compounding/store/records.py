@@ -46,6 +46,8 @@ RECORD_KEYS = {
     "recall_patients": ("recall_id", "seq"),
     "recall_contacts": ("id",),
     "recall_closures": ("recall_id",),
+    # issue 11: capsule calibrations (calibrations.py)
+    "capsule_calibrations": ("id",),
 }
 
 #: Columns left out of a record's digest because the schema lets them change (the triggers

@@ -20,6 +20,7 @@ from .sqlite import columns, registered_migrations, schema_sql
 #: Plain-language description of every table and view, and of each of their columns.
 from .schema_shelf import SHELF_TABLES, SHELF_VIEWS  # issue 19
 from .schema_sites import SITE_COLUMNS, lot_id_section  # issue 20
+from .schema_calibrations import CALIBRATION_TABLES  # issue 11
 
 TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "component_lots": (
@@ -389,6 +390,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "recorded_at": "UTC ISO 8601",
         }),
     **SHELF_TABLES,
+    **CALIBRATION_TABLES,
     "_sqlite_migrations": (
         "Which schema migrations have been applied (managed by sqlite-utils).",
         {
