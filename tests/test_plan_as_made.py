@@ -46,18 +46,19 @@ BASE_FORMULA = REG.get("ldn-capsules").model_copy(update={
 
 CASES = [
     # issue 11: 30 x 1.5 mg, 31 made; 120 mg drug + 1,080 mg MCC (1 in 10), take 465 mg,
-    # filler 3,720 mg. As weighed: 125.796 mg drug in 125.796 + 1,028.052 = 1,153.848 mg;
-    # the take 487.785 mg carries 125.796 x 487.785 / 1,153.848 = 53.1798 mg; the blend is
-    # 487.785 + 3,538.836 = 4,026.621 mg, filled at 135 mg: 53.1798 x 135 / 4,026.621
-    # = 1.7830 mg per capsule (+18.9%).
+    # filler 3,875 mg (31 x 140 mg - 465; MCC at 0.28 g/mL, size #1). As weighed: 125.796 mg
+    # drug in 125.796 + 1,028.052 = 1,153.848 mg; the take 487.785 mg carries
+    # 125.796 x 487.785 / 1,153.848 = 53.1798 mg; the blend is 487.785 + 3,686.2875
+    # = 4,174.0725 mg, filled at 140 mg: 53.1798 x 140 / 4,174.0725 = 1.7837 mg per capsule
+    # (+18.9%).
     ("issue example", dict(fid="ldn-capsules", quantity="30", strength="1.5 mg"),
      ["4.83", "-4.81", "4.9", "-4.87"], "1.78 mg per capsule, +18.9%; tolerance ±10%", False),
-    # 90 x 1.5 mg direct: drug 138 mg recorded as 140 mg, filler 12,282 mg as planned;
-    # 140 x 135 / 12,422 = 1.52149 mg (+1.4%).
+    # 90 x 1.5 mg direct: drug 138 mg recorded as 140 mg, filler 12,742 mg as planned;
+    # 140 x 140 / 12,882 = 1.52150 mg (+1.4%).
     ("direct weighing", dict(fid="ldn-capsules", quantity="90", strength="1.5 mg"),
      [D(2) / D(138) * 100, "0"], "1.52 mg per capsule, +1.4%; tolerance ±10%", True),
-    # the same, drug 3 mg over on 138: 141 x 135 / 12,423 = 1.53224 (+2.1%); filler 10% less:
-    # 138 x 135 / (138 + 11,053.8) = 1.66461 mg (+11%): outside.
+    # the same, drug 3 mg over on 138: 141 x 140 / 12,883 = 1.53225 (+2.1%); filler 10% less:
+    # 138 x 140 / (138 + 11,467.8) = 1.66468 mg (+11%): outside.
     ("filler short", dict(fid="ldn-capsules", quantity="90", strength="1.5 mg"),
      ["0", "-10"], "1.66 mg per capsule, +11%; tolerance ±10%", False),
     # 102 mL oral liquid: 121 mg dissolved to 5 mL, 4.3 mL taken, made up to 101 mL:
@@ -70,13 +71,13 @@ CASES = [
     ("cream", dict(fid="ldn-cream", quantity="30 g"), ["0", "0", "0", "0"],
      "0.502 mg/g, +0.3%; tolerance ±10%", True),
     # base-strength formula, 90 x 1.5 mg base: weigh 138 x 1.10680 = 152.738 -> 153 mg HCl,
-    # as planned: 153 / 1.10680 = 138.2364 mg base in 153 + 12,267 = 12,420 mg blend,
-    # x 135 / 12,420 = 1.50257 mg base (+0.2%).
+    # as planned: 153 / 1.10680 = 138.2364 mg base in 153 + 12,727 = 12,880 mg blend,
+    # x 140 / 12,880 = 1.50257 mg base (+0.2%).
     ("salt factor", dict(fid="ldn-capsules", formula=BASE_FORMULA, quantity="90",
                          strength="1.5 mg"), ["0", "0"], "1.5 mg per capsule, +0.2%; "
      "tolerance ±10%", True),
-    # potency 98%: 138 / 0.98 = 140.816 -> 141 mg weighed = 138.18 mg HCl in 12,420 mg blend;
-    # x 135 / 12,420 = 1.50196 mg (+0.1%).
+    # potency 98%: 138 / 0.98 = 140.816 -> 141 mg weighed = 138.18 mg HCl in 12,880 mg blend;
+    # x 140 / 12,880 = 1.50196 mg (+0.1%).
     ("potency", dict(fid="ldn-capsules", quantity="90", strength="1.5 mg", potency="98%"),
      ["0", "0"], "1.5 mg per capsule, +0.1%; tolerance ±10%", True),
 ]
@@ -98,7 +99,7 @@ def test_unweighed_steps_are_taken_as_planned():
     p = plan("ldn-capsules", quantity="30", strength="1.5 mg")
     res = as_made_strength(p, {1: u.q("125.796", "mg")}, D(10))
     assert res.unweighed_steps == (2, 3, 4) and not res.complete
-    # 125.796 x 465 / (125.796 + 1,080) = 48.5114 mg in 4,185 mg -> x 135 / 4,185 = 1.56488
+    # 125.796 x 465 / (125.796 + 1,080) = 48.5114 mg in 4,340 mg -> x 140 / 4,340 = 1.56488
     assert res.text() == "1.56 mg per capsule, +4.3%; tolerance ±10%"
     assert "steps 2, 3, 4 not recorded yet" in res.notes[-1]
 

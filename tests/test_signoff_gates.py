@@ -94,8 +94,9 @@ def strength_detail(result):
 
 def test_issue_example_fails_verification_and_release(store):
     lot = create(store)["lot_id"]
+    # 31 x 140 mg (MCC at 0.28 g/mL, size #1) = 4,340 mg blend; filler 4,340 - 465 = 3,875 mg
     assert [s["quantity"] for s in store.get_batch(lot)["steps"]] == ["120", "1080", "465",
-                                                                      "3720"]
+                                                                      "3875"]
     weigh(store, lot, DEVS)
     res = signoff.verify_batch(store, lot, by="pharm", passphrase=PASS)
     assert res["passed"] is False
@@ -162,7 +163,7 @@ def test_property_release_refused_exactly_outside_tolerance(tmp_path_factory, de
         weigh(store, lot, devs)
         a, b, c, d = (1 + x / 100 for x in devs)
         drug, take = 120 * a, 465 * c
-        per_cap = drug * take / (drug + 1080 * b) * 135 / (take + 3720 * d)
+        per_cap = drug * take / (drug + 1080 * b) * 140 / (take + 3875 * d)
         outside = abs(per_cap - D("1.5")) / D("1.5") * 100 > 10
         res = signoff.verify_batch(store, lot, by="pharm", passphrase=PASS)
         assert res["passed"] is not outside
