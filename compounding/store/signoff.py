@@ -302,7 +302,7 @@ def release_batch(store: StoreCore, lot_id: str, *, by: str, passphrase: str,
     status = batch["status"]
     reason = (reason or "").strip() or None
     if status == "released":
-        refuse(store, user, what, f"batch {lot_id} is already released", lot_id)
+        refuse(store, user, what, already_text(store, lot_id, "released"), lot_id)
     if status == "rejected":
         refuse(store, user, what, f"batch {lot_id} is rejected; a rejected batch is never "
                 "released", lot_id)
@@ -360,7 +360,7 @@ def reject_batch(store: StoreCore, lot_id: str, *, by: str, passphrase: str, rea
     need_pharmacist(store, user, what, lot_id)
     status = batch["status"]
     if status == "rejected":
-        refuse(store, user, what, f"batch {lot_id} is already rejected", lot_id)
+        refuse(store, user, what, already_text(store, lot_id, "rejected"), lot_id)
     if status == "released":
         refuse(store, user, what, f"batch {lot_id} is released; put it on hold first "
                 f"(compounding batch quarantine {lot_id}), then reject it", lot_id)
@@ -379,8 +379,7 @@ def quarantine_batch(store: StoreCore, lot_id: str, *, by: str, passphrase: str,
     user = authenticate(store, by, passphrase, what)
     status = batch["status"]
     if status in ("quarantine", "rejected"):
-        refuse(store, user, what, f"batch {lot_id} is already "
-                f"{'on hold (quarantine)' if status == 'quarantine' else 'rejected'}", lot_id)
+        refuse(store, user, what, already_text(store, lot_id, status), lot_id)
     with store.write():
         sig = _signed_status(store, user, lot_id, "quarantined", status, "quarantine",
                              reason=reason, details={"from": status})
