@@ -287,7 +287,7 @@ def test_records_are_fixed_by_triggers(store, reg):
     with pytest.raises(sqlite3.IntegrityError, match="BUD of a released or rejected batch"):
         store.db.execute("UPDATE batches SET bud = '2026-03-02'")
     with pytest.raises(RefusedError, match="is rejected; weighings can no longer be recorded"):
-        store.record_weighing(lot, step=2, amount=u.parse("13.616 g"), by="bo")
+        store.record_weighing(lot, step=2, amount=u.parse("14.126 g"), by="bo")
     hist = store.get_batch(lot)["status_history"]
     assert [(h["old_status"], h["new_status"]) for h in hist] == [
         ("planned", "quarantine"), ("quarantine", "rejected")]
@@ -363,11 +363,12 @@ def test_cli_batch_create_weigh_show_list_recall(tmp_path):
                         "naltrexone-hcl lot NX1, planned 154 mg (0.13%)\n"
                         "Steps still to weigh: 2\n")
     r = run("batch", "weigh", lot, "--step", "2", "--component-lot", "NX1", "--amount",
-            "13.616 g", "--by", "bo", db=db)
+            "14.126 g", "--by", "bo", db=db)
     assert (r.exit_code, r.output) == (
         1, "Error: lot NX1 is naltrexone-hcl, not microcrystalline-cellulose\n")
-    r = run("batch", "weigh", lot, "--step", "2", "--amount", "13.616 g", "--by", "bo", db=db)
-    assert r.output.endswith("planned 13.616 g (0%)\nEvery step weighed: batch is now "
+    # 102 capsules x 140 mg (MCC at 0.28 g/mL, size #1) = 14,280 mg; 14,280 - 154 = 14,126 mg
+    r = run("batch", "weigh", lot, "--step", "2", "--amount", "14.126 g", "--by", "bo", db=db)
+    assert r.output.endswith("planned 14.126 g (0%)\nEvery step weighed: batch is now "
                              "compounded\n")
     bad = lot[:9] + str((int(lot[9]) + 1) % 10)
     r = run("batch", "weigh", bad, "--step", "1", "--amount", "1 mg", "--by", "bo", db=db)
