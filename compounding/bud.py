@@ -305,7 +305,8 @@ def _check_date(value, what: str) -> dt.date:
 def compute_bud(formula: "Formula", compounded: dt.date, storage: str,
                 component_expiries: Mapping[str, dt.date] | None = None,
                 policy: str = "usp795", shorten_to: dt.date | None = None,
-                reason: str | None = None, filler: str | None = None) -> BudResult:
+                reason: str | None = None, filler: str | None = None,
+                base: str | None = None) -> BudResult:
     """The beyond-use date of one batch, with the limit that bound it and every candidate.
 
     ``component_expiries`` maps a label (an ingredient id, or e.g. ``"naltrexone-hcl lot
@@ -314,6 +315,8 @@ def compute_bud(formula: "Formula", compounded: dt.date, storage: str,
 
     ``filler`` is the capsule filler used (default: the formula's default filler); a study
     that lists the fillers it covered applies only to batches made with one of them.
+    ``base`` is the cream base used (default: the formula's default base); its water
+    content gives the USP <795> category (issue 11: an anhydrous base is nonaqueous).
 
     Raises :class:`BudError` for an unknown policy, a storage the formula (or its category)
     does not allow, an expired component, a hand-set date without a reason, later than the
@@ -327,11 +330,14 @@ def compute_bud(formula: "Formula", compounded: dt.date, storage: str,
     pol = get_policy(policy)
     compounded = _check_date(compounded, "compounded")
     component_expiries = dict(component_expiries or {})
-    category, default = _storage_default(formula, pol, storage)
+    category, default = _storage_default(formula, pol, storage, base)
     if filler is None and formula.capsule is not None:
         filler = formula.capsule.default_filler
 
     notes: list[str] = []
+    if category != formula.stability.category:  # issue 11: a cream made in another base
+        notes.append(f"Made in base {base}: USP <795> (2023) category {category}, not the "
+                     f"formula's default {formula.stability.category}.")
     candidates = _rule_limit(formula, pol, compounded, storage, category, default, filler,
                              notes)
     candidates += _formula_limit(formula, pol, compounded)
@@ -354,8 +360,8 @@ def _end(pol: Policy, compounded: dt.date, span: Span) -> dt.date:
     return period_end(compounded, span, pol.first_day)
 
 
-def _storage_default(formula: "Formula", pol: Policy,
-                     storage: str) -> tuple[str, CategoryDefault]:
+def _storage_default(formula: "Formula", pol: Policy, storage: str,
+                     base: str | None = None) -> tuple[str, CategoryDefault]:
     """The formula's category and the policy's default for it, after checking ``storage``
     is allowed by the formula and by the category."""
     # Storage: the formula's own conditions (the guide keeps the liquid in the fridge).
@@ -363,7 +369,7 @@ def _storage_default(formula: "Formula", pol: Policy,
     if storage not in allowed:
         raise BudError(f"storage {storage!r} is not allowed for {formula.id}; allowed: "
                        f"{', '.join(allowed)}", storage=storage, allowed=allowed)
-    category = formula.stability.category
+    category = base_category(formula, base)
     default = pol.category_defaults.get(category)
     if default is None:
         raise BudError(f"policy {pol.name} has no default BUD for category {category!r}")
@@ -373,6 +379,21 @@ def _storage_default(formula: "Formula", pol: Policy,
                        f"({default.citation}); allowed: {', '.join(sorted(default.storage))}",
                        storage=storage, allowed=tuple(sorted(default.storage)))
     return category, default
+
+
+def base_category(formula: "Formula", base: str | None) -> str:
+    """The USP <795> category of a batch of ``formula`` made in cream ``base`` (issue 11):
+    the base's own category from the formula's ``[cream]`` table, else the formula's.
+    Raises :class:`BudError` for a base the formula does not list."""
+    spec = getattr(formula, "cream", None)
+    if base is None or (spec is None and base == next(
+            (c.ingredient for c in formula.components if c.qs), None)):
+        return formula.stability.category
+    option = spec.base(base) if spec is not None else None
+    if option is None:
+        allowed = ", ".join(spec.ids()) if spec is not None else "none (not a cream formula)"
+        raise BudError(f"--base: {base!r} is not a base of {formula.id}; allowed: {allowed}")
+    return option.category
 
 
 def _rule_limit(formula: "Formula", pol: Policy, compounded: dt.date, storage: str,

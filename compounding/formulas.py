@@ -21,8 +21,9 @@ from . import units as u
 from .errors import NotFoundError, SpecError
 from .gs1 import validate_gtin
 from .spec_files import read_toml, validation_messages
-from .spec_types import (ID_RE, BatchQty, Concentration, Density, Duration, Id, Mass,
-                         Percent, PlainDecimal, Spec, StrengthQty, Volume)
+from .cream_spec import CreamSpec, check_cream
+from .spec_types import (ID_RE, BatchQty, Category, Concentration, Density, Duration, Id,
+                         Mass, Percent, PlainDecimal, Spec, StrengthQty, Volume)
 from .storage import STORAGE_TEXT, storage_text  # noqa: F401 (STORAGE_TEXT re-exported)
 from .units import Quantity
 
@@ -42,9 +43,7 @@ HIGH_LOW_DOSE_LIMIT = u.q("12", "mg")
 KNOWN_TAGS = ("lactose", "sucrose", "glycerol", "dyes", "parabens", "benzoate", "gluten",
               "cetostearyl-alcohol", "propylene-glycol", "sorbitol", "alcohol", "fragrance")
 
-#: USP <795> (2023) BUD categories (see compounding/bud.py for their day limits).
-Category = Literal["aqueous-non-preserved", "aqueous-preserved", "nonaqueous-oral-liquid",
-                   "nonaqueous-other"]
+# USP <795> (2023) BUD categories: ``Category`` (spec_types.py, imported above).
 Storage = Literal["refrigerated", "room"]
 DosageForm = Literal["oral-liquid", "capsule", "sublingual-drops", "cream"]
 
@@ -331,6 +330,7 @@ class Formula(Spec):
     capsule: CapsuleSpec | None = None
     drops: DropsSpec | None = None
     device: DeviceSpec | None = None
+    cream: CreamSpec | None = None  # issue 11: bases chosen per batch
     container_closure: str = Field(min_length=1)
     storage: StorageSpec
     stability: Stability
@@ -350,6 +350,7 @@ class Formula(Spec):
         self._check_strength()
         self._check_form_parts()
         self._check_storage()
+        check_cream(self, cat)
         return self
 
     # -- each rule raises ValueError; pydantic adds the location of the model
@@ -472,6 +473,8 @@ def used_ingredients(formula: Formula) -> list[str]:
     ids += [c.ingredient for c in formula.components]
     if formula.capsule:
         ids += list(formula.capsule.fillers)
+    if formula.cream:
+        ids += formula.cream.ids()
     return sorted(set(ids))
 
 

@@ -8,7 +8,7 @@ written back in its canonical text (``"4.5 mg"``, ``"0.5% w/v"``).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
                       PlainValidator, WithJsonSchema)
@@ -50,3 +50,8 @@ PlainDecimal = Annotated[Decimal, BeforeValidator(u.plain_decimal)]  # issue 12:
 
 class Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+#: USP <795> (2023) BUD categories (see compounding/bud.py for their day limits).
+Category = Literal["aqueous-non-preserved", "aqueous-preserved", "nonaqueous-oral-liquid",
+                   "nonaqueous-other"]

@@ -397,7 +397,7 @@ def test_explanation_names_the_binding_limit_and_dates_with_month_names(registry
                     {"cream-base-preserved lot CB9": date(2026, 9, 30)})
     lines = r.explain()
     assert lines[0] == "Beyond-use date: 28 MAR 2026 (28 days; compounded 01 MAR 2026 is day 1)"
-    assert lines[1] == ("Formula ldn-cream version 1, stored at room temperature (20 °C to 25 °C), "
+    assert lines[1] == ("Formula ldn-cream version 2, stored at room temperature (20 °C to 25 °C), "
                         "policy usp795: USP <795> (2023)")
     assert lines[2] == ("Binding limit: formula BUD limit: LDN 2026 Prescriber Guide, Types of "
                         "LDN: Cream: the cream lasts for 28 days only")

@@ -51,6 +51,11 @@ def _date(iso: str) -> str:
 @click.option("--strength", help="Strength (e.g. 1.5 mg per capsule); default: the formula's.")
 @click.option("--filler", help="Capsule filler ingredient id (default: the formula's).")
 @click.option("--capsule-size", help="Capsule size (e.g. 1); default: chosen by the plan.")
+@click.option("--base", type=params.identifier("--base"), help="Cream base ingredient id (default: the formula's, or with "
+              "--avoid the first base free of the avoided tags).")
+@click.option("--avoid", multiple=True, metavar="TAG",
+              help="Allergen/intolerance tag the patient must avoid (repeatable), e.g. "
+                   "parabens: refused, or for a cream another base is picked.")
 @click.option("--storage", type=click.Choice(["refrigerated", "room"]),
               help="Storage condition (default: the formula's first).")
 @click.option("--component-lot", "component_lots", multiple=True, metavar="INGREDIENT=LOT",
@@ -67,7 +72,8 @@ def _date(iso: str) -> str:
 @db_option
 @json_option
 @pass_app
-def batch_create(app, formula_id, quantity, strength, filler, capsule_size, storage,
+def batch_create(app, formula_id, quantity, strength, filler, capsule_size, base, avoid,
+                 storage,
                  component_lots, corrects, reason, confirm_strength, by, db_path, as_json):
     """Plan a batch with the lots in stock, allocate its lot ID and record it.
 
@@ -80,7 +86,8 @@ def batch_create(app, formula_id, quantity, strength, filler, capsule_size, stor
     formula = reg.get(formula_id)
     lots = _component_lots(component_lots)
     order = Order.from_text(formula, quantity=quantity, strength=strength, filler=filler,
-                            capsule_size=capsule_size, confirm_strength=confirm_strength)
+                            capsule_size=capsule_size, confirm_strength=confirm_strength,
+                            base=base, avoid=avoid)
     with open_store(app, db_path) as store:
         rec = store.create_batch(formula, reg.catalogue, app.settings, order, by=by,
                                  formula_sha256=reg.hashes[formula.id], component_lots=lots,

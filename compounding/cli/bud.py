@@ -34,13 +34,16 @@ def _today() -> dt.date:
 @click.option("--filler", metavar="ID",
               help="Capsule filler used (default: the formula's default filler); a study "
                    "that covered other fillers does not apply.")
+@click.option("--base", metavar="ID",
+              help="Cream base used (default: the formula's default base); an anhydrous base "
+                   "is nonaqueous under USP <795>.")
 @click.option("--shorten-to", metavar="YYYY-MM-DD",
               help="Hand-set an earlier BUD (never a later one); needs --reason.")
 @click.option("--reason", type=params.text("reason"), metavar="TEXT", help="Why the BUD is shortened by hand.")
 @json_option
 @pass_app
-def bud(app, formula_id, compounded, storage, policy, component_expiries, filler, shorten_to,
-        reason, as_json):
+def bud(app, formula_id, compounded, storage, policy, component_expiries, filler, base,
+        shorten_to, reason, as_json):
     """Compute a batch's beyond-use date and show which limit binds it.
 
     The BUD is the earliest of: the policy's limit (a stability study for this storage,
@@ -79,7 +82,7 @@ def bud(app, formula_id, compounded, storage, policy, component_expiries, filler
         raise BudError("--reason is only used with --shorten-to")
 
     result = compute_bud(formula, made, storage, expiries, policy=policy,
-                         shorten_to=shorten, reason=reason, filler=filler)
+                         shorten_to=shorten, reason=reason, filler=filler, base=base)
 
     # Warnings go to stderr so --json output stays clean.
     from ..formulas import used_ingredients

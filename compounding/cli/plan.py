@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import echo_json, json_option, pass_app
+from . import echo_json, json_option, params, pass_app
 
 
 @click.command(name="plan")
@@ -15,6 +15,8 @@ from . import echo_json, json_option, pass_app
 @click.option("--strength", "-s", help="Per capsule ('1.5 mg', '0.1 mcg'), mg/mL for liquids "
               "and drops, mg/g for cream. Required for capsules and drops.")
 @click.option("--filler", help="Capsule filler ingredient id (one the formula allows).")
+@click.option("--base", type=params.identifier("--base"), help="Cream base ingredient id (one the formula lists); default: "
+              "the formula's, or with --avoid the first base free of the avoided tags.")
 @click.option("--capsule-size", help="Capsule size (e.g. 1 or '#0'); default: chosen from "
               "the fill.")
 @click.option("--potency", help="Assay of the drug lot from its certificate (default 100%).")
@@ -32,7 +34,7 @@ from . import echo_json, json_option, pass_app
                    "an estimate). Never created by this command.")
 @json_option
 @pass_app
-def plan(app, formula_id, quantity, strength, filler, capsule_size, potency, overage,
+def plan(app, formula_id, quantity, strength, filler, base, capsule_size, potency, overage,
          min_weighable, avoid, confirm_strength, db_path, as_json):
     """Calculate a batch: every weighing, dilution steps, capsule fill or drops.
 
@@ -47,7 +49,7 @@ def plan(app, formula_id, quantity, strength, filler, capsule_size, potency, ove
     order = Order.from_text(formula, quantity=quantity, strength=strength, filler=filler,
                             capsule_size=capsule_size, potency=potency, overage=overage,
                             min_weighable=min_weighable, avoid=avoid,
-                            confirm_strength=confirm_strength)
+                            confirm_strength=confirm_strength, base=base)
     result = make_plan(formula, reg.catalogue, app.settings, order,
                        calibrations=_calibrations(app, db_path, formula))
     if as_json:

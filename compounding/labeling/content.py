@@ -323,6 +323,10 @@ def from_batch(batch: dict, settings, *, dispensing: Dispensing | None = None) -
     strength = u.parse(batch["strength"], {u.MASS, u.CONCENTRATION}, field="strength")
     quantity = u.parse(batch["quantity"], {u.MASS, u.VOLUME, u.COUNT}, field="quantity")
     plan = batch.get("plan") or {}
+    density = (plan.get("cream") or {}).get("density")
+    if density:  # issue 11: the cream base chosen for the batch has its own density
+        formula.density = u.parse(f"{density['amount']} {density['unit']}", u.CONCENTRATION,
+                                  field="density")
     ids = [i["id"] for i in plan.get("ingredients", [])] or \
         [c["ingredient"] for c in batch.get("components", [])]
     catalogue = batch.get("catalogue_snapshot") or {}

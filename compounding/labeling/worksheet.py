@@ -182,6 +182,10 @@ def render_worksheet(batch: dict, settings) -> bytes:
                    for t in (ing.get("tags") or cat.get(ing["id"], {}).get("tags") or [])})
     story.append(P("Allergen / known-effect tags in this batch: " + (", ".join(tags) or "none"),
                    small))
+    cream = plan.get("cream") or {}
+    if cream.get("base_name"):  # issue 11: the base chosen for this batch
+        story.append(P(f"Base used: {cream['base_name']} ({cream.get('base_category')}); "
+                       f"{cream.get('base_contains')}", small))
     for n in f.get("excipient_notes", []):
         story.append(P(f"• {n}", small))
     for w in plan.get("warnings", []):

@@ -201,6 +201,8 @@ class Ctx:
             if o.capsule_size is not None:
                 raise PlanError(f"--capsule-size is only for capsule formulas, not {f.id} "
                                 f"({self.form})")
+        if self.form != "cream" and o.base is not None:
+            raise PlanError(f"--base is only for cream formulas, not {f.id} ({self.form})")
 
     def _check_avoid_tags(self):
         for tag in self.order.avoid:

@@ -77,13 +77,18 @@ class Order(BaseModel):
     #: issue 11: the strength was confirmed although its number is a usual strength in the
     #: other unit (4.5 mcg beside the usual 4.5 mg)
     confirm_strength: bool = False
+    #: issue 11: the cream base (default: the formula's, or one free of the avoided tags)
+    base: str | None = None
+    #: a cream quantity or strength was given by volume and converted with the formula's
+    #: density (a base of another density then needs it as a mass)
+    by_volume: bool = False
 
     @classmethod
     def from_text(cls, formula, *, quantity: str, strength: str | None = None,
                   filler: str | None = None, capsule_size: str | None = None,
                   potency: str | None = None, overage: str | None = None,
                   min_weighable: str | None = None, avoid=(),
-                  confirm_strength: bool = False) -> "Order":
+                  confirm_strength: bool = False, base: str | None = None) -> "Order":
         """Parse command-line text for ``formula``; every error names its option.
 
         Quantity: capsules by count (``100`` or ``100 capsules``); liquids and drops in
@@ -92,6 +97,7 @@ class Order(BaseModel):
         (mg/mL accepted when the formula gives a density).
         """
         form = formula.dosage_form
+        by_volume = False
         if form == "capsule":
             qty = _field(quantity, u.COUNT, "--quantity", "capsules are counted (e.g. '100' "
                          "or '100 capsules')", dims={"capsules"}, default_unit="capsules")
@@ -107,6 +113,7 @@ class Order(BaseModel):
         else:  # cream
             qty = _cream_quantity(formula, quantity)
             st = None if strength is None else _cream_strength(formula, strength)
+            by_volume = _is_volume(quantity) or (strength is not None and _is_volume(strength))
         mwq = None if min_weighable is None else _field(
             min_weighable, u.MASS, "--min-weighable", "give a mass such as '120 mg'")
         pot = _percent(potency, "--potency", *POTENCY_RANGE)
@@ -116,7 +123,13 @@ class Order(BaseModel):
                    potency_percent=Decimal("100") if pot is None else pot,
                    overage_percent=ov, min_weighable=mwq,
                    avoid=tuple(a.strip().lower() for a in avoid if a and a.strip()),
-                   confirm_strength=bool(confirm_strength))
+                   confirm_strength=bool(confirm_strength), base=base or None,
+                   by_volume=by_volume)
+
+
+def _is_volume(text) -> bool:
+    qty = _try(text, None)
+    return qty is not None and (qty.kind == u.VOLUME or qty.dim == "w/v")
 
 
 def _try(text, kinds, dims=None):

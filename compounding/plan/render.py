@@ -107,6 +107,8 @@ def render(plan: BatchPlan) -> str:
         add("CREAM")
         add(f"  Drug per g {show(c['drug_per_g'])}; base added {show(c['base_amount'])}; "
             f"total {show(c['total'])}")
+        if c.get("base_name"):  # issue 11: the base chosen for this batch and what it contains
+            add(f"  Base: {c['base_name']} ({c['base_category']}); {c['base_contains']}")
     if plan.device:
         dv = plan.device
         per_click = show(dv["mg_per_click"]) if dv["mg_per_click"] is not None else "not stated"

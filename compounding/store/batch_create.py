@@ -40,7 +40,7 @@ def order_json(order) -> dict:
             "overage_percent": None if order.overage_percent is None
             else u.plain(order.overage_percent),
             "min_weighable": _qjson(order.min_weighable), "avoid": list(order.avoid),
-            "confirm_strength": order.confirm_strength}
+            "confirm_strength": order.confirm_strength, "base": order.base}
 
 
 def candidates(store: StoreCore, ingredient: str, named: str | None, day: date) -> list[dict]:
@@ -148,7 +148,13 @@ def create_batch(store: StoreCore, formula, catalogue, settings, order, *, by: s
     # 3. BUD from the chosen lots (pure).
     expiries = {component_label(ing, lot): date.fromisoformat(lot["expires"])
                 for ing, (lot, _) in chosen.items()}
-    bud = compute_bud(formula, day, storage, expiries, settings.bud_policy, filler=order.filler)
+    # issue 11: the cream base the plan chose (per batch, like a capsule filler) decides the
+    # USP <795> category; the stored order names it
+    base = plan.cream["base"] if plan.cream else None
+    if base is not None:
+        order = order.model_copy(update={"base": base})
+    bud = compute_bud(formula, day, storage, expiries, settings.bud_policy, filler=order.filler,
+                      base=base)
     plan_text = render_plan_text(plan)  # everything pure is done before an ID is spent
 
     # 4. Lot ID (committed on its own: never reused), then the record.

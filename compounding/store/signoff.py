@@ -180,9 +180,10 @@ def checklist(store: StoreCore, lot_id: str, verifier: dict) -> list[Check]:
         expiries = {component_label(w["ingredient"], w): date.fromisoformat(w["expires"])
                     for w in weighings if w["component_lot_id"] is not None}
         stored = json.loads(batch["bud_json"])
-        filler = json.loads(batch["order_json"]).get("filler")
+        order = json.loads(batch["order_json"])
         bud = compute_bud(formula, compounded, batch["storage"], expiries,
-                          stored.get("policy", "usp795"), filler=filler)
+                          stored.get("policy", "usp795"), filler=order.get("filler"),
+                          base=order.get("base"))
         ok = bud.bud.isoformat() == batch["bud"]
         checks.append(Check("bud", ok,
                             f"BUD recomputed from the lots used: {format_date(bud.bud)}"

@@ -186,9 +186,10 @@ def _recompute_bud(store: StoreCore, lot_id: str, batch: dict, formula, by: str)
         if c["ingredient"] not in weighed_ings:
             expiries[component_label(c["ingredient"], c)] = date.fromisoformat(c["expires"])
     stored = json.loads(batch["bud_json"])
-    filler = json.loads(batch["order_json"]).get("filler")
+    order = json.loads(batch["order_json"])
     bud = compute_bud(formula, date.fromisoformat(batch["compounded_on"]), batch["storage"],
-                      expiries, stored.get("policy", "usp795"), filler=filler)
+                      expiries, stored.get("policy", "usp795"), filler=order.get("filler"),
+                      base=order.get("base"))
     if bud.bud.isoformat() != batch["bud"]:
         update_batch(store, lot_id, bud=bud.bud.isoformat(), bud_json=canonical(bud_json(bud)))
         store.audit("batch.bud-recomputed", by,

@@ -43,7 +43,13 @@ def plan_preview(bench, formula_id: str, quantity: str, strength: str | None = N
     """The plan (``compounding plan``) for a new batch form, before anything is stored."""
     from ..plan import make_plan
     formula, order = order_from(bench, formula_id, quantity, strength, filler, capsule_size)
-    return make_plan(formula, bench.registry.catalogue, bench.settings, order)
+    cals = {}
+    if formula.dosage_form == "capsule":  # issue 11: as batch create, the store's calibrations
+        from ..store import calibrations
+        with bench.store() as store:
+            cals = calibrations.current(store)
+    return make_plan(formula, bench.registry.catalogue, bench.settings, order,
+                     calibrations=cals)
 
 
 def create_batch(bench, store, by: str, *, formula_id: str, quantity: str,
