@@ -148,6 +148,23 @@ def test_plan_and_batch_use_the_calibration(tmp_path, db):
     cap = json.loads(r.output)["plan"]["capsule"]
     assert (cap["fill_weight_basis"], cap["calibration"]["id"], cap["fill_weight"]) == (
         "calibration", 1, {"amount": "151", "unit": "mg"})
+    # the worksheet says which calibration; no box for an estimate's measured fill weight
+    import io
+
+    import pdfplumber
+
+    from compounding.labeling.worksheet import render_worksheet
+    from compounding.settings import Settings
+    s = Store.open(db)
+    try:
+        pdf = render_worksheet(s.get_batch(json.loads(r.output)["lot_id"]), Settings())
+    finally:
+        s.close()
+    with pdfplumber.open(io.BytesIO(pdf)) as doc:
+        text = " ".join(" ".join(p.extract_text().split()) for p in doc.pages)
+    assert ("Fill weight from capsule calibration 1: Microcrystalline cellulose (Avicel "
+            "PH-102) in size #1, 151.4 mg a capsule, measured by ana") in text
+    assert "Measured fill weight" not in text
 
 
 def test_plan_never_creates_a_database(tmp_path):

@@ -178,6 +178,22 @@ def test_batch_create_avoid_parabens_records_the_base_its_bud_and_label(tmp_path
     # 0.5 mg/g x 0.87 g/mL x 0.25 mL = 0.10875 -> 0.1088 mg a click; no paraben statement
     assert "0.1088\u00a0mg per Topi-CLICK click; 4 clicks = 1 mL" in label.auxiliary
     assert label.excipients == ""
+    # the worksheet names the base used and what it contains
+    import io
+
+    import pdfplumber
+
+    from compounding.labeling.worksheet import render_worksheet
+    s = Store.open(db)
+    try:
+        pdf = render_worksheet(s.get_batch(rec["lot_id"]), S())
+    finally:
+        s.close()
+    with pdfplumber.open(io.BytesIO(pdf)) as doc:
+        text = " ".join(" ".join(p.extract_text().split()) for p in doc.pages)
+    assert ("Base used: Anhydrous base, preservative-free (white soft paraffin and liquid "
+            "paraffin) (nonaqueous-other); Contains white soft paraffin and liquid paraffin "
+            "only") in text
     r = run("batch", "create", "ldn-cream", "--quantity", "100 g", "--base", PRESERVED,
             "--avoid", "parabens", "--by", "ana")
     assert (r.exit_code, r.output) == (2, "Error: --avoid parabens: cream-base-preserved "
