@@ -51,19 +51,54 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def prepare(db: Path, users: list[tuple[str, str]], n_batches: int):
-    """Fresh stock and ``n_batches`` new capsule batches (one per client) to weigh; returns
-    (their lot IDs, the newest 200 lot IDs to read)."""
-    from compounding import units as u
+FORMULA = "ldn-capsules"
+
+
+def approve_current(store, work: Path, approver: tuple[str, str] | None, author: str | None):
+    """The formulas folder the server must load so that ``FORMULA`` as it is now is approved.
+
+    A generated store approved the formula as it was when it was generated; when the formula
+    or its catalogue entries changed since (the approval covers both), a pharmacy raises the
+    version and approves it again. This does the same on a copy of ``formulas/`` in ``work``
+    (``approver`` signs, ``author`` submits); the repository's files are not touched.
+    Returns the folder (the repository's own when nothing changed) and its registry."""
     from compounding.formulas import Registry
+    from compounding.store import approvals
+
+    folder = ROOT / "formulas"
+    reg = Registry.load(folder)
+    f = reg.get(FORMULA)
+    state = approvals.approval_state(store, "formula", FORMULA, f.version, reg.hashes[FORMULA])
+    if state["state"] == "approved" or approver is None:
+        return folder, reg
+    copy = work / "formulas"
+    shutil.copytree(folder, copy)
+    last = max(a["subject_version"] for a in approvals.approvals(store, "formula", FORMULA))
+    path = copy / f"{FORMULA}.toml"
+    text, n = re.subn(r"(?m)^version = \d+$", f"version = {last + 1}", path.read_text())
+    assert n == 1, f"{path}: no single 'version = N' line"
+    path.write_text(text)
+    reg = Registry.load(copy)
+    approvals.submit(store, "formula", FORMULA, last + 1, reg.contents[FORMULA], by=author,
+                     note="bench_web: the formula changed since the store was generated")
+    approvals.approve(store, "formula", FORMULA, last + 1, reg.hashes[FORMULA],
+                      by=approver[0], passphrase=approver[1])
+    return copy, reg
+
+
+def prepare(db: Path, users: list[tuple[str, str]], n_batches: int, work: Path,
+            approver: tuple[str, str] | None = None, author: str | None = None):
+    """Fresh stock and ``n_batches`` new capsule batches (one per client) to weigh; returns
+    (their lot IDs, the newest 200 lot IDs to read, the formulas folder to serve)."""
+    from compounding import units as u
     from compounding.plan import Order
     from compounding.settings import Settings
     from compounding.store import Store
 
-    reg = Registry.load(ROOT / "formulas")
     settings = Settings()
     lots = []
     with Store.open(db) as store:  # no passphrase source: the library checks the user acts
+        folder, reg = approve_current(store, work, approver, author)
         tech = users[0][0]
         today = store.today()
         exp = today + timedelta(days=700)
@@ -71,7 +106,7 @@ def prepare(db: Path, users: list[tuple[str, str]], n_batches: int):
         for ing, qty in (("naltrexone-hcl", "100 g"), ("microcrystalline-cellulose", "50000 g")):
             named[ing] = f"WEB-{ing[:6].upper()}-{today:%y%m%d}-{os.getpid()}"
             store.receive_lot(ing, named[ing], exp, u.parse(qty, {u.MASS}), tech)
-        f = reg.get("ldn-capsules")
+        f = reg.get(FORMULA)
         for i in range(n_batches):
             order = Order.from_text(f, quantity="30", strength="1.5 mg")
             rec = store.create_batch(f, reg.catalogue, settings, order,
@@ -82,7 +117,7 @@ def prepare(db: Path, users: list[tuple[str, str]], n_batches: int):
             lots.append(rec["lot_id"])
         sample = [r["lot_id"] for r in store.rows(
             "SELECT lot_id FROM batches ORDER BY lot_id DESC LIMIT 200")]
-    return lots, sample
+    return lots, sample, folder
 
 
 class Client(threading.Thread):
@@ -186,10 +221,39 @@ def pct(values: list[float], p: float) -> float:
     return v[min(len(v) - 1, max(0, int(round(p / 100 * len(v) + 0.5)) - 1))]
 
 
-def report(title, times, errors, wall):
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, seconds) of process ``pid`` and its children now (the
+    server and its worker processes), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return total
+
+
+def report(title, times, errors, wall, server_cpu=None, client_cpu=None, clients=1):
+    """Print one phase: requests, errors, p50/p95/max per page; with the CPU seconds the
+    server and the clients used, the CPU per request and the floor it puts on latency."""
     total = sum(len(v) for v in times.values())
     print(f"\n{title}: {total:,} requests in {wall:.1f} s ({total / wall:,.0f}/s), "
-          f"{len(errors)} errors")
+          f"{len(errors)} errors; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores")
+    if server_cpu is not None and total:
+        per = (server_cpu + client_cpu) / total
+        print(f"  CPU per request: server {server_cpu / total * 1000:.1f} ms, clients "
+              f"{client_cpu / total * 1000:.1f} ms; server used {server_cpu / wall:.2f} "
+              f"cores. {clients} clients with no pause between requests: mean latency = "
+              f"{clients} / throughput = {clients / (total / wall) * 1000:.0f} ms; on an idle "
+              f"machine at best {clients} x {per * 1000:.1f} ms / {os.cpu_count()} cores = "
+              f"{clients * per / os.cpu_count() * 1000:.0f} ms")
     print(f"  {'page':<28}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}")
     for name in sorted(times):
         v = times[name]
@@ -199,6 +263,37 @@ def report(title, times, errors, wall):
         print(f"  error: {e}")
 
 
+def run_server(db, settings, formulas, work, workers: int, code: Path | None = None):
+    """``compounding serve`` on a free loopback port; returns (process, url). ``code``: a
+    checkout whose ``compounding`` package the server runs instead of this one (the code
+    before a change, for a comparison in the same run); it is given no ``--workers``."""
+    import httpx
+    port = free_port()
+    env = dict(os.environ)
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
+    cmd = [sys.executable, "-m", "compounding"]
+    if settings:
+        cmd += ["--settings", str(settings)]
+    cmd += ["--formulas", str(formulas)]
+    cmd += ["serve", "--db", str(db), "--host", HOST, "--port", str(port),
+            "--labels-dir", str(work / "labels")]
+    if code is None:
+        cmd += ["--workers", str(workers)]
+    server = subprocess.Popen(cmd, cwd=work, stderr=subprocess.PIPE, env=env)
+    url = f"http://{HOST}:{port}"
+    for _ in range(1200):
+        try:
+            httpx.get(url + "/login", timeout=1)
+            return server, url
+        except httpx.HTTPError:
+            if server.poll() is not None:
+                raise SystemExit(server.stderr.read().decode())
+            time.sleep(0.05)
+    server.kill()
+    raise SystemExit("the server did not start in 60 s")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=20)
@@ -206,6 +301,13 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-seconds", type=float, default=5.0)
     ap.add_argument("--weigh-share", type=float, default=0.2,
                     help="share of requests that are weighings (default 0.2)")
+    ap.add_argument("--workers", default="1",
+                    help="server processes to compare, e.g. 1,2 (each gets a one-client "
+                         "baseline and the loaded phase; with two or more the loaded "
+                         "phases are run twice, interleaved: 1 2 1 2)")
+    ap.add_argument("--before", type=Path, metavar="CHECKOUT",
+                    help="also serve with the code of this checkout (e.g. `git worktree add "
+                         "/tmp/before main~3`), one process, interleaved with the others")
     ap.add_argument("--scale", type=float, default=1.0, help="ten-year store scale (1.0)")
     ap.add_argument("--sample", action="store_true", help="use the quickstart sample store")
     ap.add_argument("--store", type=Path, help="copy this generated ten-year store (made by "
@@ -214,6 +316,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if not 1 <= args.clients <= 100 or not 0 < args.seconds <= 300:
         ap.error("--clients 1..100 and --seconds up to 300 (bounded loops)")
+    try:
+        variants = [int(w) for w in args.workers.split(",")]
+        assert variants and all(1 <= w <= 16 for w in variants)
+    except (ValueError, AssertionError):
+        ap.error("--workers: whole numbers 1-16 separated by commas (1,2)")
 
     from compounding.store import users as store_users
     work = Path(tempfile.mkdtemp(prefix="bench-web-"))
@@ -241,40 +348,37 @@ def main(argv=None) -> int:
             how += f" (copied in {time.perf_counter() - t0:.0f} s)"
             settings = None
             people = [(n, store_gen.PASS) for n in store_gen.TECHNICIANS]
-        lots, read_lots = prepare(db, people, args.clients)
+        lots, read_lots, formulas = prepare(
+            db, people, args.clients, work,
+            None if args.sample else ("pharm", store_gen.PASS), "phil")
         n_batches = sqlite3.connect(db).execute("SELECT COUNT(*) FROM batches").fetchone()[0]
         print(f"Bench load test: {how}; {n_batches:,} batches; {args.clients} clients, "
-              f"{args.seconds:g} s, {args.weigh_share:.0%} weighings; {os.cpu_count()} cores")
-        port = free_port()
-        cmd = [sys.executable, "-m", "compounding"]
-        if settings:
-            cmd += ["--settings", str(settings)]
-        cmd += ["serve", "--db", str(db), "--host", HOST, "--port", str(port),
-                "--labels-dir", str(work / "labels")]
-        server = subprocess.Popen(cmd, cwd=work, stderr=subprocess.PIPE)
-        url = f"http://{HOST}:{port}"
-        try:
-            import httpx
-            for _ in range(600):
-                try:
-                    httpx.get(url + "/login", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    if server.poll() is not None:
-                        raise SystemExit(server.stderr.read().decode())
-                    time.sleep(0.05)
-            errors_total = 0
-            for i, (title, clients, secs) in enumerate((
-                    ("A  baseline, 1 client", 1, args.baseline_seconds),
-                    (f"B  {args.clients} concurrent clients", args.clients, args.seconds),
-                    ("A  baseline again, 1 client", 1, args.baseline_seconds))):
-                times, errors, wall = phase(url, people, lots, read_lots, clients, secs,
-                                            args.weigh_share, seed=100 * i)
-                report(title, times, errors, wall)
-                errors_total += len(errors)
-        finally:
-            server.terminate()
-            server.wait(10)
+              f"{args.seconds:g} s, {args.weigh_share:.0%} weighings; {os.cpu_count()} cores; "
+              f"server processes compared: {', '.join(map(str, variants))}")
+        cases = ([(1, args.before)] if args.before else []) + [(w, None) for w in variants]
+        plan = [(w, code, True) for w, code in cases]
+        if len(cases) > 1:
+            plan += [(w, code, False) for w, code in cases]  # A B A B: loaded phases again
+        errors_total = 0
+        for i, (workers, code, baseline) in enumerate(plan):
+            server, url = run_server(db, settings, formulas, work, workers, code)
+            try:
+                phases = [("A  one client", 1, args.baseline_seconds)] if baseline else []
+                phases.append((f"B  {args.clients} concurrent clients", args.clients,
+                               args.seconds))
+                for j, (title, clients, secs) in enumerate(phases):
+                    c0, m0 = cpu_seconds(server.pid), os.times()
+                    times, errors, wall = phase(url, people, lots, read_lots, clients, secs,
+                                                args.weigh_share, seed=100 * i + j)
+                    c1, m1 = cpu_seconds(server.pid), os.times()
+                    label = (f"before ({code.name}), 1 server process" if code else
+                             f"{workers} server process{'es' if workers > 1 else ''}")
+                    report(f"[{label}] {title}", times, errors, wall, c1 - c0,
+                           (m1.user + m1.system) - (m0.user + m0.system), clients)
+                    errors_total += len(errors)
+            finally:
+                server.terminate()
+                server.wait(30)
         print(f"\nerrors in all phases: {errors_total}")
         return 1 if errors_total else 0
     finally:

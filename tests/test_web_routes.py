@@ -200,6 +200,26 @@ def test_every_form_post_needs_the_csrf_token(bench, path):
     assert len(c.get("/api/v1/audit").json()) == before  # nothing happened
 
 
+def test_every_post_route_of_the_pages_checks_the_csrf_token(bench, shared_app):
+    """Found from the application's routes, so a form added later is covered too."""
+    from fastapi.routing import APIRoute
+    c = bench["c"]
+    sign_in(c, *PHARM)
+    lot = c.get("/api/v1/batches").json()[0]["lot_id"]
+    fill = {"lot": lot, "kind": "formula", "subject_id": "ldn-cream", "act": "approve",
+            "print_id": "1"}
+    paths = sorted(r.path for r in shared_app.routes
+                   if isinstance(r, APIRoute) and "POST" in r.methods and r.path != "/login")
+    assert {"/batches/{lot}/weigh", "/batches/{lot}/release", "/logout"} <= set(paths)
+    before = len(c.get("/api/v1/audit").json())
+    for path in paths:
+        r = c.post(path.format(**fill), data={"passphrase": PHARM[1], "csrf_token": "x"})
+        assert (path, r.status_code) == (path, 403)
+        assert errors_of(r.text) == ["form refused: its CSRF token is missing or wrong "
+                                     "(reload the page and try again)"], path
+    assert len(c.get("/api/v1/audit").json()) == before
+
+
 # ---------------------------------------------------------------- the technician's work
 
 def test_technician_creates_weighs_and_the_record_matches_the_cli(bench):
@@ -505,7 +525,19 @@ def test_loopback_hosts(host, loopback):
 
 @pytest.mark.parametrize("args, message", [
     (["--port", "0"], "Invalid value for '--port': 0 is not in the range 1<=x<=65535."),
-    (["--port", "1e3"], "Invalid value for '--port': '1e3' is not a valid integer range."),
+    (["--port", "1e3"], "Invalid value for '--port': '1e3' is not a whole number written "
+                        "with the digits 0-9"),
+    (["--port", "８０００"], "Invalid value for '--port': '８０００' is not a whole number "
+                         "written with the digits 0-9"),
+    (["--port", "٨٠٠٠"], "Invalid value for '--port': '٨٠٠٠' is not a whole number "
+                         "written with the digits 0-9"),
+    (["--port", "65536"], "Invalid value for '--port': 65536 is not in the range "
+                          "1<=x<=65535."),
+    (["--workers", "0"], "Invalid value for '--workers': 0 is not in the range 1<=x<=16."),
+    (["--workers", "NaN"], "Invalid value for '--workers': 'NaN' is not a whole number "
+                           "written with the digits 0-9"),
+    (["--workers", "2\u200b"], "Invalid value for '--workers': '2\\u200b' is not a whole "
+                               "number written with the digits 0-9"),
 ])
 def test_serve_option_errors(args, message):
     from compounding.cli import cli as root

@@ -91,19 +91,22 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def live_server(db: Path, settings: Path, cwd: Path, env=None):
-    """``compounding serve`` on 127.0.0.1 and a free port, as a real process."""
+def live_server(db: Path, settings: Path, cwd: Path, env=None, args=(), proc_out=None):
+    """``compounding serve`` on 127.0.0.1 and a free port, as a real process (``args``:
+    more options of serve; ``proc_out``: a list that receives the process)."""
     port = free_port()
     exe = Path(sys.executable).with_name("compounding")
     cmd = [str(exe) if exe.exists() else sys.executable, *([] if exe.exists() else
            ["-m", "compounding"]), "--settings", str(settings), "--formulas",
            str(ROOT / "formulas"), "--templates", str(ROOT / "templates"), "serve", "--db",
-           str(db), "--port", str(port)]
+           str(db), "--port", str(port), *args]
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
+    if proc_out is not None:
+        proc_out.append(proc)
     try:
-        for _ in range(300):
+        for _ in range(600):
             try:
                 urllib.request.urlopen(url + "/login", timeout=1)
                 break

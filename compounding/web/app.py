@@ -48,6 +48,31 @@ class BenchConfig:
     session_clock: Callable[[], float] | None = None
     #: Wall clock for the store (tests pass a fixed one); None: the system clock.
     store_clock: Callable | None = None
+    #: The sessions file shared by the server's worker processes (``serve`` makes one in a
+    #: private folder); None: a file of this application's own (one process).
+    sessions_path: Path | None = None
+
+    #: Fields handed to worker processes (:func:`app_from_environment`); clocks are not.
+    PATHS = ("db_path", "settings_path", "formulas_dir", "templates_dir", "labels_dir",
+             "sessions_path")
+
+    def to_environment(self) -> str:
+        """This configuration as the text of :data:`CONFIG_VARIABLE` (paths only)."""
+        import json
+        return json.dumps({k: (str(getattr(self, k)) if getattr(self, k) is not None else None)
+                           for k in self.PATHS})
+
+    @classmethod
+    def from_environment(cls, text: str) -> "BenchConfig":
+        import json
+        data = json.loads(text)
+        return cls(**{k: Path(data[k]) if data.get(k) is not None else None
+                      for k in cls.PATHS if k != "labels_dir"},
+                   labels_dir=Path(data["labels_dir"]))
+
+
+#: How ``serve --workers N`` hands the configuration to its worker processes.
+CONFIG_VARIABLE = "COMPOUNDING_BENCH_CONFIG"
 
 
 class Bench:
@@ -67,7 +92,8 @@ class Bench:
         self.settings = load_settings(self.app.settings_path)
         self.registry = self.app.registry
         self.sessions = SessionStore(self.settings.web.session_idle_minutes * 60,
-                                     config.session_clock or time.monotonic)
+                                     config.session_clock or time.monotonic,
+                                     path=config.sessions_path)
         self.labels_dir = Path(config.labels_dir)
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -127,28 +153,88 @@ class Bench:
             return store.migrate()
 
 
-def create_app(config: BenchConfig):
+class SecurityHeaders:
+    """Pure ASGI middleware adding :data:`SECURITY_HEADERS` (and ``Cache-Control: no-store``
+    outside ``/static/``) to every response that does not set them itself.
+
+    Not ``@app.middleware("http")``: Starlette's ``BaseHTTPMiddleware`` runs every response
+    through an extra task and memory stream, which took about a tenth of the server's CPU
+    under the 20-client load (py-spy, docs/bench.md)."""
+
+    _HEADERS = [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                for k, v in SECURITY_HEADERS.items()]
+    _NO_STORE = (b"cache-control", b"no-store")
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        static = scope.get("path", "").startswith("/static/")
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                have = {k.lower() for k, _ in headers}
+                extra = self._HEADERS if static else self._HEADERS + [self._NO_STORE]
+                headers += [(k, v) for k, v in extra if k not in have]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+#: How a worker knows the ``serve`` process that started it (see :func:`watch_parent`).
+PARENT_VARIABLE = "COMPOUNDING_BENCH_PARENT"
+
+
+def app_from_environment():
+    """The application of one worker process of ``serve --workers N``: the configuration
+    from :data:`CONFIG_VARIABLE`; the parent has migrated the database already."""
+    import os
+    parent = os.environ.get(PARENT_VARIABLE, "")
+    if parent.isascii() and parent.isdigit():
+        watch_parent(int(parent))
+    return create_app(BenchConfig.from_environment(os.environ[CONFIG_VARIABLE]),
+                      migrate=False)
+
+
+def watch_parent(parent: int, every: float = 0.5) -> threading.Thread:  # float-ok: seconds
+    """Stop this worker (SIGTERM to itself: uvicorn finishes the requests in hand) once
+    ``parent`` is no longer its parent process. uvicorn's workers otherwise outlive a
+    ``serve`` killed with kill -9 and go on answering on the port, on a sessions file
+    that is gone, and a new ``serve`` cannot bind it."""
+    import os
+    import signal
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(every)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    import time
+    t = threading.Thread(target=watch, name="bench-parent-watch", daemon=True)
+    t.start()
+    return t
+
+
+def create_app(config: BenchConfig, migrate: bool = True):
     """The FastAPI application: pages at ``/``, static files at ``/static``, the JSON API
-    at ``/api/v1`` (OpenAPI document ``/api/v1/openapi.json``)."""
+    at ``/api/v1`` (OpenAPI document ``/api/v1/openapi.json``). ``migrate``: apply pending
+    migrations first (one process does, before any worker starts)."""
     from fastapi import FastAPI
     from fastapi.staticfiles import StaticFiles
 
     from . import api, pages
 
     bench = Bench(config)
-    bench.migrate()
+    if migrate:
+        bench.migrate()
     app = FastAPI(title="Compounding bench", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.bench = bench
 
-    @app.middleware("http")
-    async def security_headers(request, call_next):
-        response = await call_next(request)
-        for k, v in SECURITY_HEADERS.items():
-            response.headers.setdefault(k, v)
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")),
               name="static")
     app.mount("/api/v1", api.create_api(bench))

@@ -12,14 +12,16 @@ may not do, and the server refuses it anyway with the CLI's message.
 import json
 from datetime import date
 from pathlib import Path
-from urllib.parse import quote
 
 from ..errors import CompoundingError, InputError, RefusedError
 from . import actions
 from .common import SESSION_COOKIE, status_for
 
-#: Batches shown per status in the queue (newest first; today's on top).
+#: Batches shown per open status in the queue (newest first; today's on top).
 QUEUE_LIMIT = 50
+#: Batches shown per closed status (released, rejected): they are history, not work; the
+#: scan field opens any batch. Fewer rows keep the page fast (docs/bench.md, Measured).
+QUEUE_CLOSED_LIMIT = 10
 #: Lots listed on an inventory page (earliest expiry first; ?page=N for more); each costs
 #: three exact sums, so a page stays fast on ten years of records.
 INVENTORY_LIMIT = 50
@@ -40,26 +42,14 @@ class PageError(Exception):
         self.message = message
 
 
-def _env():
-    from jinja2 import Environment, PackageLoader
-    env = Environment(loader=PackageLoader("compounding.web", "templates"), autoescape=True,
-                      trim_blocks=True, lstrip_blocks=True)
-    from ..dates import format_date
-    from ..cli.inventory import show_amount
-    env.filters["date"] = lambda d: format_date(d) if d else "-"
-    env.filters["amount"] = lambda v, unit: show_amount(v, unit) if v is not None else "-"
-    env.filters["urlpart"] = lambda s: quote(str(s), safe="")
-    env.filters["utc"] = lambda s: (s[:10] + " " + s[11:16] + " UTC") if s else "-"
-    return env
-
-
 def register(app, bench) -> None:
     from fastapi import Form, Request
     from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
     from ..store import approvals, dispensing, lotid, signoff, users
 
-    env = _env()
+    from .rendering import environment
+    env = environment()
 
     # ------------------------------------------------------------ plumbing
 
@@ -179,13 +169,14 @@ def register(app, bench) -> None:
             today = store.today().isoformat()
             groups = []
             for status in ("planned", "compounded", "quarantine", "released", "rejected"):
+                limit = QUEUE_CLOSED_LIMIT if status in ("released", "rejected") else \
+                    QUEUE_LIMIT
                 # newest first, so today's first (the index batches_status_day serves it)
                 rows = store.rows("SELECT * FROM batch_summary WHERE status = ? "
                                   "ORDER BY compounded_on DESC, lot_id DESC LIMIT ?",
-                                  [status, QUEUE_LIMIT])
-                groups.append((status, rows))
-        return render(request, "queue.html", session=s, user=user, groups=groups, today=today,
-                      limit=QUEUE_LIMIT)
+                                  [status, limit])
+                groups.append((status, rows, limit))
+        return render(request, "queue.html", session=s, user=user, groups=groups, today=today)
 
     @app.get("/scan")
     def scan(request: Request, code: str = ""):
