@@ -34,6 +34,8 @@ class LabelSettings:
     compounded_statement: str
     gtins: MappingProxyType  # formula id -> GTIN-14 (validated, check digit included)
     bud_warning_days: int  # warn when fewer days are left before the BUD (issue 11)
+    #: ``[records] audit_key_file`` (issue 12): every print writes a keyed audit entry
+    audit_key_file: str | None = None
     #: the settings file these came from (None: the defaults), for :meth:`__getattr__`
     path: Path | None = None
 
@@ -54,14 +56,15 @@ class LabelSettings:
         p = d["pharmacy"]
         return cls(PharmacyInfo(p["name"], p["address"], p["phone"]),
                    d["compounded_statement"], MappingProxyType(dict(d["gtins"])),
-                   int(d["bud_warning_days"]), path)
+                   int(d["bud_warning_days"]), d.get("audit_key_file"), path)
 
 
 def _fields(s) -> dict:
     return {"pharmacy": {"name": s.pharmacy.name, "address": s.pharmacy.address,
                          "phone": s.pharmacy.phone},
             "compounded_statement": s.compounded_statement, "gtins": dict(s.gtins),
-            "bud_warning_days": s.bud_warning_days}
+            "bud_warning_days": s.bud_warning_days,
+            "audit_key_file": s.records.audit_key_file}
 
 
 def load_label_settings(path: Path | None) -> LabelSettings:

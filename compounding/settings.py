@@ -233,6 +233,32 @@ class Web(Spec):
     session_idle_minutes: int = Field(default=15, ge=1, le=480)
 
 
+class Records(Spec):
+    """The records' own safeguards (issue 12)."""
+
+    #: The audit chain's key file (HMAC-SHA256; compounding/store/audit_key.py): made on
+    #: first use with mode 0600. Relative to this settings file's folder. Default:
+    #: $COMPOUNDING_AUDIT_KEY, else ~/.config/compounding/audit.key. Keep a copy of the key
+    #: somewhere safe: without it the keyed entries cannot be verified or added to.
+    audit_key_file: str | None = Field(default=None, min_length=1, max_length=4096)
+
+    @field_validator("audit_key_file")
+    @classmethod
+    def _path_text(cls, v):
+        if v is not None and any(ord(c) < 32 or ord(c) == 127 for c in v):
+            raise ValueError("a file path without control characters")
+        return v
+
+
+class Users(Spec):
+    """Signing in (issue 12): how long a lockout lasts."""
+
+    #: Cool-down after MAX_FAILED_ATTEMPTS wrong passphrases in a row, in minutes (issue 12:
+    #: default 15). Each further lockout without a right passphrase in between doubles it,
+    #: up to compounding.store.users.LOCKOUT_CAP_MINUTES (24 hours).
+    lockout_minutes: int = Field(default=15, ge=1, le=1440)
+
+
 #: A reorder point: a positive mass or volume.
 _StockAmount = Annotated[u.Quantity, PlainValidator(
     lambda v: u.parse(v, {u.MASS, u.VOLUME}, field="reorder point")),
@@ -248,6 +274,8 @@ class Settings(Spec):
     balance: Balance = Balance()
     measuring: Measuring = Measuring()
     web: Web = Web()
+    records: Records = Records()
+    users: Users = Users()
     #: Largest single dilution in the aliquot method (1 in N). Conservative default 100.
     max_dilution_ratio: int = Field(default=100, ge=2, le=1000)
     bud_policy: Literal["usp795", "stability-data"] = "usp795"

@@ -32,3 +32,25 @@ def _cache_in_a_temporary_folder(tmp_path_factory):
         os.environ.pop(cache.ENV_VAR, None)
     else:
         os.environ[cache.ENV_VAR] = old
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _audit_key_in_a_temporary_folder(tmp_path_factory):
+    """The audit chain's key (compounding/store/audit_key.py) goes to a temporary folder,
+    never the user's ~/.config, for this process and the commands it starts: both through
+    $COMPOUNDING_AUDIT_KEY and as the default ($XDG_CONFIG_HOME), so a test that starts a
+    command without the COMPOUNDING_ variables still finds the same key."""
+    import os
+
+    from compounding.store import audit_key
+    config = tmp_path_factory.mktemp("config")
+    path = config / "compounding" / audit_key.FILE_NAME
+    saved = {v: os.environ.get(v) for v in (audit_key.ENV_VAR, "XDG_CONFIG_HOME")}
+    os.environ[audit_key.ENV_VAR] = str(path)
+    os.environ["XDG_CONFIG_HOME"] = str(config)
+    yield path
+    for var, old in saved.items():
+        if old is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = old

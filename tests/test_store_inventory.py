@@ -145,6 +145,9 @@ def test_audit_chain_and_verify_detect_tampering(store):
                      "'2026-03-01T00:00:00Z')")
     store.db.conn.commit()
     assert store.verify() == [
+        "schema: trigger audit_log_no_update is missing (a migration made it)",
+        "schema: trigger component_lots_no_delete is missing (a migration made it)",
+        "schema: trigger lot_receipts_no_update is missing (a migration made it)",
         f"lot_receipts 1: record differs from what audit entry {base + 1} recorded",
         f"audit_log {base + 2}: content does not match its hash",
         "component_lots 2: not on the audit log",
@@ -205,13 +208,18 @@ def test_cli_db_backup_and_verify(tmp_path):
     r = run("db", "backup", str(dest), db=db)
     assert r.exit_code == 0, r.output
     assert r.output.startswith(f"Backed up to {dest} (")
-    assert r.output.endswith("integrity ok): 1 component lots, 0 batches, 0 weighings, "
-                             "6 audit entries\n")  # 5: adding the users (issue 7)
+    lines = r.output.splitlines()
+    assert lines[0].endswith("integrity ok): 1 component lots, 0 batches, 0 weighings, "
+                             "6 audit entries")  # 5: adding the users (issue 7)
+    heads = {n: h for n, h in sqlite3.connect(db).execute("SELECT id, hash FROM audit_log")}
+    assert lines[1:] == [f"Anchor of {db}: 7 audit entries, head {heads[7]}",
+                         f"Anchor of the copy: 6 audit entries, head {heads[6]}"]
     copy = Store.open(dest)
     assert copy.lots()[0]["lot_number"] == "S1"
     copy.close()
     r = run("db", "backup", str(dest), db=db)
     assert r.exit_code == 1 and "already exists" in r.output
     r = run("db", "verify", db=db)
-    assert r.output == ("OK: integrity check passed, 7 audit entries chain, every record "
-                        "matches the audit log\n")
+    assert r.output.splitlines()[0] == ("OK: integrity check passed, schema as migrated, 7 "
+                                        "audit entries chain, every record matches the "
+                                        "audit log")

@@ -36,6 +36,22 @@ def open_store(app, db_path):
     store.site = site  # issue 20: what this installation makes, receives and prints
     # issue 7: whoever acts under a name (--by) gives their passphrase once per command
     store.passphrase_source = passphrase_source(app.environ)
+    configure_store(store, app)
+    return store
+
+
+def configure_store(store, app):
+    """The settings the store itself needs (issue 12), looked up only when used: where the
+    audit key file is (``$COMPOUNDING_AUDIT_KEY``, else ``[records] audit_key_file``, else
+    the user's config folder) and the lockout cool-down (``[users] lockout_minutes``)."""
+    def key_path():
+        from ..store.audit_key import ENV_VAR, resolve_path
+        setting = None
+        if not app.environ.get(ENV_VAR) and app.settings_path is not None:
+            setting = app.label_settings.audit_key_file  # no pydantic once cached
+        return resolve_path(setting, app.environ, app.settings_path)
+    store.audit_key_path = key_path
+    store.lockout_minutes = lambda: app.settings.users.lockout_minutes
     return store
 
 
@@ -71,7 +87,7 @@ def db_migrate(app, db_path, as_json):
     """Create the database if needed and apply pending schema migrations."""
     from ..store import Store, resolve_db_path
     path = resolve_db_path(db_path, app.environ, app.cwd)
-    store = Store.open(path, migrate=False)
+    store = configure_store(Store.open(path, migrate=False), app)
     try:
         applied = store.migrate()
         result = {"path": str(path), "applied": applied,
@@ -106,10 +122,17 @@ def db_schema(app, db_path):
 def db_backup(app, dest, db_path, as_json):
     """Copy the database to DEST with SQLite's online backup (safe while others write).
 
-    DEST must not exist. The copy is checked with PRAGMA integrity_check.
+    DEST must not exist. The copy is checked with PRAGMA integrity_check. Also prints the
+    copy's audit anchor (entries and head digest): keep it apart from the copy, and
+    `db verify --anchor` proves no entry was removed since.
     """
+    from ..store import audit
+
     with open_store(app, db_path) as store:
         result = store.backup(dest)
+        result["anchor"] = audit.anchor(store)  # after the backup's own entry
+    result["copy_anchor"] = {**result["anchor"], "database": result["path"],
+                             **result.pop("copy_head")}
     if as_json:
         echo_json(result)
         return
@@ -118,27 +141,93 @@ def db_backup(app, dest, db_path, as_json):
                f"{result['integrity_check']}): {c['component_lots']} component lots, "
                f"{c['batches']} batches, {c['weighings']} weighings, "
                f"{c['audit_log']} audit entries")
+    a, b = result["anchor"], result["copy_anchor"]
+    click.echo(f"Anchor of {a['database']}: {a['entries']} audit entries, head {a['head']}")
+    click.echo(f"Anchor of the copy: {b['entries']} audit entries, head {b['head']}")
+
+
+@db.command(name="anchor")
+@click.option("--output", type=click.Path(dir_okay=False),
+              help="Write the anchor to this file (JSON) instead of printing it.")
+@click.option("--force", is_flag=True, help="Replace an existing --output file.")
+@db_option
+@pass_app
+def db_anchor(app, output, force, db_path):
+    """Print (or write) the audit log's anchor: its entry count and head digest.
+
+    Keep anchors outside the database (another machine, a printout, an e-mail): `db verify
+    --anchor FILE` then proves that no entry was removed or rewritten since, which the
+    database alone cannot prove (docs/records.md).
+    """
+    import json
+
+    from ..store import audit
+
+    with open_store(app, db_path) as store:
+        got = audit.anchor(store)
+        protect = (store.path,)
+    text = json.dumps(got, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from ..outputs import write_output
+    write_output(output, text.encode("utf-8"), protect=protect, force=force)
+    click.echo(f"Anchor written to {output}: {got['entries']} audit entries, head "
+               f"{got['head']}")
 
 
 @db.command(name="verify")
+@click.option("--anchor", "anchor_file", type=click.Path(dir_okay=False),
+              help="An anchor file from `db anchor --output`: also prove that no audit "
+                   "entry was removed or rewritten since it was taken.")
 @db_option
 @json_option
 @pass_app
-def db_verify(app, db_path, as_json):
-    """Check integrity, the audit hash chain and that no record changed since it was written.
+def db_verify(app, anchor_file, db_path, as_json):
+    """Check integrity, the schema, the keyed audit chain and that no record changed.
 
+    Checks the database's integrity; that every table, index, trigger and view is as the
+    migrations made it; the audit hash chain (HMAC-SHA256 with the audit key, plain SHA-256
+    for entries from before the chain was keyed); that every record still matches the audit
+    entry that wrote it; with --anchor, that the log still holds the anchored entries.
     Exit 0 when everything is consistent; exit 1 with one line per problem otherwise.
     """
+    from ..store import audit
+
+    anchored = audit.read_anchor(anchor_file) if anchor_file else None
     with open_store(app, db_path) as store:
-        problems = store.verify()
-        entries = store.scalar("SELECT COUNT(*) FROM audit_log")
+        report = audit.verify_report(store, anchored)
+    problems = report["problems"]
     if as_json:
-        echo_json({"ok": not problems, "audit_entries": entries, "problems": problems})
+        echo_json({"ok": not problems, "audit_entries": report["entries"], **report})
     elif not problems:
-        click.echo(f"OK: integrity check passed, {entries} audit entries chain, "
-                   "every record matches the audit log")
+        for line in verify_summary(report):
+            click.echo(line)
     else:
         for p in problems:
             click.echo(p, err=True)
     if problems:
         raise click.exceptions.Exit(1)
+
+
+def verify_summary(report: dict) -> list[str]:
+    """The lines `db verify` prints when everything is consistent."""
+    n = report["entries"]
+    lines = [f"OK: integrity check passed, schema as migrated, {n} audit entries chain, "
+             "every record matches the audit log"]
+    if report["unkeyed"]:
+        a, b = report["unkeyed"]
+        lines.append(f"Entries {a}-{b}: unkeyed SHA-256 chain (written before the chain was "
+                     "keyed; anyone with the file could have recomputed it: only an anchor "
+                     "taken before proves it)")
+    for seg in report["keyed"]:
+        lines.append(f"Entries {seg['first']}-{seg['last']}: keyed HMAC-SHA256 chain (key "
+                     f"{seg['key_id']}, {report['key_file']})")
+    if report["anchor"]:
+        a = report["anchor"]
+        lines.append(f"Anchor: the {a['entries']} entries anchored at {a['taken_at']} are "
+                     "all there, unchanged")
+    else:
+        lines.append("No anchor given: removing the newest entries is not detectable "
+                     "without one (db anchor)")
+    return lines

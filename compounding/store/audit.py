@@ -2,8 +2,10 @@
 
 The audit log is appended by the core (:meth:`.core.StoreCore.audit`), one hash-chained
 entry per action, each carrying the digest of every record it wrote. :func:`verify`
-re-checks the chain and every record of :data:`.records.RECORD_KEYS`, so an edit made with
-the triggers dropped is still detected.
+re-checks the chain (keyed with HMAC-SHA256 since issue 12: :mod:`.audit_key`), every
+record of :data:`.records.RECORD_KEYS` and the schema's triggers and views, so an edit made
+with the triggers dropped is still detected; :func:`anchor` gives the head of the chain to
+keep outside the database, so that removing the newest entries is detected too.
 
 Owns the table ``audit_log`` (appended only by the core).
 """
@@ -12,9 +14,11 @@ from __future__ import annotations
 
 import json
 
+from ..errors import InputError, StoreError
+from . import audit_key
 from . import sqlite as backend
-from .core import StoreCore, audit_entry, audit_hash
-from .migrations import GENESIS_HASH
+from .core import StoreCore, audit_entry, audit_hash, chain_hash
+from .migrations import GENESIS_HASH, migrations
 from .records import RECORD_KEYS
 
 
@@ -40,39 +44,203 @@ def audit_log(store: StoreCore, lot_id: str | None = None, action: str | None = 
     return [audit_entry(r) for r in store.rows(sql, params)]
 
 
-def verify(store: StoreCore) -> list[str]:
-    """Re-check everything on record; return the problems (empty: all consistent).
+def verify(store: StoreCore, anchor: dict | None = None) -> list[str]:
+    """The problems :func:`verify_report` finds (empty: all consistent)."""
+    return verify_report(store, anchor)["problems"]
+
+
+def verify_report(store: StoreCore, anchor: dict | None = None) -> dict:
+    """Re-check everything on record (issue 12: what this proves and what it cannot is in
+    docs/records.md). Returns ``{"problems": [str], "entries": int, "unkeyed": [first, last]
+    or None, "keyed": [{"first", "last", "key_id"}], "key_file": str, "anchor": dict or
+    None}``; ``problems`` empty means consistent.
 
     - the database's own integrity check (SQLite: ``PRAGMA integrity_check``);
-    - the audit chain: each entry's hash and its link to the previous one;
-    - each record an audit entry vouches for still has the digest recorded then;
-    - every record row is vouched for by some audit entry (no row slipped in by SQL).
+    - every table, index, trigger and view the applied migrations make exists with the SQL
+      they give it, and nothing else does (:func:`schema_problems`);
+    - the audit chain: ids without gaps, each entry linked to the one before, each hash
+      recomputed: HMAC-SHA256 with the audit key from where ``audit_keys`` says the keyed
+      chain begins, plain SHA-256 before (entries written before the chain was keyed, kept
+      as they were); a keyed entry that cannot be checked (no key file, another key) is a
+      problem, never passed over;
+    - each record an audit entry vouches for still has the digest recorded then, and every
+      record row is vouched for by some entry (no row slipped in by SQL);
+    - with ``anchor`` (:func:`read_anchor`): the log still has at least the anchored number
+      of entries and the entry at that position still has the anchored hash.
     """
     problems = []
     check = backend.integrity_check(store.db)
     if check != ["ok"]:
         problems.extend(f"integrity_check: {c}" for c in check)
-    prev, expected_id = GENESIS_HASH, 1
+    problems.extend(schema_problems(store))
+    segments = store.key_segments()
+    key_path, key, key_problem = store.key_file(), None, None
+    if segments:
+        try:
+            key_path, key = store.audit_key()
+        except StoreError as exc:
+            key_problem = str(exc)
+    key_ids = {audit_key.key_id(key)} if key is not None else set()
+    starts = [(s["keyed_from"], s["key_id"]) for s in segments]
+    prev, expected_id, count = GENESIS_HASH, 1, 0
+    unchecked: dict[str, list[int]] = {}
+    keyed: list[dict] = []
     vouched: dict[str, set] = {t: set() for t in RECORD_KEYS}
     for row in store.rows("SELECT * FROM audit_log ORDER BY id"):
+        count += 1
         if row["id"] != expected_id:
             problems.append(f"audit_log: entry {expected_id} is missing")
         expected_id = row["id"] + 1
         if row["prev_hash"] != prev:
             problems.append(f"audit_log {row['id']}: does not chain to the entry before")
-        if audit_hash(row) != row["hash"]:
-            problems.append(f"audit_log {row['id']}: content does not match its hash")
         prev = row["hash"]
+        kid = _segment_key(starts, row["id"])
+        if kid is None:
+            ok = audit_hash(row) == row["hash"]
+        elif kid in key_ids:
+            ok = chain_hash(row, key) == row["hash"]
+        else:
+            unchecked.setdefault(kid, []).append(row["id"])
+            ok = True
+        if kid is not None:
+            if keyed and keyed[-1]["key_id"] == kid:
+                keyed[-1]["last"] = row["id"]
+            else:
+                keyed.append({"first": row["id"], "last": row["id"], "key_id": kid})
+        if not ok:
+            problems.append(f"audit_log {row['id']}: content does not match its hash")
         for ref in json.loads(row["details"]).get("records", []):
-            table, key = ref["table"], tuple(ref["key"])
-            vouched.setdefault(table, set()).add(key)
-            if table in RECORD_KEYS and store.record_digest(table, key) != ref["sha256"]:
-                problems.append(f"{table} {'/'.join(map(str, key))}: record differs from "
+            table, key_cols = ref["table"], tuple(ref["key"])
+            vouched.setdefault(table, set()).add(key_cols)
+            if table in RECORD_KEYS and store.record_digest(table, key_cols) != ref["sha256"]:
+                problems.append(f"{table} {'/'.join(map(str, key_cols))}: record differs from "
                                 f"what audit entry {row['id']} recorded")
+    for kid, ids in unchecked.items():
+        why = key_problem or (f"there is no key file at {key_path}" if key is None else
+                              f"the key at {key_path} is key {audit_key.key_id(key)}")
+        problems.append(f"audit_log {ids[0]}-{ids[-1]}: keyed with key {kid}, which could "
+                        f"not be checked: {why}")
     for table, cols in RECORD_KEYS.items():
+        if not backend.columns(store.db, table):
+            continue  # a table of a migration not applied yet
         for row in store.rows(f"SELECT {', '.join(cols)} FROM {table}"):
             r = tuple(row[c] for c in cols)
             if r not in vouched[table]:
                 problems.append(f"{table} {'/'.join(map(str, r))}: not on the audit log")
-    return problems
+    first_keyed = starts[0][0] if starts else None
+    last_unkeyed = min(count, first_keyed - 1) if first_keyed else count
+    anchored = None
+    if anchor is not None:
+        anchored = _check_anchor(store, anchor, count)
+        problems.extend(anchored["problems"])
+    return {"problems": problems, "entries": count,
+            "unkeyed": [1, last_unkeyed] if last_unkeyed >= 1 else None,
+            "keyed": keyed, "key_file": str(key_path), "anchor": anchored}
 
+
+def _segment_key(starts: list[tuple[int, str]], entry_id: int) -> str | None:
+    """The key id entry ``entry_id`` is keyed with (None: before the keyed chain)."""
+    kid = None
+    for keyed_from, key_id in starts:
+        if entry_id >= keyed_from:
+            kid = key_id
+    return kid
+
+
+def schema_problems(store: StoreCore) -> list[str]:
+    """Tables, indexes, triggers and views that differ from what the database's applied
+    migrations make (derived by running those migrations on a scratch database, never from
+    a kept copy): a missing one (a dropped trigger lets plain SQL rewrite history), one with
+    other SQL (a trigger made toothless), and one no migration made."""
+    applied = [m["name"] for m in store.applied_migrations()]
+    expected = backend.schema_as_migrated(migrations, applied)
+    actual = backend.schema_objects(store.db)
+    out = []
+    for (kind, name), sql in sorted(expected.items()):
+        if (kind, name) not in actual:
+            out.append(f"schema: {kind} {name} is missing (a migration made it)")
+        elif _squash(actual[(kind, name)]) != _squash(sql):
+            out.append(f"schema: {kind} {name} differs from what its migration made")
+    for kind, name in sorted(set(actual) - set(expected)):
+        out.append(f"schema: {kind} {name} was not made by any migration")
+    return out
+
+
+def _squash(sql: str) -> str:
+    return " ".join(sql.split())
+
+
+# ---------------------------------------------------------------- anchors
+
+#: The anchor file's format name (``db anchor``, ``db verify --anchor``).
+ANCHOR_FORMAT = "compounding-audit-anchor"
+#: An anchor file larger than this is not an anchor (read at most this many bytes).
+ANCHOR_MAX_BYTES = 64 * 1024
+
+
+def anchor(store: StoreCore) -> dict:
+    """The audit log's head, to keep outside the database: ``{"format", "version",
+    "database", "entries", "head", "taken_at"}`` (``entries``: the number of entries; ``head``:
+    the hash of the last, 64 zeros when there is none). With a copy kept elsewhere,
+    ``verify(anchor=...)`` proves no entry was removed since."""
+    last = store.one("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+    return {"format": ANCHOR_FORMAT, "version": 1, "database": str(store.path),
+            "entries": last["id"] if last else 0,
+            "head": last["hash"] if last else GENESIS_HASH, "taken_at": store.stamp()}
+
+
+def read_anchor(path) -> dict:
+    """The anchor in the file ``path`` (as :func:`anchor` made it). Raises
+    :class:`InputError`, one line naming the file and the field, for anything else."""
+    from pathlib import Path
+    path = Path(path)
+    where = f"anchor {path}"
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(ANCHOR_MAX_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"{where}: cannot read it ({exc.strerror})") from None
+    if len(data) > ANCHOR_MAX_BYTES:
+        raise InputError(f"{where}: larger than {ANCHOR_MAX_BYTES:,} bytes; not an anchor "
+                         "file (make one with `compounding db anchor --output FILE`)")
+    try:
+        obj = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError):
+        raise InputError(f"{where}: not an anchor file (JSON from `compounding db anchor` "
+                         "expected)") from None
+    if not isinstance(obj, dict) or obj.get("format") != ANCHOR_FORMAT:
+        raise InputError(f"{where}: format: not {ANCHOR_FORMAT!r} (make one with "
+                         "`compounding db anchor --output FILE`)")
+    if obj.get("version") != 1 or isinstance(obj.get("version"), bool):
+        raise InputError(f"{where}: version: {obj.get('version')!r}; this version reads 1")
+    entries = obj.get("entries")
+    if not isinstance(entries, int) or isinstance(entries, bool) or entries < 0:
+        raise InputError(f"{where}: entries: {entries!r} is not a whole number of entries "
+                         "(0 or more)")
+    head = obj.get("head")
+    if not isinstance(head, str) or len(head) != 64 or head.strip("0123456789abcdef"):
+        raise InputError(f"{where}: head: not a digest (64 lowercase hex digits)")
+    return {"entries": entries, "head": head, "taken_at": obj.get("taken_at"),
+            "database": obj.get("database"), "file": str(path)}
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_anchor(store: StoreCore, anchored: dict, count: int) -> dict:
+    n, head = anchored["entries"], anchored["head"]
+    problems = []
+    if n == 0:
+        ok_head = head == GENESIS_HASH
+    else:
+        row = store.one("SELECT hash FROM audit_log WHERE id = ?", [n])
+        ok_head = row is not None and row["hash"] == head
+    if count < n:
+        problems.append(f"anchor: the audit log has {count} entries; the anchor taken at "
+                        f"{anchored.get('taken_at')} recorded {n}: entries were removed")
+    elif not ok_head:
+        problems.append(f"anchor: audit entry {n} does not have the hash anchored at "
+                        f"{anchored.get('taken_at')}: the log was rewritten up to there")
+    return {"entries": n, "head": head, "file": anchored.get("file"),
+            "taken_at": anchored.get("taken_at"), "problems": problems}

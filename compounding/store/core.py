@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
+import os
 import unicodedata
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Callable
 
 from .. import units as u
@@ -62,12 +65,26 @@ def utc_stamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+#: The fields of an audit entry its hash covers.
+AUDIT_HASHED = ("id", "at", "actor", "action", "lot_id", "details", "prev_hash")
+
+
+def chain_hash(entry: dict, key: bytes | None = None) -> str:
+    """The hash of one audit entry (hex): of the canonical JSON (:func:`canonical`) of its
+    id, time, actor, action, lot ID, details (already canonical text) and the previous
+    entry's hash. With ``key``: HMAC-SHA256 (RFC 2104) under that key, so that nobody
+    without the key can recompute it (issue 12); without: plain SHA-256, the chain of the
+    entries written before the database was keyed. The one chain computation, whatever the
+    database (SQLite or another backend): it reads only these seven values."""
+    body = canonical({k: entry[k] for k in AUDIT_HASHED}).encode("utf-8")
+    if key is None:
+        return hashlib.sha256(body).hexdigest()
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
 def audit_hash(entry: dict) -> str:
-    """The hash of one audit entry: SHA-256 of the canonical JSON of its id, time, actor,
-    action, lot ID, details (already canonical text) and the previous entry's hash."""
-    body = {k: entry[k] for k in ("id", "at", "actor", "action", "lot_id", "details",
-                                  "prev_hash")}
-    return sha256(canonical(body))
+    """The unkeyed hash of one audit entry (:func:`chain_hash` without a key)."""
+    return chain_hash(entry)
 
 
 def audit_entry(row: dict) -> dict:
@@ -137,6 +154,15 @@ class StoreCore:
         self.passphrase_source: Callable[[str], str] | None = None
         self.authenticated: set[str] = set()
         self.site: str = DEFAULT_SITE
+        #: Where the audit key file is (issue 12; :mod:`.audit_key`): a path, a callable
+        #: returning one (looked up on the first audit entry), or None for
+        #: ``audit_key.resolve_path`` without settings (``$COMPOUNDING_AUDIT_KEY``, else the
+        #: user's config folder).
+        self.audit_key_path: Path | Callable[[], Path] | None = None
+        #: Base lockout cool-down in minutes (issue 12; the setting ``[users]
+        #: lockout_minutes``): an int or a callable returning one, asked only on a lockout.
+        self.lockout_minutes: int | Callable[[], int] = 15
+        self._key: tuple[Path, bytes] | None = None
 
     # ------------------------------------------------------------ opening
 
@@ -364,17 +390,91 @@ class StoreCore:
             body["records"] = records
         with self.write():
             last = self.one("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
-            entry = {"id": (last["id"] + 1) if last else 1, "at": self.stamp(),
+            next_id = (last["id"] + 1) if last else 1
+            key = self._chain_key(next_id, body)
+            entry = {"id": next_id, "at": self.stamp(),
                      "actor": actor.strip(), "action": action, "lot_id": lot_id,
                      "details": canonical(body),
                      "prev_hash": last["hash"] if last else GENESIS_HASH}
-            entry["hash"] = audit_hash(entry)
+            entry["hash"] = chain_hash(entry, key)
             self.execute(
                 "INSERT INTO audit_log (id, at, actor, action, lot_id, details, prev_hash, hash)"
                 " VALUES (:id, :at, :actor, :action, :lot_id, :details, :prev_hash, :hash)",
                 entry)
         return audit_entry(entry)
 
+    # ------------------------------------------------------------ the audit key
 
-__all__ = ["StoreCore", "canonical", "sha256", "utc_stamp", "audit_hash", "audit_entry",
+    def key_file(self) -> Path:
+        """The audit key file that applies to this store (see :attr:`audit_key_path`)."""
+        from . import audit_key
+        where = self.audit_key_path
+        if callable(where):
+            where = where()
+        if where is None:
+            where = audit_key.resolve_path(None, os.environ, None)
+        return Path(where)
+
+    def audit_key(self, create: bool = False) -> tuple[Path, bytes | None]:
+        """``(path, key)`` of the audit key file (key None when the file does not exist and
+        ``create`` is false). Raises :class:`StoreError` for a key file that is unsafe or
+        damaged (:func:`.audit_key.read_key`)."""
+        from . import audit_key
+        if self._key is not None:
+            return self._key
+        path = self.key_file()
+        key = audit_key.read_key(path)
+        if key is None and create:
+            key = audit_key.create_key(path)
+        if key is not None:
+            self._key = (path, key)
+        return path, key
+
+    def key_segments(self) -> list[dict]:
+        """``audit_keys`` rows (``keyed_from``, ``key_id``...), oldest first; [] when the
+        chain is not keyed yet or the schema predates the keyed chain (m018)."""
+        if not self._keyed_schema():
+            return []
+        return self.rows("SELECT * FROM audit_keys ORDER BY keyed_from")
+
+    def _keyed_schema(self) -> bool:
+        try:
+            return bool(backend.columns(self.db, "audit_keys"))
+        except backend.DatabaseError as exc:
+            raise self._store_error(exc) from None
+
+    def _chain_key(self, next_id: int, body: dict) -> bytes | None:
+        """The key the entry ``next_id`` is hashed with (inside the write transaction). The
+        first entry after the keyed chain's migration creates the key file if there is none
+        and records where the keyed chain begins (``audit_keys``, vouched for by this very
+        entry: ``body`` gets its reference). None before m018 (unkeyed, as before)."""
+        from . import audit_key
+        segments = self.key_segments()
+        if not segments:
+            if not self._keyed_schema():
+                return None
+            path, key = self.audit_key(create=True)
+            kid = audit_key.key_id(key)
+            rid = self.insert("audit_keys", {"keyed_from": next_id, "key_id": kid,
+                                             "scheme": "hmac-sha256",
+                                             "created_at": self.stamp()})
+            body["records"] = [*body.get("records", []), self.ref("audit_keys", rid)]
+            return key
+        current = segments[-1]
+        path, key = self.audit_key()
+        if key is None:
+            raise StoreError(f"audit key {path} is missing: this database's audit log is "
+                             f"keyed from entry {current['keyed_from']} with key "
+                             f"{current['key_id']}; restore that key file from its backup "
+                             "(nothing was written)")
+        if audit_key.key_id(key) != current["key_id"]:
+            raise StoreError(f"audit key {path} (key {audit_key.key_id(key)}) is not this "
+                             f"database's audit key ({current['key_id']}); point "
+                             f"${audit_key.ENV_VAR} or [records] audit_key_file at the right "
+                             "key file (nothing was written)")
+        return key
+
+
+__all__ = ["StoreCore", "canonical", "sha256", "utc_stamp", "audit_hash", "chain_hash",
+           "audit_entry",
            "need_text", "StoreError"]

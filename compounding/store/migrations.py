@@ -1092,6 +1092,43 @@ BEGIN SELECT RAISE(ABORT, 'capsule_calibrations: a correction must correct the l
 """)
 
 
+# ---------------------------------------------------------------- issue 12: keyed chain, lockout
+
+#: Columns m018 adds to ``users`` that change with the account state (the lockout's
+#: cool-down): left out of a user's record digest like :data:`USER_MUTABLE`.
+USER_LOCKOUT_MUTABLE = ("locked_until", "lockouts")
+
+
+@migrations()
+def m018_audit_key_and_lockout(db):
+    """Keyed audit chain and lockout cool-down (issue 12). ``audit_keys``: from which audit
+    entry on the chain is HMAC-SHA256 keyed, and with which key (its id only: the key is kept
+    in a file outside the database); entries before the first are the unkeyed SHA-256 chain
+    of earlier versions, verified as they are and never rewritten. A key starts at the next
+    entry, never earlier (trigger). ``users.locked_until``: the end of a lockout's cool-down
+    (a lock from before this migration ends 15 minutes after it began, the default
+    cool-down); ``users.lockouts``: lockouts in a row without a right passphrase, each one
+    doubling the next cool-down."""
+    db.executescript(f"""
+CREATE TABLE audit_keys (
+    id INTEGER PRIMARY KEY,
+    keyed_from INTEGER NOT NULL UNIQUE CHECK (keyed_from >= 1),
+    key_id TEXT NOT NULL CHECK (length(key_id) = 16 AND key_id NOT GLOB '*[^0-9a-f]*'),
+    scheme TEXT NOT NULL CHECK (scheme = 'hmac-sha256'),
+    created_at TEXT NOT NULL {_utc('created_at')}
+);
+CREATE TRIGGER audit_keys_next_entry BEFORE INSERT ON audit_keys
+WHEN NEW.keyed_from IS NOT COALESCE((SELECT MAX(id) FROM audit_log), 0) + 1
+BEGIN SELECT RAISE(ABORT, 'audit_keys: a key starts at the next audit entry, never earlier'); END;
+{append_only('audit_keys')}
+ALTER TABLE users ADD COLUMN locked_until TEXT {_utc('locked_until')};
+ALTER TABLE users ADD COLUMN lockouts INTEGER NOT NULL DEFAULT 0 CHECK (lockouts >= 0);
+UPDATE users SET lockouts = 1,
+                 locked_until = strftime('%Y-%m-%dT%H:%M:%fZ', locked_at, '+15 minutes')
+WHERE locked_at IS NOT NULL;
+""")
+
+
 #: Tables whose rows belong to one site (issue 20); every other record is group-wide.
 SITE_TABLES = ("lot_ids", "component_lots", "batches", "label_prints")
 

@@ -7,7 +7,7 @@ new record family adds its tables here (see docs/store.md, "Adding a record fami
 
 from __future__ import annotations
 
-from .migrations import BATCH_MUTABLE, TOKEN_MUTABLE, USER_MUTABLE
+from .migrations import BATCH_MUTABLE, TOKEN_MUTABLE, USER_LOCKOUT_MUTABLE, USER_MUTABLE
 
 #: Tables whose every row must be vouched for by an audit entry (see ``audit.verify``),
 #: with the natural key of each (rowids of tables without INTEGER PRIMARY KEY may change
@@ -48,14 +48,16 @@ RECORD_KEYS = {
     "recall_closures": ("recall_id",),
     # issue 11: capsule calibrations (calibrations.py)
     "capsule_calibrations": ("id",),
+    # issue 12: where the keyed audit chain begins (core.StoreCore.audit writes the row)
+    "audit_keys": ("id",),
 }
 
 #: Columns left out of a record's digest because the schema lets them change (the triggers
 #: of ``migrations`` allow exactly these updates): a batch's status and BUD, a user's
-#: account state.
+#: account state (m018: the lockout's cool-down too).
 MUTABLE_COLUMNS = {
     "batches": BATCH_MUTABLE,
-    "users": USER_MUTABLE,
+    "users": USER_MUTABLE + USER_LOCKOUT_MUTABLE,
     "api_tokens": TOKEN_MUTABLE,
 }
 

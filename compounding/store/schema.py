@@ -18,6 +18,7 @@ from .migrations import migrations
 from .sqlite import columns, registered_migrations, schema_sql
 
 #: Plain-language description of every table and view, and of each of their columns.
+from .schema_records import RECORDS_TABLES  # issue 12
 from .schema_shelf import SHELF_TABLES, SHELF_VIEWS  # issue 19
 from .schema_sites import SITE_COLUMNS, lot_id_section  # issue 20
 from .schema_calibrations import CALIBRATION_TABLES  # issue 11
@@ -157,10 +158,11 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "printed_at": "UTC ISO 8601",
         }),
     "audit_log": (
-        "Every action, with actor, UTC time and details (JSON). Append-only and a SHA-256 hash "
-        "chain: `hash` = SHA-256 of the entry (id, at, actor, action, lot_id, details, "
-        "prev_hash) as sorted compact JSON; `prev_hash` is the previous entry's hash (64 zeros "
-        "for the first); a trigger refuses an entry that does not chain. Entries that wrote "
+        "Every action, with actor, UTC time and details (JSON). Append-only and a hash chain: "
+        "`hash` = HMAC-SHA256 under the audit key (see `audit_keys`; plain SHA-256 before the "
+        "chain was keyed) of the entry (id, at, actor, action, lot_id, details, prev_hash) as "
+        "sorted compact JSON; `prev_hash` is the previous entry's hash (64 zeros for the "
+        "first); a trigger refuses an entry that does not chain. Entries that wrote "
         "records list them in `details.records` with each record's SHA-256, so "
         "`compounding db verify` detects any later change.",
         {
@@ -188,7 +190,9 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "users": (
         "People who may act. Only a salted scrypt hash of the passphrase is kept. A user is "
         "never deleted and a name never reused: deactivation is final. Five wrong passphrases "
-        "in a row lock the user until a pharmacist unlocks them. Name, role and creation are "
+        "in a row lock the user for a cool-down (issue 12: `[users] lockout_minutes`, doubled "
+        "on each repeat, at most 24 hours) or until a pharmacist unlocks them. Name, role and "
+        "creation are "
         "fixed (trigger).",
         {
             "id": "internal row id",
@@ -199,6 +203,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "active": "1, or 0 once deactivated (final)",
             "failed_attempts": "wrong passphrases in a row (reset by a right one or an unlock)",
             "locked_at": "UTC ISO 8601 when locked by wrong passphrases; NULL when not locked",
+            "locked_until": "UTC ISO 8601 end of the lockout's cool-down (issue 12)",
+            "lockouts": "lockouts in a row without a right passphrase (each doubles the next)",
             "created_by": "the pharmacist who added the user (the first user: themself)",
             "created_at": "UTC ISO 8601",
             "deactivated_by": "the pharmacist who deactivated the user",
@@ -391,6 +397,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         }),
     **SHELF_TABLES,
     **CALIBRATION_TABLES,
+    **RECORDS_TABLES,
     "_sqlite_migrations": (
         "Which schema migrations have been applied (managed by sqlite-utils).",
         {

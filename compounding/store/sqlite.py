@@ -131,10 +131,12 @@ def integrity_check(conn) -> list[str]:
         return [f"the check could not run: {exc}"]
 
 
-def backup_to(db: Database, dest: Path, count_tables: tuple[str, ...]) -> tuple[str, dict]:
+def backup_to(db: Database, dest: Path,
+              count_tables: tuple[str, ...]) -> tuple[str, dict, tuple[int, str] | None]:
     """Copy the database to the new file ``dest`` with SQLite's online backup API (safe while
-    others write); return the copy's integrity check and the row count of ``count_tables``.
-    A failed copy is removed. Raises :class:`StoreError`."""
+    others write); return the copy's integrity check, the row count of ``count_tables`` and
+    the id and hash of the copy's last audit entry (None: no entry). A failed copy is
+    removed. Raises :class:`StoreError`."""
     try:
         target = sqlite3.connect(str(dest))
     except sqlite3.Error as exc:
@@ -144,18 +146,21 @@ def backup_to(db: Database, dest: Path, count_tables: tuple[str, ...]) -> tuple[
         check = target.execute("PRAGMA integrity_check").fetchone()[0]
         counts = {t: target.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                   for t in count_tables}
+        head = target.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"
+                              ).fetchone()
     except sqlite3.Error as exc:
         target.close()
         dest.unlink(missing_ok=True)
         raise StoreError(f"backup to {dest} failed: {exc}") from None
     target.close()
-    return check, counts
+    return check, counts, (tuple(head) if head else None)
 
 
 def backup(store, dest) -> dict:
     """Copy ``store``'s database to the new file ``dest`` (online backup: safe while others
     write), check the copy, and record the backup on the audit log (actor: the OS user).
-    Returns ``{"path", "bytes", "integrity_check", "counts"}``. Raises
+    Returns ``{"path", "bytes", "integrity_check", "counts", "copy_head"}`` (``copy_head``:
+    ``{"entries", "head"}`` of the copy's audit log, for its anchor). Raises
     :class:`RefusedError` when ``dest`` exists, :class:`StoreError` when it cannot be made.
 
     The copy is written to ``DEST.partial-PID`` beside it and appears under ``dest`` only
@@ -172,15 +177,16 @@ def backup(store, dest) -> dict:
     partial = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
     partial.unlink(missing_ok=True)  # left by an earlier process of this id
     try:
-        check, counts = backup_to(store.db, partial, ("component_lots", "batches",
-                                                      "weighings", "audit_log"))
+        check, counts, head = backup_to(store.db, partial, ("component_lots", "batches",
+                                                            "weighings", "audit_log"))
         _publish(partial, dest)
     finally:
         partial.unlink(missing_ok=True)
     store.audit("db.backup", getpass.getuser() or "system",
                 {"path": str(dest), "integrity_check": check})
     return {"path": str(dest), "bytes": dest.stat().st_size, "integrity_check": check,
-            "counts": counts}
+            "counts": counts, "copy_head": {"entries": head[0] if head else 0,
+                                            "head": head[1] if head else "0" * 64}}
 
 
 def _publish(partial: Path, dest: Path) -> None:
@@ -207,6 +213,31 @@ def schema_sql(db_or_conn) -> str:
                         "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'").fetchall()
     rows.sort(key=lambda r: (_ORDER.get(r[0], 9), r[2] if r[0] != "table" else "", r[1]))
     return "\n\n".join(r[3].strip() + ";" for r in rows) + "\n"
+
+
+def schema_objects(db_or_conn) -> dict[tuple[str, str], str]:
+    """``{(type, name): CREATE statement}`` of every table, index, trigger and view the
+    schema owns (SQLite's own objects and sqlite-utils' ``_sqlite_migrations`` left out)."""
+    conn = getattr(db_or_conn, "conn", db_or_conn)
+    rows = conn.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL "
+                        "AND name NOT LIKE 'sqlite_%' AND tbl_name <> '_sqlite_migrations'"
+                        ).fetchall()
+    return {(t, n): sql for t, n, sql in rows}
+
+
+def schema_as_migrated(migration_set, applied: list[str]) -> dict[tuple[str, str], str]:
+    """:func:`schema_objects` of a scratch in-memory database made by running the
+    migrations named in ``applied`` (in that order: the order a database applied them) from
+    ``migration_set``: what those migrations made, derived from the migrations themselves."""
+    by_name = {m.name: m for m in registered_migrations(migration_set)}
+    scratch = Database(memory=True)
+    try:
+        for name in applied:
+            if name in by_name:
+                by_name[name].fn(scratch)
+        return schema_objects(scratch)
+    finally:
+        scratch.close()
 
 
 def columns(conn, name: str) -> list[tuple[str, str]]:

@@ -46,9 +46,9 @@ class Store(StoreCore):
         return _audit.audit_log(self, lot_id=lot_id, action=action, actor=actor, since=since,
                                 limit=limit)
 
-    def verify(self) -> list[str]:
+    def verify(self, anchor: dict | None = None) -> list[str]:
         """Re-check everything on record; return the problems (see :func:`.audit.verify`)."""
-        return _audit.verify(self)
+        return _audit.verify(self, anchor)
 
     # ------------------------------------------------------------ inventory (inventory.py)
 

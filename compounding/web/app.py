@@ -136,7 +136,8 @@ class Bench:
             cached[1].close()
             cached = None
         if cached is None:
-            cached = (path, Store.open(path, clock=self.config.store_clock, migrate=False))
+            cached = (path, self.configure(Store.open(path, clock=self.config.store_clock,
+                                                      migrate=False)))
             cached[1].site = self.settings.site  # issue 20: the bench acts for this site
             self._local.store = cached
         try:
@@ -147,9 +148,19 @@ class Bench:
                 cached[1].close()
             raise
 
+    def configure(self, store):
+        """The settings the store needs (issue 12): the audit key file, the lockout
+        cool-down; the same lookup as the CLI's."""
+        from ..store.audit_key import resolve_path
+        store.audit_key_path = resolve_path(self.settings.records.audit_key_file,
+                                            self.app.environ, self.app.settings_path)
+        store.lockout_minutes = self.settings.users.lockout_minutes
+        return store
+
     def migrate(self) -> list[str]:
         from ..store import Store
-        with Store.open(self.config.db_path, clock=self.config.store_clock) as store:
+        with self.configure(Store.open(self.config.db_path,
+                                       clock=self.config.store_clock)) as store:
             return store.migrate()
 
 
