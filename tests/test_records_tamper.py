@@ -378,14 +378,13 @@ def test_dropped_changed_and_extra_triggers_and_views_are_reported(tmp_path, key
 
 def old_database(path: Path) -> None:
     """A database as the version before the keyed chain left it: migrations up to m015,
-    an unkeyed chain, a user locked by wrong passphrases."""
+    an unkeyed chain (users added), a user locked by wrong passphrases."""
     from sqlite_utils import Database
     db = Database(path)
     migrations.apply(db, stop_before="m018_audit_key_and_lockout")
     db.close()
     with Store.open(path, migrate=False) as store:
         add_users(store, "ana", "bob")
-        receive(store)
         store.db.execute("UPDATE users SET failed_attempts = 5, locked_at = "
                          "'2026-03-01T12:00:00.000000Z' WHERE name = 'bob'")
         store.db.conn.commit()
