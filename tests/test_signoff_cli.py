@@ -3,6 +3,8 @@ every refusal of issue 7 with its one clear line and a non-zero exit."""
 
 from __future__ import annotations
 
+import re
+
 import json
 import shutil
 import sqlite3
@@ -10,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+from compounding.store import users as users_mod
 
 from compounding.cli import cli
 from compounding.store import Store, signoff
@@ -329,12 +333,16 @@ def test_wrong_passphrase_is_refused_logged_and_five_lock(c):
         assert c.refused("batch", "weigh", lot, "--step", "1", "--amount", "1 mg", "--by",
                          "tina", passphrase="guess guess") == (
             f"Error: wrong passphrase for tina (attempt {n}; 5 in a row lock the user)")
-    assert c.refused("batch", "weigh", lot, "--step", "1", "--amount", "1 mg", "--by", "tina",
-                     passphrase="guess guess") == (
-        "Error: wrong passphrase for tina: 5 wrong in a row, the user is now locked until a "
-        "pharmacist unlocks them")
-    locked = ("Error: user tina is locked after 5 wrong passphrases; a pharmacist must unlock "
-              "them: compounding users unlock tina --by PHARMACIST")
+    assert re.fullmatch(
+        r"Error: wrong passphrase for tina: 5 wrong in a row, the user is now locked for 15 "
+        r"minutes \(until (\d\d [A-Z]{3} \d{4} \d\d:\d\d) UTC\); a pharmacist can unlock "
+        r"them sooner", c.refused("batch", "weigh", lot, "--step", "1", "--amount", "1 mg",
+                                   "--by", "tina", passphrase="guess guess"))
+    until = [u for u in c.json("users", "list") if u["name"] == "tina"][0]["locked_until"]
+    when = users_mod.when_text(users_mod.stamp_time(until))
+    locked = (f"Error: user tina is locked after 5 wrong passphrases until {when}; a "
+              "pharmacist can unlock them sooner: compounding users unlock tina --by "
+              "PHARMACIST")
     assert c.refused("batch", "weigh", lot, "--step", "1", "--amount", "1 mg", "--by", "tina",
                      passphrase=TINA) == locked
     assert c.refused("inventory", "receive", "sucrose", "--lot", "S", "--expires",

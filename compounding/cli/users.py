@@ -59,7 +59,10 @@ def users_add(app, name, role, full_name, by, db_path, as_json):
 @json_option
 @pass_app
 def users_list(app, db_path, as_json):
-    """List users: role, state (active, locked, deactivated), wrong passphrases in a row."""
+    """List users: role, state (active, locked, deactivated), wrong passphrases in a row.
+
+    A locked user's state says until when (UTC) the lockout's cool-down runs.
+    """
     from ..store import users as people
 
     with open_store(app, db_path) as store:
@@ -71,7 +74,15 @@ def users_list(app, db_path, as_json):
         click.echo("No users (add the first pharmacist: compounding users add NAME --role "
                    "pharmacist)")
         return
-    click.echo(table([[r["name"], r["full_name"], r["role"], r["state"],
+    from ..store.users import locked_until, when_text
+
+    def state(r):
+        until = locked_until(r) if r["state"] == "locked" else None
+        if until is not None and until.year < 9999:
+            return f"locked until {when_text(until)}"
+        return r["state"]
+
+    click.echo(table([[r["name"], r["full_name"], r["role"], state(r),
                        str(r["failed_attempts"]), r["created_by"], r["created_at"][:10]]
                       for r in rows],
                      ["NAME", "FULL NAME", "ROLE", "STATE", "FAILED", "ADDED BY", "ADDED"]))
@@ -105,7 +116,13 @@ def users_deactivate(app, name, by, reason, db_path, as_json):
 @json_option
 @pass_app
 def users_unlock(app, name, by, reason, db_path, as_json):
-    """Unlock user NAME after too many wrong passphrases (a pharmacist signs)."""
+    """Unlock user NAME before their lockout's cool-down ends (a pharmacist signs).
+
+    Five wrong passphrases in a row lock a user for [users] lockout_minutes (default 15),
+    doubled for each further lockout without a right passphrase in between, at most 24
+    hours. A pharmacist may end it sooner; when every pharmacist is locked, see `users
+    recover`.
+    """
     from ..store import users as people
 
     with open_store(app, db_path) as store:
@@ -115,6 +132,37 @@ def users_unlock(app, name, by, reason, db_path, as_json):
         echo_json(u)
         return
     click.echo(f"Unlocked {u['name']} (signed by {by})")
+
+
+@users.command(name="recover")
+@click.argument("name", type=params.identifier("name"))
+@click.option("--reason", type=params.text("reason"), required=True,
+              help="Why (kept on the audit log with the OS account).")
+@db_option
+@json_option
+@pass_app
+def users_recover(app, name, reason, db_path, as_json):
+    """Unlock pharmacist NAME when every pharmacist is locked (needs the audit key).
+
+    For a pharmacy that cannot wait for a cool-down and has no unlocked pharmacist to sign
+    an unlock. Works only on the machine and account that hold the database's audit key
+    file (mode 0600; see docs/records.md), never through the bench; refused while any
+    active pharmacist is unlocked. No passphrase is asked; the recovery is on the audit log
+    with the OS account, the reason and the key id. NAME then signs in and unlocks the
+    others with `users unlock`.
+    """
+    import getpass
+
+    from ..store import users as people
+
+    with open_store(app, db_path) as store:
+        u = people.recover_pharmacist(store, name, reason=reason,
+                                      os_user=getpass.getuser() or "system")
+    if as_json:
+        echo_json(u)
+        return
+    click.echo(f"Recovered {u['name']}: unlocked without a signature (recorded on the audit "
+               "log with the OS account); they can sign in and unlock the others")
 
 
 @users.command(name="passphrase")
