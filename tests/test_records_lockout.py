@@ -332,3 +332,61 @@ def test_cli_recover_and_unlock(tmp_path):
     assert run("inventory", "receive", "sucrose", "--lot", "S1", "--expires", "2099-01-01",
                "--quantity", "1 g", "--by", "pharm").exit_code == 0
     assert run("db", "verify").exit_code == 0
+
+
+def test_processes_racing_wrong_passphrases_lock_exactly_once(tmp_path):
+    # eight processes each try one wrong passphrase for tina at the same moment: the count
+    # is kept under the write lock, so exactly five are counted, one locks, the rest refused
+    db = tmp_path / "race.db"
+    with Store.open(db) as s:
+        users.add_user(s, "pharm", "pharmacist", PASS)
+        users.add_user(s, "tina", "technician", PASS, by="pharm", by_passphrase=PASS)
+    code = ("import sys, time\n"
+            "from compounding.store import Store, users\n"
+            "from compounding.errors import RefusedError\n"
+            "s = Store.open(sys.argv[1])\n"
+            "while time.time() < float(sys.argv[2]): time.sleep(0.001)\n"
+            "try:\n"
+            "    users.authenticate(s, 'tina', 'wrong wrong', 'race')\n"
+            "except RefusedError as e:\n"
+            "    print(e)\n")
+    import time
+    start = str(time.time() + 3)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(db), start], env=env,
+                              stdout=subprocess.PIPE, text=True) for _ in range(8)]
+    outs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8
+    assert sum("(attempt" in o for o in outs) == 4
+    assert sum("now locked for 15 minutes" in o for o in outs) == 1
+    assert sum(o.startswith("user tina is locked after 5") for o in outs) == 3
+    with Store.open(db) as s:
+        r = s.one("SELECT failed_attempts, lockouts FROM users WHERE name = 'tina'")
+        assert r == {"failed_attempts": 5, "lockouts": 1}
+        failed = [e["details"] for e in s.audit_log(action="auth.failed")]
+        assert sorted(d["attempt"] for d in failed) == [1, 2, 3, 4, 5]
+        assert [d["locked"] for d in failed].count(True) == 1
+        assert s.verify() == []
+
+
+def test_key_creation_killed_before_the_key_appears_leaves_no_key(tmp_path):
+    # SIGKILL between writing the temporary key and linking it into place: no key file (a
+    # half key is never seen), and the next writer makes a whole one
+    keyfile = tmp_path / "k" / "audit.key"
+    code = ("import os, sys, time\n"
+            "from compounding.store import audit_key\n"
+            "real = os.link\n"
+            "def slow(a, b):\n"
+            "    print('LINKING', flush=True); time.sleep(60); real(a, b)\n"
+            "os.link = slow\n"
+            "audit_key.create_key(__import__('pathlib').Path(sys.argv[1]))\n")
+    p = subprocess.Popen([sys.executable, "-c", code, str(keyfile)], stdout=subprocess.PIPE,
+                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert p.stdout.readline().strip() == "LINKING"
+    p.kill()
+    p.wait(30)
+    assert not keyfile.exists()
+    leftovers = list(keyfile.parent.iterdir())
+    assert len(leftovers) == 1 and leftovers[0].name.startswith(".audit.key.tmp-")
+    key = audit_key.create_key(keyfile)
+    assert audit_key.read_key(keyfile) == key and len(key) == 32
