@@ -44,7 +44,9 @@ LOCKOUT_MINUTES = 15
 #: The longest cool-down, minutes: 24 hours. Doubling from 15 minutes reaches it at the
 #: 8th lockout in a row (15, 30, 60, 120, 240, 480, 960, then 1440): slow enough that
 #: guessing a passphrase by lockouts takes years, short enough that a pharmacist locked by
-#: someone else is back the next day even if nobody unlocks them.
+#: someone else is back the next day even if nobody unlocks them. Waiting periods that
+#: grow with repeated failures, rather than a lock only an administrator lifts, are what
+#: NIST SP 800-63B (rev. 3) section 5.2.2 names as a rate-limiting technique.
 LOCKOUT_CAP_MINUTES = 24 * 60
 
 # ---------------------------------------------------------------- lockout (issue 12)
