@@ -96,6 +96,12 @@ _REFUSED = {
 _VULGAR = set("\u00bc\u00bd\u00be\u2150\u2151\u2152\u2153\u2154\u2155\u2156\u2157\u2158"
               "\u2159\u215a\u215b\u215c\u215d\u215e\u215f\u2189")
 _NUMBER = re.compile(r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)")
+#: Digits a typed amount may have before and after the point. Decimal arithmetic keeps 28
+#: significant digits: an amount past these (``99999999999999999999999999999 mg``) would be
+#: rounded in a sum or break a quantize, so it is refused as a typing slip (issue 11 attack).
+MAX_WHOLE_DIGITS = 12
+MAX_DECIMAL_PLACES = 12
+
 _SPLIT = re.compile(r"^(?P<num>[0-9][0-9,]*(?:\.[0-9]+)?)\s*(?P<unit>.*)$")
 
 
@@ -265,6 +271,13 @@ def _parse_text(raw: str, field, default_unit) -> Quantity:
         _fail(raw, "decimal comma is not accepted; use a point (1.5 mg)", field)
     if num.endswith(".") or ".." in num:
         _fail(raw, "malformed number", field)
+    whole, _, frac = num.replace(",", "").partition(".")
+    if len(whole.lstrip("0")) > MAX_WHOLE_DIGITS:
+        _fail(raw, f"too large: at most {MAX_WHOLE_DIGITS} digits before the decimal point; "
+              "check the figure and the unit", field)
+    if len(frac) > MAX_DECIMAL_PLACES:
+        _fail(raw, f"too many decimal places: at most {MAX_DECIMAL_PLACES}; check the figure "
+              "and the unit", field)
     try:
         value = Decimal(num.replace(",", ""))
     except InvalidOperation:  # pragma: no cover - regex guarantees digits

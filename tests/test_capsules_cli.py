@@ -104,6 +104,19 @@ def test_calibrate_list_and_correct(tmp_path, db):
      "reason"),
     (["--fill-weight", "150 mg", "--corrects", "5", "--reason", "x"], "Error: --corrects: no "
      "capsule calibration 5 on record"),
+    # attack on issue 11: absurd magnitudes were a decimal.InvalidOperation / OverflowError
+    # traceback
+    (["--fill-weight", "99999999999999999999999999999 mg"], "Error: --fill-weight: "
+     "'99999999999999999999999999999 mg': too large: at most 12 digits before the decimal "
+     "point"),
+    (["--fill-weight", "150.0000000000000000000000000001 mg"], "Error: --fill-weight: "
+     "'150.0000000000000000000000000001 mg': too many decimal places: at most 12"),
+    (["--fill-weight", "150 mg", "--corrects", "99999999999999999999", "--reason", "x"],
+     "Error: Invalid value for '--corrects': 99999999999999999999 is too large; at most "
+     "9223372036854775807"),
+    (["--fill-weight", "150 mg", "--capsules", "99999999999999999999"],
+     "Error: Invalid value for '--capsules': 99999999999999999999 is not in the range "
+     "1<=x<=1000."),
 ])
 def test_hostile_input_is_one_line_and_writes_nothing(tmp_path, db, args, msg):
     r = run(tmp_path, *CAL, *args, "--by", "ana")
@@ -270,3 +283,34 @@ def test_truncated_database_is_one_line(tmp_path, db, args):
     assert r.exit_code == 1 and r.output == (
         f"Error: {db} is not a compounding database or is corrupt (database disk image is "
         "malformed); it was not changed\n")
+
+
+@pytest.mark.parametrize("args, msg", [
+    # attack on issue 11: a blank --filler/--base/--avoid was read as "the default" (a blank
+    # --base planned the paraben base), a blank or unknown --size listed nothing
+    (["plan", "ldn-capsules", "-q", "30", "-s", "1 mg", "--filler", ""],
+     "Error: --filler: must not be empty"),
+    (["plan", "ldn-cream", "-q", "60 g", "-s", "1 mg/g", "--base", " "],
+     "Error: --base: must not be empty"),
+    (["plan", "ldn-cream", "-q", "60 g", "-s", "1 mg/g", "--avoid", ""],
+     "Error: --avoid: must not be empty"),
+    (["plan", "ldn-cream", "-q", "60 g", "-s", "1 mg/g", "--avoid", "parabens\u202e"],
+     "Error: --avoid: character U+202E"),
+    (["bud", "ldn-cream", "--base", ""], "Error: --base: must not be empty"),
+    (["bud", "ldn-cream", "--base", "cream-base-preserved\u200b"], "Error: --base: character "
+     "U+200B"),
+    (["bud", "ldn-capsules", "--filler", ""], "Error: --filler: must not be empty"),
+    (["batch", "create", "ldn-cream", "--quantity", "60 g", "--base", "", "--by", "ana"],
+     "Error: --base: must not be empty"),
+    (["capsules", "list", "--filler", ""], "Error: --filler: must not be empty"),
+    (["capsules", "list", "--size", ""], "Error: --size: '' is not a capsule size; sizes: "
+     "000, 00, 0, 1, 2, 3, 4, 5"),
+    (["capsules", "list", "--size", "7"], "Error: --size: '7' is not a capsule size; sizes: "
+     "000, 00, 0, 1, 2, 3, 4, 5"),
+])
+def test_blank_choice_is_refused_not_read_as_the_default(tmp_path, db, args, msg):
+    r = run(tmp_path, *args, db=args[0] != "bud")
+    assert r.exit_code == 2, r.output
+    assert r.output.splitlines() == [msg] or (r.output.startswith(msg)
+                                              and len(r.output.splitlines()) == 1), r.output
+    assert "Traceback" not in r.output

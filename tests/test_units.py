@@ -77,6 +77,11 @@ def test_exact_input_value_is_kept():
     ("1.5 mg/kg", "unknown concentration unit"),
     ("2.5 capsules", "whole number"),
     ("5% x/y", "percent may be followed only by"),
+    # attack on issue 11: more digits than Decimal's 28 broke a quantize (traceback) or were
+    # rounded in a stock sum (10^29 g received showed 100,000,...,000 g on hand)
+    ("99999999999999999999999999999 mg", "too large: at most 12 digits before the decimal"),
+    ("1,000,000,000,000 g", "too large: at most 12 digits"),
+    ("0.0000000000000000001 mg", "too many decimal places: at most 12"),
 ])
 def test_refuses(text, reason):
     with pytest.raises(UnitError) as exc:
@@ -203,3 +208,10 @@ def test_readable_picks_the_unit_a_person_reads():
     assert fmt(u.readable(q("500", "mcg/mL"))) == "0.5 mg/mL"
     assert fmt(u.readable(q("0.45", "g/mL"))) == "0.45 g/mL"
     assert fmt(u.readable(q("4.31", "mL"))) == "4.31 mL"
+
+
+
+def test_twelve_digits_either_side_of_the_point_are_accepted():
+    assert parse("999,999,999,999 g").value == Decimal("999999999999")
+    assert parse("000000000000000001 mg").value == Decimal("1")
+    assert parse("0.000000000001 mg").value == Decimal("0.000000000001")

@@ -49,11 +49,11 @@ def _date(iso: str) -> str:
 @click.option("--quantity", required=True,
               help="Batch size: capsules by count (100), liquids in mL, cream in g.")
 @click.option("--strength", help="Strength (e.g. 1.5 mg per capsule); default: the formula's.")
-@click.option("--filler", help="Capsule filler ingredient id (default: the formula's).")
+@click.option("--filler", type=params.choice("--filler"), help="Capsule filler ingredient id (default: the formula's).")
 @click.option("--capsule-size", help="Capsule size (e.g. 1); default: chosen by the plan.")
-@click.option("--base", type=params.identifier("--base"), help="Cream base ingredient id (default: the formula's, or with "
+@click.option("--base", type=params.choice("--base"), help="Cream base ingredient id (default: the formula's, or with "
               "--avoid the first base free of the avoided tags).")
-@click.option("--avoid", multiple=True, metavar="TAG",
+@click.option("--avoid", multiple=True, metavar="TAG", type=params.choice("--avoid"),
               help="Allergen/intolerance tag the patient must avoid (repeatable), e.g. "
                    "parabens: refused, or for a cream another base is picked.")
 @click.option("--storage", type=click.Choice(["refrigerated", "room"]),

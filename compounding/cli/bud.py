@@ -31,10 +31,10 @@ def _today() -> dt.date:
               help="Expiry of a component lot used (repeat for each lot). The name may carry "
                    "the lot, e.g. 'naltrexone-hcl lot ABC123=2027-05'; YYYY-MM means the "
                    "last day of that month.")
-@click.option("--filler", metavar="ID",
+@click.option("--filler", metavar="ID", type=params.choice("--filler"),
               help="Capsule filler used (default: the formula's default filler); a study "
                    "that covered other fillers does not apply.")
-@click.option("--base", metavar="ID",
+@click.option("--base", metavar="ID", type=params.choice("--base"),
               help="Cream base used (default: the formula's default base); an anhydrous base "
                    "is nonaqueous under USP <795>.")
 @click.option("--shorten-to", metavar="YYYY-MM-DD",

@@ -82,7 +82,7 @@ def capsules_calibrate(app, filler, capsule_size, fill_weight, capsules_weighed,
 
 
 @capsules.command(name="list")
-@click.option("--filler", type=params.identifier("--filler"), help="Only this filler.")
+@click.option("--filler", type=params.choice("--filler"), help="Only this filler.")
 @click.option("--size", "capsule_size", help="Only this capsule size.")
 @db_option
 @json_option
@@ -93,7 +93,14 @@ def capsules_list(app, filler, capsule_size, db_path, as_json):
     from ..plan.model import normalise_size
     from ..store import calibrations
 
+    from ..errors import InputError
+    from ..plan.calibration import CAPSULE_BODY_ML
+
     size = normalise_size(capsule_size)
+    if capsule_size is not None and size not in CAPSULE_BODY_ML:
+        # a blank or unknown size is refused, not read as "every size" or "none recorded"
+        raise InputError(f"--size: {capsule_size!r} is not a capsule size; sizes: "
+                         f"{', '.join(CAPSULE_BODY_ML)}", field="--size")
     with open_store(app, db_path) as store:
         rows = calibrations.history(store, filler=filler, capsule_size=size)
     if as_json:

@@ -376,7 +376,7 @@ def inventory_count(app, ingredient_id, lot, counted, note, by, db_path, as_json
 
 
 @inventory.command(name="reconcile")
-@click.argument("count_id", type=click.IntRange(min=1))
+@click.argument("count_id", type=WholeNumber(min=1))
 @click.option("--by", required=True, type=params.identifier("by"), help="The pharmacist who signs (passphrase asked).")
 @db_option
 @json_option

@@ -39,6 +39,13 @@ def identifier(field: str) -> PersonText:
     return PersonText(field, "identifier")
 
 
+def choice(field: str) -> PersonText:
+    """An id picked from a list (filler, base, allergen tag): given, it must not be blank; a
+    blank value is refused, never read as "the default" (issue 11 attack: ``--base ''`` used
+    to plan with the formula's default base)."""
+    return PersonText(field, "identifier", required=True)
+
+
 def supplier_lot(field: str) -> PersonText:
     """A supplier lot number: an identifier no longer than the store takes (40)."""
     return PersonText(field, "identifier", max_length=40)  # == store.inventory.LOT_CHARS (tested)

@@ -14,8 +14,8 @@ from . import echo_json, json_option, params, pass_app
                    "(mL accepted when the formula gives a density).")
 @click.option("--strength", "-s", help="Per capsule ('1.5 mg', '0.1 mcg'), mg/mL for liquids "
               "and drops, mg/g for cream. Required for capsules and drops.")
-@click.option("--filler", help="Capsule filler ingredient id (one the formula allows).")
-@click.option("--base", type=params.identifier("--base"), help="Cream base ingredient id (one the formula lists); default: "
+@click.option("--filler", type=params.choice("--filler"), help="Capsule filler ingredient id (one the formula allows).")
+@click.option("--base", type=params.choice("--base"), help="Cream base ingredient id (one the formula lists); default: "
               "the formula's, or with --avoid the first base free of the avoided tags.")
 @click.option("--capsule-size", help="Capsule size (e.g. 1 or '#0'); default: chosen from "
               "the fill.")
@@ -23,7 +23,7 @@ from . import echo_json, json_option, params, pass_app
 @click.option("--overage", help="Extra made to cover losses (default: the formula's).")
 @click.option("--min-weighable", help="Minimum weighable quantity (default: the pharmacy "
               "settings, 120 mg for a Class III balance).")
-@click.option("--avoid", multiple=True, metavar="TAG",
+@click.option("--avoid", multiple=True, metavar="TAG", type=params.choice("--avoid"),
               help="Allergen/intolerance tag the patient must avoid (repeatable), e.g. lactose.")
 @click.option("--confirm-strength", is_flag=True,
               help="Confirm a strength that reads like a usual strength in the other unit "

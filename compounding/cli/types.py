@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import click
 
+#: the largest INTEGER SQLite stores (a larger id or count is refused, never passed on)
+SQLITE_MAX_INTEGER = 2**63 - 1
+
 
 class WholeNumber(click.IntRange):
     """click.IntRange that takes ASCII digits only: Python's int() also reads '١٠' (Arabic-
@@ -18,4 +21,8 @@ class WholeNumber(click.IntRange):
         if isinstance(value, str) and not (value.isascii() and value.isdigit()):
             self.fail(f"{value!r} is not a whole number written with the digits 0-9",
                       param, ctx)
+        if isinstance(value, str) and int(value) > SQLITE_MAX_INTEGER and (
+                self.max is None or self.max > SQLITE_MAX_INTEGER):
+            # an id or count past what SQLite stores: an OverflowError traceback otherwise
+            self.fail(f"{value} is too large; at most {SQLITE_MAX_INTEGER}", param, ctx)
         return super().convert(value, param, ctx)
