@@ -21,8 +21,8 @@ from .errors import InputError
 #: which follows the process locale (``mai`` in French, ``Mär`` in German).
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
-_DATE_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
+_DATE_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")  # ASCII digits only (\d reads ٢٠٢٦ as 2026)
+_MONTH_RE = re.compile(r"([0-9]{4})-([0-9]{2})")
 
 
 def _where(field: str | None) -> str:

@@ -31,6 +31,13 @@ def test_parse_date_accepts_iso(text, expected):
     ("2026-13-01", "--compounded: '2026-13-01' is not a date: there is no month 13"),
     ("2026-00-10", "--compounded: '2026-00-10' is not a date: there is no month 00"),
     ("0000-01-01", "--compounded: '0000-01-01' is not a date: there is no year 0000"),
+    # attack on issue 11: regex \d took Arabic-Indic digits, so `bud --compounded
+    # ٢٠٢٦-١١-٢٥` was dated 25 NOV 2026; only the ASCII digits 0-9 are a date
+    ("\u0662\u0660\u0662\u0666-\u0661\u0661-\u0662\u0665",
+     "--compounded: '\u0662\u0660\u0662\u0666-\u0661\u0661-\u0662\u0665' is not a date; "
+     "use YYYY-MM-DD (e.g. 2026-03-01)"),
+    ("\u0968\u0966\u0968\u096c-11-25", "--compounded: '\u0968\u0966\u0968\u096c-11-25' is "
+     "not a date; use YYYY-MM-DD (e.g. 2026-03-01)"),
 ])
 def test_parse_date_refuses_with_one_line_naming_the_field(text, message):
     with pytest.raises(InputError) as exc:
@@ -64,6 +71,9 @@ def test_parse_expiry(text, expected):
                "day of that month"),
     ("2027-13", "lot: '2027-13' is not an expiry: there is no month 13"),
     ("2027-02-30", "lot: '2027-02-30' is not a date: FEB 2027 has 28 days"),
+    ("\u0662\u0660\u0662\u0668-\u0660\u0661", "lot: '\u0662\u0660\u0662\u0668-"
+     "\u0660\u0661' is not an expiry; use YYYY-MM-DD, or YYYY-MM for the last day of that "
+     "month"),
 ])
 def test_parse_expiry_refuses(text, message):
     with pytest.raises(InputError) as exc:

@@ -145,7 +145,7 @@ def gs1_date(yymmdd: str, today: date, ai: str = "17") -> date:
     3.4.7); the century by the sliding window of General Specifications 7.12: a year 51 to
     99 years ahead of ``today`` is in the previous century, 50 or more years behind it in
     the next one."""
-    if not re.fullmatch(r"\d{6}", yymmdd):
+    if not re.fullmatch(r"[0-9]{6}", yymmdd):
         raise InputError(f"scan: ({ai}) {yymmdd!r} is not a GS1 date (YYMMDD)")
     yy, mm, dd = int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:])
     century = today.year - today.year % 100
@@ -183,7 +183,7 @@ def _looks_gs1(data: str) -> bool:
     starts with AI (01) and a GTIN-14 whose check digit is right."""
     if data.startswith(GS) or data.startswith("("):
         return True
-    m = re.match(r"01(\d{14})", data)
+    m = re.match(r"01([0-9]{14})", data)
     return bool(m) and _check_digit_ok(m.group(1))
 
 
@@ -298,7 +298,7 @@ def _gs1_scan(s, data, symbology, sym_name, today, field_name) -> Scan:
     warnings = []
     lot = seen.get("10")
     if lot is not None and "17" not in seen and re.search(
-            r"17\d\d(0[1-9]|1[0-2])\d\d$", lot):
+            r"17[0-9][0-9](0[1-9]|1[0-2])[0-9][0-9]$", lot):
         warnings.append(f"the lot (10) {lot!r} ends in what looks like an expiry (17); the "
                         "scanner may have dropped the group separator (GS) after the lot")
     return Scan(text=s, kind="gs1", data=data, symbology=symbology, symbology_name=sym_name,
@@ -326,7 +326,7 @@ def batch_lot_id(scan: Scan, own_gtins) -> str | None:
     else:
         return None
     # the lot ID format of store/lotid.py: YYMMDDSSS + a GS1 mod-10 check digit
-    if candidate and re.fullmatch(r"\d{10}", candidate) and _check_digit_ok(candidate):
+    if candidate and re.fullmatch(r"[0-9]{10}", candidate) and _check_digit_ok(candidate):
         return candidate
     return None
 
