@@ -314,3 +314,25 @@ def test_blank_choice_is_refused_not_read_as_the_default(tmp_path, db, args, msg
     assert r.output.splitlines() == [msg] or (r.output.startswith(msg)
                                               and len(r.output.splitlines()) == 1), r.output
     assert "Traceback" not in r.output
+
+
+def test_a_correction_that_changes_nothing_is_refused(tmp_path, db):
+    # attack on issue 11: `--corrects N` with the same figure (140 mg then 0.14 g) recorded a
+    # second, identical row and marked the first "corrected"
+    r = run(tmp_path, *CAL, "--fill-weight", "140 mg", "--capsules", "10", "--by", "ana")
+    assert r.exit_code == 0, r.output
+    r = run(tmp_path, *CAL, "--fill-weight", "0.14 g", "--capsules", "10", "--corrects", "1",
+            "--reason", "same", "--by", "ana")
+    assert r.exit_code == 1
+    assert r.output == ("Error: --corrects: calibration 1 already records 140 mg a capsule, 10 "
+                        "capsules weighed: a correction must change the fill weight, --capsules "
+                        "or --filler-lot\n")
+    assert count(db) == 1
+    # a correction of a correction that changes the lot is recorded
+    r = run(tmp_path, *CAL, "--fill-weight", "140 mg", "--capsules", "10", "--filler-lot",
+            "MCC-9", "--corrects", "1", "--reason", "lot left out", "--by", "ana")
+    assert r.exit_code == 0, r.output
+    r = run(tmp_path, *CAL, "--fill-weight", "141 mg", "--capsules", "10", "--filler-lot",
+            "MCC-9", "--corrects", "2", "--reason", "mean re-computed", "--by", "ana")
+    assert r.exit_code == 0, r.output
+    assert count(db) == 3

@@ -14,6 +14,8 @@ Functions take the :class:`~compounding.store.Store` first and use its public AP
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from .. import units as u
 from ..errors import InputError, NotFoundError, RefusedError
 from .core import need_printable
@@ -71,6 +73,17 @@ def record(store, catalogue, *, filler: str, capsule_size: str, fill_weight, by:
                     f"--corrects: calibration {corrects} is no longer the latest of {filler} "
                     f"size {size}: calibration {latest['id']} was recorded after it by "
                     f"{latest['recorded_by']} at {latest['recorded_at']}")
+            new_count = None if capsules_weighed is None else int(capsules_weighed)
+            if (Decimal(old["fill_weight_mg"]) == weight.to("mg").value
+                    and old["capsules_weighed"] == new_count
+                    and old["filler_lot"] == filler_lot):
+                # a correction that changes nothing would only double the record
+                raise RefusedError(
+                    f"--corrects: calibration {corrects} already records "
+                    f"{u.fmt(weight.to('mg'))} a capsule"
+                    + (f", {new_count} capsules weighed" if new_count else "")
+                    + (f", filler lot {filler_lot}" if filler_lot else "")
+                    + ": a correction must change the fill weight, --capsules or --filler-lot")
         values = {"filler": filler, "capsule_size": size,
                   "fill_weight_mg": u.plain(weight.to("mg").value),
                   "capsules_weighed": None if capsules_weighed is None else int(capsules_weighed),
