@@ -128,7 +128,7 @@ def _today():
 
 
 @inventory.command(name="list")
-@click.option("--expiring-within", "days", type=WholeNumber(min=0),
+@click.option("--expiring-within", "days", type=WholeNumber(min=0, unbounded=True),
               help="Only lots expiring within DAYS days (expired lots included).")
 @click.option("--ingredient", help="Only lots of this ingredient.")
 @click.option("--all", "show_all", is_flag=True, help="Include lots with nothing on hand.")

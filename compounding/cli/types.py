@@ -17,12 +17,19 @@ class WholeNumber(click.IntRange):
     """click.IntRange that takes ASCII digits only: Python's int() also reads '١٠' (Arabic-
     Indic digits) and ' 1_0 ', which a label count must not silently accept."""
 
+    def __init__(self, *args, unbounded: bool = False, **kwargs):
+        # unbounded: the value never reaches SQLite as an INTEGER (e.g. --expiring-within,
+        # where a huge number of days means "every lot"); otherwise a value past SQLite's
+        # INTEGER is refused
+        super().__init__(*args, **kwargs)
+        self.unbounded = unbounded
+
     def convert(self, value, param, ctx):
         if isinstance(value, str) and not (value.isascii() and value.isdigit()):
             self.fail(f"{value!r} is not a whole number written with the digits 0-9",
                       param, ctx)
-        if isinstance(value, str) and int(value) > SQLITE_MAX_INTEGER and (
-                self.max is None or self.max > SQLITE_MAX_INTEGER):
+        if (not self.unbounded and isinstance(value, str) and int(value) > SQLITE_MAX_INTEGER
+                and (self.max is None or self.max > SQLITE_MAX_INTEGER)):
             # an id or count past what SQLite stores: an OverflowError traceback otherwise
             self.fail(f"{value} is too large; at most {SQLITE_MAX_INTEGER}", param, ctx)
         return super().convert(value, param, ctx)
