@@ -335,30 +335,42 @@ class _Count(click.ParamType):
 @click.option("--limit", type=_Count(), default=None,
               help=f"Show the newest N batches (default {LIST_DEFAULT}).")
 @click.option("--all", "show_all", is_flag=True, help="Show every batch.")
+@click.option("--all-sites", is_flag=True,
+              help="Batches of every site of the group, grouped by site (default: this "
+                   "site's, the settings' `site`), with a SITE column.")
 @db_option
 @json_option
 @pass_app
-def batch_list(app, status, limit, show_all, db_path, as_json):
-    """List batches, newest first: the newest 50 unless --limit or --all says otherwise.
+def batch_list(app, status, limit, show_all, all_sites, db_path, as_json):
+    """List this site's batches, newest first: the newest 50 unless --limit or --all says
+    otherwise.
 
     When there are more, a note on stderr says how many were left out.
     """
+    from ..store.sites import others_note
     if show_all and limit is not None:
         raise click.UsageError("give --limit N or --all, not both")
     n = None if show_all else (limit or LIST_DEFAULT)
     with open_store(app, db_path) as store:
-        rows = store.list_batches(status, n)
-        total = store.count_batches(status) if n is not None and len(rows) == n else len(rows)
+        site = None if all_sites else store.site
+        rows = store.list_batches(status, n, site)
+        total = (store.count_batches(status, site) if n is not None and len(rows) == n
+                 else len(rows))
+        note = None if all_sites else others_note(store, "batches", "batches")
+    if note:
+        click.echo(note, err=True)
     if as_json:
         echo_json(rows)
     elif not rows:
         click.echo("No batches" + (f" with status {status}" if status else ""))
     else:
-        click.echo(table([[r["lot_id"], r["formula_id"], r["strength"], r["quantity"],
-                           r["status"], _date(r["compounded_on"]), _date(r["bud"]),
-                           f"{r['steps_weighed']}/{r['steps_planned']}"] for r in rows],
-                         ["LOT", "FORMULA", "STRENGTH", "QUANTITY", "STATUS", "COMPOUNDED",
-                          "BUD", "WEIGHED"]))
+        click.echo(table([([r["site"]] if all_sites else []) + [
+            r["lot_id"], r["formula_id"], r["strength"], r["quantity"], r["status"],
+            _date(r["compounded_on"]), _date(r["bud"]),
+            f"{r['steps_weighed']}/{r['steps_planned']}"] for r in rows],
+            (["SITE"] if all_sites else []) + [
+                "LOT", "FORMULA", "STRENGTH", "QUANTITY", "STATUS", "COMPOUNDED", "BUD",
+                "WEIGHED"]))
     if total > len(rows):
         what = f"{status} batches" if status else "batches"
         click.echo(f"Showing the newest {len(rows):,} of {total:,} {what}; --limit N for "

@@ -135,20 +135,31 @@ def _today():
 @click.option("--low", is_flag=True,
               help="Only ingredients at or below their reorder point ([reorder_points] in "
                    "the settings): usable stock is unexpired and not on hold.")
+@click.option("--all-sites", is_flag=True,
+              help="Lots of every site of the group (default: this site's, the settings' "
+                   "`site`), with a SITE column.")
 @db_option
 @json_option
 @pass_app
-def inventory_list(app, days, ingredient, show_all, low, db_path, as_json):
-    """List component lots with stock on hand, earliest expiry first."""
+def inventory_list(app, days, ingredient, show_all, low, all_sites, db_path, as_json):
+    """List component lots with stock on hand, earliest expiry first (this site's)."""
     from .. import units as u
     from ..dates import format_date
+    from ..store.sites import others_note
 
     if low:
+        if all_sites:
+            raise click.UsageError("--low looks at this site's stock (its reorder points); "
+                                   "not with --all-sites")
         _list_low(app, db_path, as_json)
         return
     with open_store(app, db_path) as store:
         lots = store.lots(ingredient=ingredient, expiring_within=days,
-                          include_empty=show_all or days is not None)
+                          include_empty=show_all or days is not None,
+                          site=None if all_sites else store.site)
+        note = None if all_sites else others_note(store, "component_lots", "component lots")
+    if note:
+        click.echo(note, err=True)
     if as_json:
         echo_json([lot_json(x) for x in lots])
         return
@@ -161,12 +172,12 @@ def inventory_list(app, days, ingredient, show_all, low, db_path, as_json):
         state = "EXPIRED" if x["expired"] else f"{x['days_to_expiry']} days"
         if x.get("on_hold"):
             state += ", ON HOLD"
-        rows.append([x["ingredient"], x["lot_number"],
-                     format_date(x["expires"]), state,
-                     u.plain(x["potency_percent"]) + "%", show_amount(x["on_hand"], x["unit"]),
-                     show_amount(x["reserved"], x["unit"])])
-    click.echo(table(rows, ["INGREDIENT", "LOT", "EXPIRES", "LEFT", "POTENCY", "ON HAND",
-                            "RESERVED"]))
+        rows.append(([x["site"]] if all_sites else []) + [
+            x["ingredient"], x["lot_number"], format_date(x["expires"]), state,
+            u.plain(x["potency_percent"]) + "%", show_amount(x["on_hand"], x["unit"]),
+            show_amount(x["reserved"], x["unit"])])
+    click.echo(table(rows, (["SITE"] if all_sites else []) + [
+        "INGREDIENT", "LOT", "EXPIRES", "LEFT", "POTENCY", "ON HAND", "RESERVED"]))
 
 
 @inventory.command(name="label")

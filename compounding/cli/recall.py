@@ -16,31 +16,43 @@ def _date(iso: str) -> str:
     return format_date(iso)
 
 
-def _prints_table(prints: list[dict]) -> str:
-    return table([[p["lot_id"], p["kind"], f"{p['template_id']} v{p['template_version']}",
-                   str(p["copies"]), "yes" if p["reprint"] else "no", p["printed_by"],
-                   p["printed_at"][:19] + "Z"] for p in prints],
-                 ["BATCH", "KIND", "TEMPLATE", "COPIES", "REPRINT", "BY", "AT (UTC)"])
+def _site_table(rows: list[list[str]], headers: list[str], sites: list[str] | None) -> str:
+    """``table`` with a SITE column first when ``sites`` is given (issue 20: only when the
+    store acts for, or the rows involve, a site other than MAIN)."""
+    if sites is None:
+        return table(rows, headers)
+    return table([[s, *r] for s, r in zip(sites, rows)], ["SITE", *headers])
 
 
-def _dispensed_table(rows: list[dict]) -> str:
-    return table([[d["lot_id"], d["patient"] or "-", d["rx_number"] or "-",
-                   _date(d["date"]), d["dispensed_quantity"] or "-", d["prescriber"] or "-",
-                   d["printed_by"]] for d in rows],
-                 ["BATCH", "PATIENT", "RX", "DISPENSED", "QUANTITY", "PRESCRIBER", "BY"])
+def _prints_table(prints: list[dict], show_sites: bool = False) -> str:
+    return _site_table(
+        [[p["lot_id"], p["kind"], f"{p['template_id']} v{p['template_version']}",
+          str(p["copies"]), "yes" if p["reprint"] else "no", p["printed_by"],
+          p["printed_at"][:19] + "Z"] for p in prints],
+        ["BATCH", "KIND", "TEMPLATE", "COPIES", "REPRINT", "BY", "AT (UTC)"],
+        [p["site"] for p in prints] if show_sites else None)
 
 
-def _downstream(prints: list[dict], dispensed: list[dict]) -> None:
+def _dispensed_table(rows: list[dict], show_sites: bool = False) -> str:
+    return _site_table(
+        [[d["lot_id"], d["patient"] or "-", d["rx_number"] or "-", _date(d["date"]),
+          d["dispensed_quantity"] or "-", d["prescriber"] or "-", d["printed_by"]]
+         for d in rows],
+        ["BATCH", "PATIENT", "RX", "DISPENSED", "QUANTITY", "PRESCRIBER", "BY"],
+        [d["site"] for d in rows] if show_sites else None)
+
+
+def _downstream(prints: list[dict], dispensed: list[dict], show_sites: bool = False) -> None:
     click.echo("")
     if prints:
         click.echo(f"Label prints ({len(prints)}):")
-        click.echo(_prints_table(prints))
+        click.echo(_prints_table(prints, show_sites))
     else:
         click.echo("No batch labels printed")
     click.echo("")
     if dispensed:
         click.echo(f"Dispensed to patients ({len(dispensed)}):")
-        click.echo(_dispensed_table(dispensed))
+        click.echo(_dispensed_table(dispensed, show_sites))
     else:
         click.echo("No dispensing labels printed")
 
@@ -80,11 +92,14 @@ def recall_lookup(app, component_lot, ingredient, batch_lot, db_path, as_json):
 
     Every batch that used (or is planned to use) the lot, with status and BUD; every label
     printed for those batches; every dispensing label (patient, Rx number, date dispensed),
-    so each patient who received it can be called. Exit 0 also when nothing used it (the lot
+    so each patient who received it can be called. Every site of the group is searched;
+    when more than one site is involved, a SITE column says where each batch was made and
+    each label (and patient) was printed. Exit 0 also when nothing used it (the lot
     exists); exit 2 when no such lot is on record.
     """
     from ..errors import InputError
     from ..store import dispensing
+    from ..store.sites import multi_site
 
     if (component_lot is None) == (batch_lot is None):
         raise InputError("give a supplier lot (COMPONENT_LOT) or --batch LOT, not both")
@@ -93,10 +108,14 @@ def recall_lookup(app, component_lot, ingredient, batch_lot, db_path, as_json):
     with open_store(app, db_path) as store:
         if batch_lot is not None:
             rec = dispensing.recall_batch(store, batch_lot)
+            show_sites = multi_site(store, [rec["site"], *(
+                p["site"] for p in rec["label_prints"] + rec["dispensed"])])
         else:
             rows = dispensing.recall_component(store, component_lot, ingredient)
+            show_sites = multi_site(store, [*(r["site"] for r in rows), *(
+                p["site"] for r in rows for p in r["label_prints"] + r["dispensed"])])
     if batch_lot is not None:
-        _show_batch(rec, as_json)
+        _show_batch(rec, as_json, show_sites)
         return
     if as_json:
         echo_json(rows)
@@ -107,10 +126,11 @@ def recall_lookup(app, component_lot, ingredient, batch_lot, db_path, as_json):
     batches = sorted({r["batch_lot_id"] for r in rows})
     click.echo(f"Lot {component_lot}: {len(batches)} batch{'es' if len(batches) != 1 else ''}")
     from .inventory import show_amount
-    click.echo(table([[r["batch_lot_id"], r["ingredient"], r["formula_id"], r["status"],
-                       _date(r["bud"]), r["basis"],
-                       show_amount(r["quantity"], r["unit"])] for r in rows],
-                     ["BATCH", "INGREDIENT", "FORMULA", "STATUS", "BUD", "USE", "QUANTITY"]))
+    click.echo(_site_table([[r["batch_lot_id"], r["ingredient"], r["formula_id"], r["status"],
+                             _date(r["bud"]), r["basis"],
+                             show_amount(r["quantity"], r["unit"])] for r in rows],
+                           ["BATCH", "INGREDIENT", "FORMULA", "STATUS", "BUD", "USE",
+                            "QUANTITY"], [r["site"] for r in rows] if show_sites else None))
     seen = set()
     prints, dispensed = [], []
     for r in rows:
@@ -119,14 +139,15 @@ def recall_lookup(app, component_lot, ingredient, batch_lot, db_path, as_json):
         seen.add(r["batch_lot_id"])
         prints += r["label_prints"]
         dispensed += r["dispensed"]
-    _downstream(prints, dispensed)
+    _downstream(prints, dispensed, show_sites)
 
 
-def _show_batch(rec: dict, as_json: bool) -> None:
+def _show_batch(rec: dict, as_json: bool, show_sites: bool = False) -> None:
     if as_json:
         echo_json(rec)
         return
-    click.echo(f"Batch {rec['lot_id']}: {rec['formula_id']}, {rec['strength']}, "
+    where = f" (site {rec['site']})" if show_sites else ""
+    click.echo(f"Batch {rec['lot_id']}{where}: {rec['formula_id']}, {rec['strength']}, "
                f"{rec['quantity']}; status {rec['status']}; BUD {_date(rec['bud'])}")
     if rec["corrects"]:
         click.echo(f"Corrects batch {rec['corrects']['corrects_lot_id']}")
@@ -137,12 +158,12 @@ def _show_batch(rec: dict, as_json: bool) -> None:
     click.echo(table([[c["ingredient"], c["lot_number"], _date(c["expires"]), c["basis"],
                        show_amount(c["quantity"], c["unit"])] for c in rec["component_lots"]],
                      ["INGREDIENT", "LOT", "EXPIRES", "USE", "QUANTITY"]))
-    _downstream(rec["label_prints"], rec["dispensed"])
+    _downstream(rec["label_prints"], rec["dispensed"], show_sites)
 
 
 # ---------------------------------------------------------------- issue 19: recall as a record
 
-def _show_recall(rec: dict) -> None:
+def _show_recall(rec: dict, show_sites: bool = False) -> None:
     subject = (f"{rec['ingredient']} lot {rec['lot']}" if rec["kind"] == "component-lot"
                else f"batch {rec['lot']}")
     from ..store.signatures import person_time
@@ -152,20 +173,23 @@ def _show_recall(rec: dict) -> None:
     click.echo("")
     if rec["batches"]:
         click.echo(f"Batches ({len(rec['batches'])}):")
-        click.echo(table([[b["lot_id"], b["formula_id"], b["strength"] or "-",
-                           b["status_before"], b["action"], b["status"]]
-                          for b in rec["batches"]],
-                         ["BATCH", "FORMULA", "STRENGTH", "WAS", "ACTION", "NOW"]))
+        click.echo(_site_table([[b["lot_id"], b["formula_id"], b["strength"] or "-",
+                                 b["status_before"], b["action"], b["status"]]
+                                for b in rec["batches"]],
+                               ["BATCH", "FORMULA", "STRENGTH", "WAS", "ACTION", "NOW"],
+                               [b["site"] for b in rec["batches"]] if show_sites else None))
     else:
         click.echo("No batch used it")
     click.echo("")
     if rec["patients"]:
         click.echo(f"Patients ({len(rec['patients'])}; reached {rec['reached']}, still to "
                    f"reach {len(rec['to_reach'])}):")
-        click.echo(table([[p["rx_number"], p["patient"] or "-", p["lot_id"],
-                           _date(p["dispensed_on"]), p["dispensed_quantity"] or "-",
-                           p["outcome"] or "NOT CONTACTED"] for p in rec["patients"]],
-                         ["RX", "PATIENT", "BATCH", "DISPENSED", "QUANTITY", "OUTCOME"]))
+        click.echo(_site_table([[p["rx_number"], p["patient"] or "-", p["lot_id"],
+                                 _date(p["dispensed_on"]), p["dispensed_quantity"] or "-",
+                                 p["outcome"] or "NOT CONTACTED"] for p in rec["patients"]],
+                               ["RX", "PATIENT", "BATCH", "DISPENSED", "QUANTITY",
+                                "OUTCOME"],
+                               [p["site"] for p in rec["patients"]] if show_sites else None))
     else:
         click.echo("No patient was dispensed from these batches")
     c = rec["closure"]
@@ -198,6 +222,8 @@ def recall_open(app, component_lot, ingredient, batch_lot, reason, by, db_path, 
         rec = recalls.open_recall(store, component_lot=component_lot, ingredient=ingredient,
                                   batch=batch_lot, reason=reason, by=by,
                                   passphrase=signer_passphrase(app, by, "recall opened"))
+        from ..store.sites import multi_site
+        show_sites = multi_site(store, [x["site"] for x in rec["batches"] + rec["patients"]])
     if as_json:
         echo_json(rec)
         return
@@ -208,7 +234,7 @@ def recall_open(app, component_lot, ingredient, batch_lot, reason, by, db_path, 
                + f"; {n} batch{'es' if n != 1 else ''} quarantined (released and partly "
                  "dispensed batches too, so nothing left on the shelf goes out)")
     click.echo("")
-    _show_recall(rec)
+    _show_recall(rec, show_sites)
 
 
 @recall.command(name="contact")
@@ -244,13 +270,15 @@ def recall_contact(app, recall_id, rx, outcome, note, by, db_path, as_json):
 def recall_show(app, recall_id, db_path, as_json):
     """Show a recall: its batches, every patient and who is still to be reached."""
     from ..store import recalls
+    from ..store.sites import multi_site
 
     with open_store(app, db_path) as store:
         rec = recalls.show_recall(store, recall_id)
+        show_sites = multi_site(store, [x["site"] for x in rec["batches"] + rec["patients"]])
     if as_json:
         echo_json(rec)
         return
-    _show_recall(rec)
+    _show_recall(rec, show_sites)
 
 
 @recall.command(name="list")

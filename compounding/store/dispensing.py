@@ -68,16 +68,19 @@ def label_prints(store: StoreCore, lot_id: str) -> list[dict]:
 
 def recall(store: StoreCore, component_lot: str, ingredient: str | None = None) -> list[dict]:
     """Every batch that used (weighed) or is planned to use component lot number
-    ``component_lot``, with status, BUD and the patient labels printed for it."""
-    sql = "SELECT * FROM lot_usage WHERE lot_number = ?"
+    ``component_lot``, with status, BUD and the patient labels printed for it, at every
+    site: each row names the batch's ``site`` and each dispensing label the ``site`` that
+    printed it (issue 20)."""
+    sql = ("SELECT u.*, b.site FROM lot_usage u JOIN batches b ON b.lot_id = u.batch_lot_id"
+           " WHERE u.lot_number = ?")
     params = [component_lot]
     if ingredient is not None:
-        sql += " AND ingredient = ?"
+        sql += " AND u.ingredient = ?"
         params.append(ingredient)
     if store.one("SELECT 1 AS yes FROM component_lots WHERE lot_number = ?"
                  + (" AND ingredient = ?" if ingredient else ""), params) is None:
         raise NotFoundError(f"no component lot {component_lot} on record")
-    rows = store.rows(sql + " ORDER BY batch_lot_id, ingredient", params)
+    rows = store.rows(sql + " ORDER BY u.batch_lot_id, u.ingredient", params)
     for r in rows:
         # exact amounts (the view's are REAL for scripts)
         if r["basis"] == "weighed":
@@ -90,7 +93,7 @@ def recall(store: StoreCore, component_lot: str, ingredient: str | None = None) 
                 "SELECT planned_quantity FROM batch_components WHERE lot_id = ? AND "
                 "component_lot_id = ?", [r["batch_lot_id"], r["component_lot_id"]]))
         r["dispensed"] = store.rows(
-            "SELECT patient, rx_number, prescriber, dispensed_quantity, printed_at, kind"
+            "SELECT patient, rx_number, prescriber, dispensed_quantity, printed_at, kind, site"
             " FROM label_prints WHERE lot_id = ? AND (patient IS NOT NULL"
             " OR rx_number IS NOT NULL) ORDER BY id", [r["batch_lot_id"]])
     return rows
@@ -99,16 +102,17 @@ def recall(store: StoreCore, component_lot: str, ingredient: str | None = None) 
 def _prints(store: StoreCore, lot_id: str) -> list[dict]:
     rows = store.rows(
         "SELECT id, lot_id, kind, template_id, template_version, copies, reprint, patient, "
-        "rx_number, prescriber, dispensed_quantity, output_path, printed_by, printed_at "
-        "FROM label_prints WHERE lot_id = ? ORDER BY id", [lot_id])
+        "rx_number, prescriber, dispensed_quantity, output_path, printed_by, printed_at, "
+        "site FROM label_prints WHERE lot_id = ? ORDER BY id", [lot_id])
     for r in rows:
         r["reprint"] = bool(r["reprint"])
     return rows
 
 
 def recall_batch(store: StoreCore, lot_id: str) -> dict:
-    """Everything downstream of one batch: its lots, status, every label printed and every
-    dispensing label (patient, Rx number, date), and its correction links."""
+    """Everything downstream of one batch, whichever site made it: its ``site``, lots,
+    status, every label printed and every dispensing label (patient, Rx number, date, the
+    ``site`` that printed it), and its correction links."""
     lot_id = lotid.validate_lot_id(lot_id)
     b = batch_row(store, lot_id)
     prints = _prints(store, lot_id)
@@ -124,7 +128,8 @@ def recall_batch(store: StoreCore, lot_id: str) -> dict:
             c["quantity"] = Decimal(store.scalar(
                 "SELECT planned_quantity FROM batch_components WHERE lot_id = ? AND "
                 "component_lot_id = ?", [lot_id, c["component_lot_id"]]))
-    return {"lot_id": lot_id, "formula_id": b["formula_id"], "strength": b["strength"],
+    return {"lot_id": lot_id, "site": b["site"], "formula_id": b["formula_id"],
+            "strength": b["strength"],
             "quantity": b["quantity"], "status": b["status"], "bud": b["bud"],
             "compounded_on": b["compounded_on"], "component_lots": used,
             "label_prints": [p for p in prints if p["kind"] != "dispensing"],
@@ -136,7 +141,7 @@ def _dispensed(p: dict) -> dict:
     return {"lot_id": p["lot_id"], "patient": p["patient"], "rx_number": p["rx_number"],
             "prescriber": p["prescriber"], "dispensed_quantity": p["dispensed_quantity"],
             "date": p["printed_at"][:10], "printed_at": p["printed_at"],
-            "printed_by": p["printed_by"], "reprint": p["reprint"]}
+            "printed_by": p["printed_by"], "reprint": p["reprint"], "site": p["site"]}
 
 
 def recall_component(store: StoreCore, component_lot: str, ingredient: str | None = None) -> list:

@@ -127,17 +127,19 @@ def recall_row(store: StoreCore, recall_id) -> dict:
 
 
 def show_recall(store: StoreCore, recall_id) -> dict:
-    """One recall: what and why, its batches (status before, action), every patient with
-    their contacts and latest outcome, who is still to be reached, and the closure."""
+    """One recall: what and why, its batches (status before, action, ``site``), every
+    patient with the ``site`` that dispensed to them (issue 20), their contacts and latest
+    outcome, who is still to be reached, and the closure."""
     r = recall_row(store, recall_id)
     rid = r["recall_id"]
     batches = store.rows("SELECT rb.lot_id, rb.status_before, rb.action, b.status, "
-                         "b.formula_id, b.strength FROM recall_batches rb JOIN batches b "
+                         "b.formula_id, b.strength, b.site FROM recall_batches rb JOIN batches b "
                          "ON b.lot_id = rb.lot_id WHERE rb.recall_id = ? ORDER BY rb.lot_id",
                          [rid])
-    patients = store.rows("SELECT seq, lot_id, patient, rx_number, prescriber, "
-                          "dispensed_quantity, dispensed_on FROM recall_patients WHERE "
-                          "recall_id = ? ORDER BY seq", [rid])
+    patients = store.rows("SELECT p.seq, p.lot_id, p.patient, p.rx_number, p.prescriber, "
+                          "p.dispensed_quantity, p.dispensed_on, lp.site FROM recall_patients p"
+                          " JOIN label_prints lp ON lp.id = p.label_print_id WHERE "
+                          "p.recall_id = ? ORDER BY p.seq", [rid])
     contacts = store.rows("SELECT id, rx_number, outcome, note, contacted_by, contacted_at "
                           "FROM recall_contacts WHERE recall_id = ? ORDER BY id", [rid])
     for p in patients:

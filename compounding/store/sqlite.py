@@ -18,6 +18,7 @@ A PostgreSQL backend (issue 20) is a sibling module with the same functions.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -179,7 +180,7 @@ def backup(store, dest) -> dict:
     try:
         check, counts, head = backup_to(store.db, partial, ("component_lots", "batches",
                                                             "weighings", "audit_log"))
-        _publish(partial, dest)
+        publish(partial, dest)
     finally:
         partial.unlink(missing_ok=True)
     store.audit("db.backup", getpass.getuser() or "system",
@@ -189,16 +190,17 @@ def backup(store, dest) -> dict:
                                             "head": head[1] if head else "0" * 64}}
 
 
-def _publish(partial: Path, dest: Path) -> None:
-    """Give the finished file ``partial`` its name ``dest`` without replacing a file there."""
+def publish(partial: Path, dest: Path, what: str = "backup") -> None:
+    """Give the finished file ``partial`` its name ``dest`` without replacing a file there
+    (``what`` names the operation in the refusal: backup, copy)."""
     try:
         os.link(partial, dest)
     except FileExistsError:
-        raise RefusedError(f"backup: {dest} appeared while the backup ran; the copy was not "
+        raise RefusedError(f"{what}: {dest} appeared while the {what} ran; the copy was not "
                            "kept (choose a new file name)") from None
     except OSError:  # a file system without hard links: rename, after one more look
         if dest.exists():
-            raise RefusedError(f"backup: {dest} appeared while the backup ran; choose a new "
+            raise RefusedError(f"{what}: {dest} appeared while the {what} ran; choose a new "
                                "file name") from None
         os.rename(partial, dest)
 
@@ -277,3 +279,91 @@ def error_text(path: str, exc: Exception) -> str:
         return (f"database {path} stayed locked by another process for more than "
                 f"{BUSY_TIMEOUT_S} s ({msg})")
     return f"database {path}: {msg}"
+
+
+# ------------------------------------------------------------ copying a store (issue 20)
+
+def _q(name: str) -> str:
+    """``name`` as a quoted SQL identifier (names come from the schema, never from input)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def load_order(db) -> list[str]:
+    """Every table of the database (not SQLite's own), each after the tables its foreign
+    keys reference, so rows inserted in this order never dangle."""
+    conn = getattr(db, "conn", db)
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                        "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    parents = {n: {r[2] for r in conn.execute(f"PRAGMA foreign_key_list({_q(n)})")} - {n}
+               for n in names}
+    order: list[str] = []
+    placed: set[str] = set()
+
+    def place(name: str, seen: tuple = ()) -> None:
+        if name in placed or name in seen:
+            return
+        for parent in sorted(parents.get(name, ())):
+            if parent in parents:
+                place(parent, seen + (name,))
+        placed.add(name)
+        order.append(name)
+
+    for n in names:
+        place(n)
+    return order
+
+
+def iter_rows(db, table: str, columns: list[str], chunk: int = 5000):
+    """The rows of ``table`` (tuples of ``columns``) in storage order, ``chunk`` at a time."""
+    cur = db.conn.execute(f"SELECT {', '.join(_q(c) for c in columns)} FROM {_q(table)} "
+                          "ORDER BY rowid")
+    while True:
+        rows = cur.fetchmany(chunk)
+        if not rows:
+            return
+        yield rows
+
+
+def insert_many(db, table: str, columns: list[str], rows) -> None:
+    """Insert ``rows`` (tuples of ``columns``) into ``table`` as they are (ids included)."""
+    db.conn.executemany(f"INSERT INTO {_q(table)} ({', '.join(_q(c) for c in columns)}) "
+                        f"VALUES ({', '.join('?' for _ in columns)})", rows)
+
+
+@contextlib.contextmanager
+def read_snapshot(db):
+    """Every read inside the block sees one consistent state of the database (a read
+    transaction: in WAL mode others keep writing meanwhile); nothing is written."""
+    conn = db.conn
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+
+
+@contextlib.contextmanager
+def suspended_triggers(db):
+    """Inside an open write transaction: every trigger dropped for the block and created
+    again with its own SQL when the block ends (a bulk copy of rows that were valid when
+    written: an append-only trigger or a "the signer must be active now" rule would refuse
+    history). When the block raises, the caller rolls the transaction back, which restores
+    them as well. CHECK, NOT NULL, UNIQUE and FOREIGN KEY constraints stay on."""
+    conn = db.conn
+    if not conn.in_transaction:
+        raise RuntimeError("suspended_triggers needs an open write transaction")
+    triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                            "ORDER BY rowid").fetchall()
+    for name, _ in triggers:
+        conn.execute(f"DROP TRIGGER {_q(name)}")
+    yield
+    for _, sql in triggers:
+        conn.execute(sql)
+
+
+def checkpoint(db) -> None:
+    """Write the WAL back into the database file (before the file is linked elsewhere)."""
+    db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

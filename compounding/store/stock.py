@@ -261,7 +261,8 @@ def movements(store: StoreCore, lot_number: str, ingredient: str | None = None) 
 
 
 def low_stock(store: StoreCore, reorder_points: dict, today: date | None = None) -> list[dict]:
-    """Ingredients whose usable stock (unexpired, not on hold, on hand) is at or below their
+    """Ingredients whose usable stock at the store's site (unexpired, not on hold, on hand;
+    issue 20) is at or below their
     reorder point. ``reorder_points``: ingredient id -> Quantity. One row per ingredient:
     ``usable`` and ``reorder_point`` as Quantities in the lots' unit, ``lots`` counted."""
     today = today or store.today()
@@ -271,7 +272,8 @@ def low_stock(store: StoreCore, reorder_points: dict, today: date | None = None)
     for ingredient, point in sorted(reorder_points.items()):
         unit = "mg" if point.dim == "mass" else "mL"
         usable, n = Decimal(0), 0
-        for x in inventory.lots(store, ingredient=ingredient, include_empty=False, today=today):
+        for x in inventory.lots(store, ingredient=ingredient, include_empty=False, today=today,
+                                site=store.site):  # issue 20: this site's stock
             if x["expired"] or x["id"] in held or x["unit"] != unit:
                 continue
             usable += x["on_hand"]
