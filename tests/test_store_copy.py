@@ -51,6 +51,17 @@ def counts(path):
     return out
 
 
+def state(path):
+    """What a refused copy must leave as it was: the row counts, or the bytes of a file
+    that is not a database, or its absence."""
+    if not path.exists():
+        return None
+    try:
+        return counts(path)
+    except sqlite3.DatabaseError:
+        return path.read_bytes()
+
+
 def verify(path):
     return CliRunner().invoke(cli, ["db", "verify", "--db", str(path)], env=ENV)
 
@@ -72,6 +83,9 @@ def test_copy_to_a_new_file(tmp_path):
     after = counts(dst)
     assert after == {**before, "audit_log": before["audit_log"] + 1}
     assert counts(src) == before  # the source is only read
+    schema = [CliRunner().invoke(cli, ["db", "schema", "--db", str(p)]).output
+              for p in (src, dst)]
+    assert schema[0] == schema[1] and "CREATE TRIGGER lot_ids_no_update" in schema[1]
     assert not list(tmp_path.glob("*.partial-*"))
     con = sqlite3.connect(dst)
     assert con.execute("SELECT action, details FROM audit_log ORDER BY id DESC LIMIT 1"
@@ -101,7 +115,14 @@ def test_copy_json_and_into_an_empty_store(tmp_path):
     ("other-site", 1, "Error: --to {dst} already holds records (site BOS); merging two "
                       "stores is not supported yet: copy into a new file or an empty store "
                       "(nothing was copied)"),
-    ("itself", 2, "Error: --to {src} is the --from store itself"),
+    ("itself", 2, "Error: --to: {src} is the database or one of its files; choose another "
+                  "file name"),
+    ("its-wal", 2, "Error: --to: {src}-wal is the database or one of its files; choose "
+                   "another file name"),
+    ("a-dir", 2, "Error: --to: {tmp} is a directory; name a file in it"),
+    ("from-dir", 2, "Error: --from {tmp}: not a file (a directory or a device?)"),
+    ("corrupt-to", 1, "Error: --to: {dst} is not a compounding database or is corrupt (file "
+                      "is not a database); it was not changed"),
     ("missing", 2, "Error: --from {tmp}/none.db: no such database file"),
     ("truncated", 2, "Error: --from: {src} is not a compounding database or is corrupt "
                      "(database disk image is malformed); it was not changed"),
@@ -131,6 +152,14 @@ def test_refusals_copy_nothing(tmp_path, case, code, message):
         make_store(dst, "BOS", lot="NX2")
     elif case == "itself":
         to = src
+    elif case == "its-wal":
+        to = tmp_path / "a.db-wal"
+    elif case == "a-dir":
+        to = tmp_path
+    elif case == "from-dir":
+        src = tmp_path
+    elif case == "corrupt-to":
+        dst.write_bytes(b"not a database at all, just some text" * 100)
     elif case == "missing":
         src = tmp_path / "none.db"
     elif case == "truncated":
@@ -145,11 +174,11 @@ def test_refusals_copy_nothing(tmp_path, case, code, message):
         con.execute("UPDATE component_lots SET manufacturer = 'edited'")
         con.commit()
         con.close()
-    before = counts(dst) if dst.exists() else None
+    before = state(dst)
     r = copy("--from", str(src), "--to", str(to))
     assert (r.exit_code, r.output) == (code, message.format(src=src, dst=dst, tmp=tmp_path)
                                        + "\n")
-    assert (counts(dst) if dst.exists() else None) == before
+    assert state(dst) == before
     assert not list(tmp_path.glob("*.partial-*"))
 
 
@@ -178,42 +207,91 @@ def start_copy(src, dst):
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
-    path = tmp_path_factory.mktemp("big") / "big.db"
+    """A store of 10,000 audit entries, and how long a whole copy of it takes here now."""
+    folder = tmp_path_factory.mktemp("big")
+    path = folder / "big.db"
     big_store(path)
-    return path
+    started = time.monotonic()
+    proc = start_copy(path, folder / "timed.db")
+    proc.communicate()
+    assert proc.returncode == 0
+    return path, time.monotonic() - started
 
 
-@pytest.mark.parametrize("delay", [0.5, 1.5, 3.0, 4.5])
-def test_kill_9_mid_copy_to_a_new_file_leaves_no_target(tmp_path, big, delay):
+def whole_or_nothing(dst, src):
+    """``dst`` holds nothing, or the whole copy of ``src`` (a kill that landed after the
+    commit, while the process was exiting), and verifies either way."""
+    with Store.open(dst) as store:
+        assert store.verify() == []
+        if holds_records(store):
+            assert store.scalar("SELECT action FROM audit_log ORDER BY id DESC LIMIT 1") \
+                == "db.copy"
+            assert store.scalar("SELECT COUNT(*) FROM audit_log") == \
+                counts(src)["audit_log"] + 1
+            return "whole"
+    return "nothing"
+
+
+#: When to kill, as a share of how long a whole copy took in this run (so the kills land
+#: during the source's check, the rows, the target's check, whatever the machine's load).
+SHARES = [0.15, 0.35, 0.55, 0.75, 0.9]
+
+
+@pytest.mark.parametrize("share", SHARES)
+def test_kill_9_mid_copy_to_a_new_file_leaves_no_target(tmp_path, big, share):
+    big, took = big
     dst = tmp_path / "b.db"
     proc = start_copy(big, dst)
-    time.sleep(delay)
+    time.sleep(took * share)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    if proc.returncode == 0:  # it finished before the kill: then it is whole
-        assert verify(dst).exit_code == 0
+    if dst.exists():  # the kill came after the file was complete and named
+        assert whole_or_nothing(dst, big) == "whole"
         return
-    assert not dst.exists()
+    assert proc.returncode != 0
     r = copy("--from", str(big), "--to", str(dst))  # and a second try works
     assert r.exit_code == 0, r.output
     assert verify(dst).exit_code == 0
 
 
-@pytest.mark.parametrize("delay", [0.5, 1.5, 3.0, 4.5])
-def test_kill_9_mid_copy_into_an_empty_store_leaves_it_empty(tmp_path, big, delay):
+@pytest.mark.parametrize("share", SHARES)
+def test_kill_9_mid_copy_into_an_empty_store_leaves_it_empty(tmp_path, big, share):
+    big, took = big
     dst = tmp_path / "b.db"
     Store.open(dst).close()
     proc = start_copy(big, dst)
-    time.sleep(delay)
+    time.sleep(took * share)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    with Store.open(dst) as store:
-        if proc.returncode != 0:
-            assert not holds_records(store)
-        assert store.verify() == []
+    whole_or_nothing(dst, big)
+    r = copy("--from", str(big), "--to", str(dst))  # a second try: done, or refused whole
+    assert r.exit_code in (0, 1) and whole_or_nothing(dst, big) == "whole"
+
+
+@pytest.mark.parametrize("empty_store", [False, True])
+def test_two_copies_racing_to_one_target_make_one_copy(tmp_path, big, empty_store):
+    big, _ = big
+    dst = tmp_path / "b.db"
+    if empty_store:
+        Store.open(dst).close()
+    procs = [start_copy(big, dst) for _ in range(2)]
+    outs = [p.communicate() for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 1], outs
+    loser = [o for p, o in zip(procs, outs) if p.returncode == 1][0][1].decode()
+    if empty_store:
+        assert loser == (f"Error: --to {dst} already holds records of site MAIN; copying "
+                         "would double them (nothing was copied)\n")
+    else:
+        assert loser == (f"Error: copy: {dst} appeared while the copy ran; the copy was not "
+                         "kept (choose a new file name)\n")
+    assert verify(dst).exit_code == 0
+    assert counts(dst)["audit_log"] == counts(big)["audit_log"] + 1
+    assert not list(tmp_path.glob("*.partial-*"))
 
 
 def test_kill_9_while_waiting_for_the_targets_lock(tmp_path, big):
+    big, _ = big
     dst = tmp_path / "b.db"
     Store.open(dst).close()
     holder = sqlite3.connect(dst)

@@ -76,7 +76,15 @@ def list_batches(store: StoreCore, status: str | None = None,
     so a page costs the same on ten years of records as on one day's (issue 18)."""
     _check_status(status)
     sql = ("SELECT s.*, b.site FROM batch_summary s JOIN batches b ON b.lot_id = s.lot_id")
-    where, params = _batch_filter(status, site, "s.")
+    if site is not None and store.only_site("batches", site):
+        site = None  # nothing to filter out: the plan of a single-site store (issue 18)
+    where, params = _batch_filter(status, None, "s.")
+    if site is not None:
+        # a site's lot IDs are one range of the primary key (MAIN: all digits; any other
+        # site: its code then digits), so the newest come straight off it; the site check
+        # itself is kept off the site index (+), which would sort every batch of the site
+        where += ["s.lot_id >= ?", "s.lot_id < ?", "+b.site = ?"]
+        params += [lotid.site_lot_id_floor(site), lotid.site_lot_id_ceiling(site), site]
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY s.lot_id DESC"
@@ -93,6 +101,8 @@ def count_batches(store: StoreCore, status: str | None = None,
                   site: str | None = None) -> int:
     """How many batches there are (of one status; at one site, None: every site)."""
     _check_status(status)
+    if site is not None and store.only_site("batches", site):
+        site = None
     where, params = _batch_filter(status, site, "")
     sql = "SELECT COUNT(*) FROM batches"
     if where:

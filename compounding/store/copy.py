@@ -32,7 +32,7 @@ import getpass
 import os
 from pathlib import Path
 
-from ..errors import InputError, RefusedError, StoreError
+from ..errors import RefusedError, StoreError
 from . import sqlite as backend
 from .audit import verify
 from .core import StoreCore
@@ -151,11 +151,17 @@ def copy_to_path(src: StoreCore, dest, *, clock=None, actor: str | None = None) 
     linked to ``dest`` only once complete and verified, so a copy killed half-way never
     leaves a ``dest`` that looks like a store and is not one (a stale ``.partial-`` file
     may remain; delete it). Raises as :func:`copy_store`."""
+    from ..outputs import check_output
+
     dest = Path(dest)
-    if _same_file(Path(src.path), dest):
-        raise InputError(f"--to {dest} is the --from store itself")
+    # never the source, its -wal/-shm/-journal, a link, a directory or a device; an
+    # existing file is copied into only if it is a store holding no records
+    check_output(dest, protect=[src.path], force=True, field="--to")
     if dest.exists():
-        dst = StoreCore.open(dest, clock=clock)
+        try:
+            dst = StoreCore.open(dest, clock=clock)
+        except StoreError as exc:
+            raise StoreError(f"--to: {exc}") from None
         try:
             return copy_store(src, dst, actor=actor)
         finally:
@@ -180,8 +186,3 @@ def copy_to_path(src: StoreCore, dest, *, clock=None, actor: str | None = None) 
     return result
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False

@@ -371,6 +371,14 @@ class StoreCore:
                 del row[c]
         return sha256(canonical(row))
 
+    def only_site(self, table: str, site: str) -> bool:
+        """True when every row of ``table`` (one with a ``site`` column, issue 20) belongs to
+        ``site``, or there is none: a site filter would then change nothing, and is left
+        out so a single-site store keeps the query plans it had (two index look-ups)."""
+        lo, hi = self.one(f"SELECT (SELECT MIN(site) FROM {table}) AS lo, "
+                          f"(SELECT MAX(site) FROM {table}) AS hi").values()
+        return lo is None or lo == hi == site
+
     def ref(self, table: str, *key) -> dict:
         """An audit reference to one record: table, key and the record's SHA-256 digest."""
         return {"table": table, "key": list(key), "sha256": self.record_digest(table, key)}

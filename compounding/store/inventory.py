@@ -214,13 +214,15 @@ def candidate_lots(store: StoreCore, ingredient: str, day: date) -> "LazyLots":
     earliest expiry first (FEFO), for picking. The SQL filter uses the ``lot_stock`` totals only to skip empty lots; each
     lot's exact Decimal stock is computed when the picker looks at it, so a batch on a
     ten-year database reads a few lots, not every lot ever received."""
+    mine = "" if store.only_site("component_lots", store.site) else " AND +l.site = ?"
     rows = store.rows(
         _LOT_SQL + " LEFT JOIN lot_stock ls ON ls.component_lot_id = l.id"
-        " WHERE l.ingredient = ? AND l.expires >= ? AND l.site = ?"
+        " WHERE l.ingredient = ? AND l.expires >= ?" + mine +
         " AND COALESCE(ls.received, 0) - COALESCE(ls.consumed, 0) > 0.000000001"
         " AND COALESCE((SELECT h.action FROM lot_holds h WHERE h.component_lot_id = l.id"
         " ORDER BY h.id DESC LIMIT 1), 'release') != 'hold'"
-        " ORDER BY l.expires, l.lot_number", [ingredient, day.isoformat(), store.site])
+        " ORDER BY l.expires, l.lot_number",
+        [ingredient, day.isoformat()] + ([store.site] if mine else []))
     return LazyLots(store, rows, day)
 
 
@@ -265,8 +267,8 @@ def lots(store: StoreCore, ingredient: str | None = None, expiring_within: int |
     if lot_number is not None:
         where.append("s.lot_number = ?")
         params.append(lot_number)
-    if site is not None:
-        where.append("l.site = ?")
+    if site is not None and not store.only_site("component_lots", site):
+        where.append("+l.site = ?")  # off the site index: keep the plan of the other filters
         params.append(site)
     if expiring_within is not None:
         where.append("s.expires <= ?")

@@ -109,6 +109,17 @@ def validate_lot_id(text: str, field: str = "lot") -> str:
     return s
 
 
+def site_lot_id_floor(site: str) -> str:
+    """The smallest text any lot ID of ``site`` can be (``site_lot_id_floor(s) <= id <
+    site_lot_id_ceiling(s)``; the range may hold other sites' IDs too, e.g. NY and NY1)."""
+    return "0" if site == DEFAULT_SITE else site + "0"
+
+
+def site_lot_id_ceiling(site: str) -> str:
+    """Above every lot ID of ``site`` (``":"`` follows ``"9"`` in ASCII)."""
+    return ":" if site == DEFAULT_SITE else site + ":"
+
+
 def lot_site(lot_id: str) -> str:
     """The site a well-formed lot ID belongs to (``MAIN`` for a 10-digit one)."""
     m = SITE_LOT_ID_RE.fullmatch(lot_id)

@@ -19,11 +19,10 @@ LISTED = {"component_lots", "batches", "label_prints"}
 def others_note(store: StoreCore, table: str, what: str) -> str | None:
     """The stderr note of a listing limited to the store's site when other sites hold
     ``what`` (rows of ``table``) too: ``Showing site NYC only; other sites hold batches too
-    (--all-sites)``; None when no other site does (one index look-up)."""
+    (--all-sites)``; None when no other site does (two index look-ups)."""
     if table not in LISTED:
         raise ValueError(f"no site column in {table}")
-    other = store.scalar(f"SELECT site FROM {table} WHERE site != ? LIMIT 1", [store.site])
-    if other is None:
+    if store.only_site(table, store.site):
         return None
     return f"Showing site {store.site} only; other sites hold {what} too (--all-sites)"
 
