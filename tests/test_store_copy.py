@@ -182,6 +182,12 @@ def test_refusals_copy_nothing(tmp_path, case, code, message):
     assert not list(tmp_path.glob("*.partial-*"))
 
 
+def test_a_path_with_a_line_break_stays_one_line(tmp_path):
+    r = copy("--from", "a\nb\u202e.db", "--to", str(tmp_path / "b.db"))
+    assert (r.exit_code, r.output) == (
+        2, "Error: --from 'a\\nb\\u202e.db': no such database file\n")
+
+
 @pytest.mark.parametrize("value", ["", "   "])
 def test_empty_paths_refused(tmp_path, value):
     r = copy("--from", value, "--to", str(tmp_path / "b.db"))

@@ -260,10 +260,11 @@ def db_copy(app, source, target, as_json):
         if not value.strip():
             raise InputError(f"{option}: give a database path")
     src_path = Path(source)
+    shown = source if source.isprintable() else repr(source)  # one line, control chars seen
     if not src_path.exists():
-        raise InputError(f"--from {source}: no such database file")
+        raise InputError(f"--from {shown}: no such database file")
     if not src_path.is_file():
-        raise InputError(f"--from {source}: not a file (a directory or a device?)")
+        raise InputError(f"--from {shown}: not a file (a directory or a device?)")
     try:
         src = StoreCore.open(src_path, migrate=False)
     except StoreError as exc:

@@ -81,9 +81,10 @@ def list_batches(store: StoreCore, status: str | None = None,
     where, params = _batch_filter(status, None, "s.")
     if site is not None:
         # a site's lot IDs are one range of the primary key (MAIN: all digits; any other
-        # site: its code then digits), so the newest come straight off it; the site check
-        # itself is kept off the site index (+), which would sort every batch of the site
-        where += ["s.lot_id >= ?", "s.lot_id < ?", "+b.site = ?"]
+        # site: its code then digits; byte order: SQLite's BINARY collation, PostgreSQL
+        # needs lot_id COLLATE "C"), so the newest come straight off it; the site check
+        # itself is kept off the site index (|| ''), which would sort every batch of the site
+        where += ["s.lot_id >= ?", "s.lot_id < ?", "b.site || '' = ?"]
         params += [lotid.site_lot_id_floor(site), lotid.site_lot_id_ceiling(site), site]
     if where:
         sql += " WHERE " + " AND ".join(where)

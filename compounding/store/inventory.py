@@ -214,7 +214,7 @@ def candidate_lots(store: StoreCore, ingredient: str, day: date) -> "LazyLots":
     earliest expiry first (FEFO), for picking. The SQL filter uses the ``lot_stock`` totals only to skip empty lots; each
     lot's exact Decimal stock is computed when the picker looks at it, so a batch on a
     ten-year database reads a few lots, not every lot ever received."""
-    mine = "" if store.only_site("component_lots", store.site) else " AND +l.site = ?"
+    mine = "" if store.only_site("component_lots", store.site) else " AND l.site || '' = ?"
     rows = store.rows(
         _LOT_SQL + " LEFT JOIN lot_stock ls ON ls.component_lot_id = l.id"
         " WHERE l.ingredient = ? AND l.expires >= ?" + mine +
@@ -268,7 +268,7 @@ def lots(store: StoreCore, ingredient: str | None = None, expiring_within: int |
         where.append("s.lot_number = ?")
         params.append(lot_number)
     if site is not None and not store.only_site("component_lots", site):
-        where.append("+l.site = ?")  # off the site index: keep the plan of the other filters
+        where.append("l.site || '' = ?")  # off the site index: the other filters' plan
         params.append(site)
     if expiring_within is not None:
         where.append("s.expires <= ?")
