@@ -127,8 +127,9 @@ def test_copy_json_and_into_an_empty_store(tmp_path):
     ("truncated", 2, "Error: --from: {src} is not a compounding database or is corrupt "
                      "(database disk image is malformed); it was not changed"),
     ("no-dir", 1, "Error: --to: directory {tmp}/nowhere does not exist"),
-    ("unverified", 1, "Error: --from {src} does not verify (1 problem; the first: "
-                      "component_lots 1: record differs from what audit entry 6 recorded); "
+    ("unverified", 1, "Error: --from {src} does not verify (2 problems; the first: "
+                      "schema: trigger component_lots_no_update is missing (a migration made "
+                      "it)); "
                       "run compounding db verify (nothing was copied)"),
     ("old-schema", 1, "Error: --from {src}: its schema is not up to date (PENDING "
                       "pending); run compounding db migrate --db {src} first (nothing was "
