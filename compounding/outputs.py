@@ -118,8 +118,17 @@ def check_output(path, *, protect=(), force: bool = False, field: str = "output"
     return path
 
 
-def temporary(path, data: bytes, *, field: str = "output") -> Path:
-    """Write ``data`` to a new temporary file beside ``path``; return the temporary path.
+def temp_name(path) -> Path:
+    """A new temporary name beside ``path`` (``.compounding-tmp-<random><suffix>``): short,
+    whatever the final name's length, so it always fits the file system."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    return parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}{path.suffix[:16]}"
+
+
+def temporary(path, data: bytes, *, field: str = "output", tmp=None) -> Path:
+    """Write ``data`` to a new temporary file beside ``path`` (``tmp``, else a fresh
+    :func:`temp_name`); return the temporary path.
 
     The folder is created if needed. Mode ``0666 & ~umask``. Nothing is replaced.
     """
@@ -129,8 +138,7 @@ def temporary(path, data: bytes, *, field: str = "output") -> Path:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _oserror(field, path, exc) from None
-    # the temporary name must fit too: keep it short, independent of the final name
-    tmp = parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}{path.suffix[:16]}"
+    tmp = Path(tmp) if tmp is not None else temp_name(path)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
                      0o666)

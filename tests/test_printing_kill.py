@@ -1,7 +1,8 @@
 """kill -9 while printing (issue 14), in real processes: killed while waiting for the
-printer's status, and killed mid-send inside the record transaction (a jammed printer that
-stops reading). Either way nothing is recorded, the database stays whole and unlocked, and
-the next print works."""
+printer's status (nothing was announced: nothing is recorded), and killed mid-send to a
+jammed printer that stops reading (issue 12: the job was announced before the send, so the
+next print records it as printed, marked recovered, and says so: the printer may have
+printed it). Either way the database stays whole and unlocked and the next print works."""
 
 from __future__ import annotations
 
@@ -92,8 +93,18 @@ def test_kill_9_while_printing_records_nothing(tmp_path, lot, stage):
     finally:
         ok.close()
     prints = json.loads(run(tmp_path, "batch", "show", lot, "--json").stdout)["label_prints"]
-    assert [(p["output_path"], p["reprint"]) for p in prints] == [
-        (f"printer z ({ok.url})", False)]
+    if stage == "status":  # killed before the job was announced
+        assert r.stderr == ""
+        assert [(p["output_path"], p["reprint"]) for p in prints] == [
+            (f"printer z ({ok.url})", False)]
+    else:  # announced, killed mid-send: recorded by the next print, which says so
+        assert r.stderr.startswith(f"Warning: a print of lot {lot} to printer z ({fp.url}) "
+                                   "by bob at ")
+        assert r.stderr.endswith(" stopped while being sent; it is now recorded as printed "
+                                 "(print #1): check whether the printer printed it\n")
+        assert [(p["output_path"], p["reprint"]) for p in prints] == [
+            (f"printer z ({fp.url})", False), (f"printer z ({ok.url})", True)]
+    assert run(tmp_path, "db", "verify").exit_code == 0
 
 
 @pytest.mark.skipif(not __import__("shutil").which("faketime"), reason="faketime not installed")

@@ -300,9 +300,11 @@ def test_label_prints_reprint_flag_and_recall(store, reg):
     b = create(store, reg, component_lots={"naltrexone-hcl": "NX-LATE"})["lot_id"]
     store.record_weighing(a, step=1, amount=u.parse("154 mg"), by="bo")
     p1 = store.record_label_print(a, "dispensing", "disp", 2, "c" * 64, 1, "d" * 64,
-                                  "a.pdf", "ana", patient="Jane Doe", rx_number="RX1")
+                                  "a.pdf", "ana", patient="Jane Doe", rx_number="RX1",
+                                  dispensed_quantity="30 capsules")
     p2 = store.record_label_print(a, "dispensing", "disp", 2, "c" * 64, 1, "e" * 64,
-                                  "a2.pdf", "ana", patient="Jane Doe", rx_number="RX1")
+                                  "a2.pdf", "ana", patient="Jane Doe", rx_number="RX1",
+                                  dispensed_quantity="30 capsules")
     p3 = store.record_label_print(a, "container", "cont", 1, "c" * 64, 3, "f" * 64,
                                   "c.pdf", "ana")
     assert (p1["reprint"], p2["reprint"], p3["reprint"]) == (False, True, False)

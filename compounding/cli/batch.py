@@ -258,6 +258,8 @@ def batch_show(app, lot, db_path, as_json):
                                  [rec["lot_id"]])
         if not as_json:  # the JSON is the record itself (the bench API's shape)
             rec = device_records.with_sources(store, rec)
+            from ..store.dispensing import dispensed_totals
+            totals = dispensed_totals(store, rec["lot_id"], batch=rec)
     if as_json:
         echo_json(rec)
         return
@@ -296,6 +298,8 @@ def batch_show(app, lot, db_path, as_json):
     for p in rec["label_prints"]:
         click.echo(f"Label {p['kind']}{' (reprint)' if p['reprint'] else ''}: "
                    f"{p['copies']} by {p['printed_by']} at {p['printed_at']}")
+    from .labels import remaining_line  # issue 12: what is left to dispense
+    click.echo(remaining_line(rec["lot_id"], totals))
     for sig in rec.get("signatures", []):
         click.echo(f"Signature: {sig['meaning']} by {sig['signer_name']} ({sig['signer']}, "
                    f"{sig['role']}) at {sig['signed_at']}"

@@ -43,6 +43,8 @@ def labels_templates(app, as_json):
 
 
 def _report(result, as_json):
+    for line in getattr(result, "notes", ()):  # recovery of killed prints (issue 12)
+        click.echo(line, err=True)
     if as_json:
         echo_json(result.as_json())
         return
@@ -60,10 +62,16 @@ def _report(result, as_json):
     else:
         click.echo(f"Wrote {result.path} ({what})")
         click.echo(f"PDF SHA-256: {result.pdf_sha256}")
-    if result.reprint:
+    totals = getattr(result, "dispensing", None)
+    if result.reprint and totals:
+        click.echo("Recorded as a REPRINT (this Rx was dispensed from this lot before; not "
+                   "counted again).")
+    elif result.reprint:
         click.echo("Recorded as a REPRINT (this batch was printed before).")
     else:
         click.echo("Recorded.")
+    if totals:
+        click.echo(remaining_line(result.record["lot_id"], totals))
     for w in result.warnings:
         click.echo(f"Warning: {w}")
     for s in result.omitted:
@@ -229,6 +237,17 @@ def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quanti
         result = _print(app, store, templates, lot, template_id, by, output, printer, fmt,
                         dispensing=disp, force=force)
     _report(result, as_json)
+
+
+def remaining_line(lot_id: str, totals: dict) -> str:
+    """``Lot L: made 90 capsules, dispensed 60 capsules (2 dispenses), 30 capsules left.``"""
+    from .. import units as u
+    n = totals["dispenses"]
+    pending = (f", {u.fmt(totals['pending'])} being printed" if totals["pending_milli"]
+               else "")
+    return (f"Lot {lot_id}: made {u.fmt(totals['made'])}, dispensed "
+            f"{u.fmt(totals['dispensed'])} ({n} dispense{'s' if n != 1 else ''}){pending}, "
+            f"{u.fmt(totals['remaining'])} left.")
 
 
 def _date(iso: str) -> str:

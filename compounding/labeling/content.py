@@ -96,6 +96,8 @@ class Dispensing:
     rx_number: str
     dispensed_on: date
     quantity: str  # formatted by the units layer
+    #: the fill of a recorded prescription (issue 17), None for a label typed in full
+    fill: int | None = None
 
 
 @dataclass(frozen=True)

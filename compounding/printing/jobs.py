@@ -2,14 +2,15 @@
 file written; each recorded in the store's label print log.
 
 Recording (issue 14: "a print that fails is recorded as failed or not at all, never as
-printed"): the print is recorded and the job sent inside ONE write transaction, recorded
-first and committed only after the transport has accepted every byte. A printer that cannot
-be reached, refuses or times out raises :class:`PrinterError` and the transaction rolls back:
-nothing is recorded. The one gap: a crash (kill -9, power) between the hand-over and the
-commit leaves labels printed but not recorded (never the reverse); the command then printed
-nothing, so the technician knows to check. The write lock is held for at most the printer
-timeout (``timeout_seconds``, <= 120 s; the store's busy timeout is 60 s, and a default
-timeout of 10 s keeps other writers waiting briefly).
+printed"; issue 12: "no printed label without a record"): the job is first announced in
+``pending_outputs`` (committed; a dispense reserves its quantity there), then sent, then
+recorded with the announcement removed in one transaction. A printer that cannot be
+reached, refuses or times out raises :class:`PrinterError` and the announcement is
+removed: nothing is recorded. A kill (or power loss) after the announcement leaves it in
+the database; the next print (any process, :func:`compounding.store.pending.recover`)
+records it as printed, marked recovered, and says so: the labels may or may not have come
+out, and the conservative side is to have them on record. No write lock is held while the
+printer is talked to.
 
 The log's ``pdf_sha256`` column holds the SHA-256 of the bytes sent (ZPL or PDF) and
 ``output_path`` says where they went (``printer NAME (tcp://...)`` or the file).
@@ -24,6 +25,7 @@ from pathlib import Path
 from ..errors import InputError, NotFoundError, PrinterError, StoreError
 from ..labeling.content import Dispensing, from_batch
 from ..labeling.templates import LabelTemplate, TemplateSet
+from ..labeling.printing import dispensing_json
 from . import transport, zpl
 
 
@@ -41,6 +43,12 @@ class JobResult:
     sent: str | None = None     # transport detail ('tcp://...', 'cups:q request q-3')
     path: Path | None = None    # the file written (--format zpl --output FILE)
     warnings: tuple[str, ...] = ()  # e.g. the BUD is near (issue 11)
+    notes: tuple[str, ...] = ()  # what the recovery of killed prints did first (issue 12)
+
+    @property
+    def dispensing(self) -> dict | None:
+        """Made, dispensed, pending and remaining of the batch after a dispensing label."""
+        return self.record.get("dispensing")
 
     @property
     def reprint(self) -> bool:
@@ -54,7 +62,9 @@ class JobResult:
                 "template_sha256": self.template_sha256, "labels": self.labels,
                 "job_sha256": self.job_sha256, "job_bytes": self.job_bytes,
                 "reprint": self.reprint, "omitted_statements": list(self.omitted),
-                "warnings": list(self.warnings)}
+                "warnings": list(self.warnings),
+                **({"notes": list(self.notes)} if self.notes else {}),
+                **dispensing_json(self.dispensing)}
 
 
 def get_printer(settings, name: str):
@@ -95,7 +105,7 @@ def print_job(store, templates: TemplateSet, settings, lot_id: str, *, template_
     ``output`` is checked first like every user-named file (:mod:`compounding.outputs`;
     an existing file only with ``force``)."""
     from ..labeling.printing import check_printable
-    from ..outputs import check_output, publish, temporary
+    from ..outputs import check_output
 
     if (printer is None) == (output is None):
         raise InputError("print: give either a printer or an output file", field="printer")
@@ -125,27 +135,21 @@ def print_job(store, templates: TemplateSet, settings, lot_id: str, *, template_
     data, layouts = render_job(template, [item], fmt, dpi=p.dpi if p else None,
                                copies=copies, start_position=start_position)
     digest = hashlib.sha256(data).hexdigest()
-    extra = {}
-    if dispensing is not None:
-        extra = {"patient": dispensing.patient, "rx_number": dispensing.rx_number,
-                 "prescriber": dispensing.prescriber, "directions": dispensing.directions,
-                 "dispensed_quantity": dispensing.quantity.replace("\u00a0", " ")}
+    from ..labeling.printing import dispensing_record, write_recorded
+    from ..store import pending
+    record = dict(kind=kind, template_id=template.id, template_version=template.version,
+                  template_sha256=tsha, copies=copies, **dispensing_record(dispensing))
     common = dict(template=template, template_sha256=tsha, format=fmt, job_sha256=digest,
                   job_bytes=len(data), labels=copies, omitted=layouts[0].omitted,
                   warnings=(near,) if near else ())
 
-    if p is None:  # a ZPL (or PDF) file: a temporary file, recorded, then renamed into place
-        tmp = temporary(output, data)
-        try:
-            record = store.record_label_print(batch["lot_id"], kind, template.id,
-                                              template.version, tsha, copies, digest,
-                                              str(output), by, **extra)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        publish(tmp, output, protect=(store.path,), force=force)
-        return JobResult(record=record, path=Path(output), **common)
+    if p is None:  # a ZPL (or PDF) file: announced, written, recorded, renamed (issue 12)
+        row = write_recorded(store, lot_id=batch["lot_id"], output=output, data=data,
+                             digest=digest, by=by, record=record, force=force)
+        return JobResult(record=row, path=Path(row["output_path"]),
+                         notes=tuple(row["notes"]), **common)
 
+    notes = tuple(pending.recover(store))
     hint = (f"nothing was recorded; to get the label as a file instead use "
             f"`--output FILE.pdf` (or `--format zpl --output FILE.zpl`)")
     if p.transport == "tcp" and p.language == "zpl" and p.check_status:
@@ -158,22 +162,30 @@ def print_job(store, templates: TemplateSet, settings, lot_id: str, *, template_
                                f"{', '.join(st.problems())}; {hint}", printer=printer)
     title = f"{batch['lot_id']} {template.id} x{copies}"
     page = template.stock.page_size
-    sent = None
+    where = f"printer {printer} ({p.connection})"
+    # issue 12: announce the job (a dispense reserves its quantity), send, then record it
+    # and forget the announcement in one transaction; a kill after the send leaves the
+    # announcement, which the next print records as printed (store/pending.py)
+    pid = pending.begin(store, lot_id=batch["lot_id"], target="printer", output_path=where,
+                        temp_path=None, sha256=digest, by=by,
+                        record={"lot_id": batch["lot_id"], "pdf_sha256": digest,
+                                "output_path": where, "by": by, **record})
+    pending.kill_point("reserved")
+    try:
+        sent = transport.send(printer, p, data, title=title, language=fmt, page=page)
+    except BaseException as exc:
+        pending.abandon(store, pid)
+        if isinstance(exc, PrinterError):
+            raise PrinterError(f"{exc}; {hint}", printer=printer) from None
+        raise
+    pending.kill_point("sent")
     try:
         with store.write():
-            record = store.record_label_print(
-                batch["lot_id"], kind, template.id, template.version, tsha, copies, digest,
-                f"printer {printer} ({p.connection})", by, **extra)
-            try:
-                sent = transport.send(printer, p, data, title=title, language=fmt, page=page)
-            except PrinterError as exc:
-                raise PrinterError(f"{exc}; {hint}", printer=printer) from None
-    except PrinterError:
-        raise
+            row = store.record_label_print(batch["lot_id"], pdf_sha256=digest,
+                                           output_path=where, by=by, pending_id=pid, **record)
+            store.execute("DELETE FROM pending_outputs WHERE id = ?", [pid])
     except BaseException as exc:
-        if sent is not None:  # handed over, but the record did not commit
-            raise StoreError(f"the labels were SENT to printer {printer!r} but the print "
-                             f"could NOT be recorded ({exc}); record it by hand or reprint "
-                             f"when the database is writable") from None
-        raise
-    return JobResult(record=record, printer=printer, sent=sent.detail, **common)
+        raise StoreError(f"the labels were SENT to printer {printer!r} but the print "
+                         f"could not be recorded yet ({exc}); the next print records it "
+                         "(it stays announced in the database)") from None
+    return JobResult(record=row, printer=printer, sent=sent.detail, notes=notes, **common)

@@ -5,8 +5,8 @@ The lot must be of the prescription's formula and strength (for a capsule kit: o
 fill's strengths), and its own BUD must cover the fill's last dose day (the fill was sized
 for a batch made on its first day; a lot made earlier, or with a component expiring
 sooner, may not last). A fill whose dates have all passed is refused (correct the
-prescription with a new start date). The label print and the fill record are one
-transaction: both are kept or neither (and the PDF is removed).
+prescription with a new start date). The label print, the dispense and the fill record
+are one transaction: both are kept or neither (and the PDF gets its name only after it).
 
 Not pure: it orchestrates the store and the label printer, like
 :mod:`compounding.labeling.printing`.
@@ -77,30 +77,38 @@ def prepare(store, *, lot_id: str, rx_number: str, fill_no: int) -> dict:
 def dispense_fill(store, templates, settings, *, lot_id: str, rx_number: str, fill_no: int,
                   template_id: str, by: str, output: Path, force: bool = False):
     """Print the dispensing label of fill ``fill_no`` from ``lot_id`` and record the fill.
-    Returns ``(PrintResult, fill record, prepared)``."""
+    Returns ``(PrintResult, fill record, prepared)``.
+
+    The label print, the dispense (counted against what the lot made) and the fill record
+    are one transaction; the PDF gets its name only after it (issue 12: a kill at any step
+    leaves both or neither, see :mod:`compounding.store.pending`). The fill is checked again
+    under the write lock, so two processes dispensing one fill cannot both record it."""
     from ..labeling.content import Dispensing, dispensed_quantity
     from ..labeling.printing import print_labels
     from ..store import prescriptions as records
 
     by = store.acting(by)  # authenticate before the write lock is taken
-    with store.write():
-        ready = prepare(store, lot_id=lot_id, rx_number=rx_number, fill_no=fill_no)
-        p, fill = ready["prescription"], ready["fill"]
-        disp = Dispensing(patient=p["patient"], directions=ready["directions"],
-                          prescriber=p["prescriber"], rx_number=p["rx_number"],
-                          dispensed_on=store.today(),
-                          quantity=dispensed_quantity(ready["batch"], ready["quantity"]))
-        result = None
-        try:
-            result = print_labels(store, templates, settings, lot_id, template_id=template_id,
-                                  by=by, output=output, dispensing=disp, force=force)
-            rec = records.record_fill(store, prescription=p, fill=fill_no,
-                                      strength=ready["strength"], lot_id=ready["batch"]["lot_id"],
-                                      quantity=ready["quantity"], first_day=fill["first"],
-                                      last_day=fill["last"], directions=ready["directions"],
-                                      label_print_id=result.record["id"], by=by)
-        except BaseException:
-            if result is not None:  # printed but not recorded: no unrecorded PDF is left
-                Path(output).unlink(missing_ok=True)
-            raise
-    return result, rec, ready
+    ready = prepare(store, lot_id=lot_id, rx_number=rx_number, fill_no=fill_no)
+    p = ready["prescription"]
+    disp = Dispensing(patient=p["patient"], directions=ready["directions"],
+                      prescriber=p["prescriber"], rx_number=p["rx_number"],
+                      dispensed_on=store.today(),
+                      quantity=dispensed_quantity(ready["batch"], ready["quantity"]),
+                      fill=fill_no)
+    done = {}
+
+    def record_fill(label_print: dict) -> None:  # inside the print's write transaction
+        now = prepare(store, lot_id=lot_id, rx_number=rx_number, fill_no=fill_no)
+        if now["prescription"]["id"] != p["id"]:
+            raise RefusedError(f"Rx {rx_number} was corrected while the label was made; "
+                               "dispense again from the new version")
+        done["rec"] = records.record_fill(
+            store, prescription=now["prescription"], fill=fill_no, strength=now["strength"],
+            lot_id=now["batch"]["lot_id"], quantity=now["quantity"],
+            first_day=now["fill"]["first"], last_day=now["fill"]["last"],
+            directions=now["directions"], label_print_id=label_print["id"], by=by)
+
+    result = print_labels(store, templates, settings, lot_id, template_id=template_id,
+                          by=by, output=output, dispensing=disp, force=force,
+                          also_record=record_fill)
+    return result, done["rec"], ready

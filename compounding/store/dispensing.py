@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..errors import InputError, NotFoundError
+from .. import units as u
+from ..errors import InputError, NotFoundError, RefusedError
 from . import lotid
 from .batches import batch_row, corrections
 from .core import StoreCore, need_text
@@ -22,22 +23,156 @@ def _dec(text) -> Decimal:
     return Decimal(str(text))
 
 
+#: Dispensed amounts are kept as integer thousandths of the batch's unit (``dispensings.
+#: quantity_milli``) so the schema can add them up exactly; a finer amount is refused.
+MILLI = Decimal(1000)
+
+
+def _made(batch: dict) -> u.Quantity:
+    return u.parse(batch["quantity"], {u.MASS, u.VOLUME, u.COUNT}, field="quantity")
+
+
+def _milli(q: u.Quantity, made: u.Quantity, text: str) -> int:
+    value = q.to(made.unit).value * MILLI
+    if value != value.to_integral_value():
+        raise InputError(f"quantity: {text!r} is finer than 0.001 {made.unit}, the finest "
+                         "amount a dispense is recorded in", field="quantity")
+    return int(value)
+
+
+def dispensed_totals(store: StoreCore, lot_id: str, *, batch: dict | None = None,
+                     exclude_pending: int | None = None) -> dict:
+    """What one batch made, dispensed and has left, exactly, in the batch's unit.
+
+    ``{"made", "dispensed", "pending", "remaining"}`` as :class:`~compounding.units.Quantity`
+    (``pending``: dispenses under way in ``pending_outputs``, other than
+    ``exclude_pending``; ``remaining`` = made - dispensed - pending) and ``"dispenses"``
+    (the number of new dispenses; reprints are not counted). "Made" is the batch's ordered
+    quantity (``batches.quantity``, what its labels state), not the overage made to cover
+    losses (issue 12, part 7)."""
+    batch = batch or batch_row(store, lot_id)
+    made = _made(batch)
+    row = store.one("SELECT COALESCE(SUM(quantity_milli), 0) AS milli, COUNT(*) AS n "
+                    "FROM dispensings WHERE lot_id = ?", [batch["lot_id"]])
+    pend = store.scalar("SELECT COALESCE(SUM(dispense_milli), 0) FROM pending_outputs "
+                        "WHERE lot_id = ? AND label_print_id IS NULL AND id IS NOT ?",
+                        [batch["lot_id"], exclude_pending])
+    def q(milli) -> u.Quantity:
+        return u.Quantity(Decimal(int(milli)) / MILLI, made.unit)
+    dispensed, pending = q(row["milli"]), q(pend)
+    return {"made": made, "dispensed": dispensed, "pending": pending,
+            "remaining": made - dispensed - pending, "dispenses": row["n"],
+            "made_milli": _milli(made, made, batch["quantity"]),
+            "dispensed_milli": int(row["milli"]), "pending_milli": int(pend)}
+
+
+def check_dispense(store: StoreCore, batch: dict, *, rx_number: str, patient: str,
+                   prescriber: str | None, directions: str | None, quantity: str,
+                   fill: int | None = None, exclude_pending: int | None = None) -> dict:
+    """Decide whether a dispensing label is a new dispense or a reprint, and refuse one that
+    would take more than the batch has left (issue 12, part 7). Call under the write lock.
+
+    A reprint is the same lot, Rx number (and fill) printed again with the same patient,
+    prescriber, directions and quantity: it is not counted again. The same Rx number with
+    another patient, or with other directions or quantity, is refused (a new supply is a
+    new Rx, or the next fill of a recorded prescription). Returns ``{"reprint", "milli",
+    "quantity" (exact text in the batch's unit), "unit", "totals"}``. Raises
+    :class:`RefusedError` with what was made, dispensed and is left, or
+    :class:`InputError` for a quantity that is not in the batch's unit."""
+    lot = batch["lot_id"]
+    totals = dispensed_totals(store, lot, batch=batch, exclude_pending=exclude_pending)
+    made = totals["made"]
+    try:
+        q = u.parse(quantity, made.kind, field="quantity",
+                    default_unit=made.unit if made.kind == u.COUNT else None)
+    except InputError:
+        raise
+    if q.dim != made.dim:
+        raise InputError(f"quantity: {quantity!r} is not in {made.unit} like the batch "
+                         f"({u.fmt(made)})", field="quantity")
+    milli = _milli(q, made, quantity)
+    other = store.one("SELECT patient FROM dispensings WHERE lot_id = ? AND rx_number = ? "
+                      "AND patient <> ? LIMIT 1", [lot, rx_number, patient])
+    if other is not None:
+        raise RefusedError(f"Rx {rx_number} was dispensed from lot {lot} for another patient "
+                           f"({other['patient']}); one Rx number is one patient")
+    prev = store.one(
+        "SELECT d.patient, d.fill, p.prescriber, p.directions, p.dispensed_quantity, "
+        "p.printed_at FROM dispensings d JOIN label_prints p ON p.id = d.label_print_id "
+        "WHERE d.lot_id = ? AND d.rx_number = ? AND d.fill = ?", [lot, rx_number, fill or 0])
+    if prev is not None:
+        if fill:  # the wording of rx.dispensing.prepare, which refuses it before a race
+            from ..dates import format_date
+            made_strength = u.parse(batch["strength"], {u.MASS, u.CONCENTRATION},
+                                    field="strength")
+            raise RefusedError(f"fill {fill} of Rx {rx_number} "
+                               f"({u.fmt(u.readable(made_strength))}) was already dispensed "
+                               f"on {format_date(prev['printed_at'])} from lot {lot}")
+        same = (prev["patient"] == patient and prev["prescriber"] == prescriber
+                and prev["directions"] == directions
+                and _milli(_parse_any(prev["dispensed_quantity"]), made, quantity) == milli)
+        if not same:
+            raise RefusedError(
+                f"Rx {rx_number} was dispensed from lot {lot} on {prev['printed_at'][:10]} "
+                f"({prev['dispensed_quantity']} for {prev['patient']}); a reprint must repeat "
+                "that label exactly (patient, prescriber, directions, quantity); a new supply "
+                "needs a new Rx number or the next fill of a recorded prescription (--fill N)")
+        return {"reprint": True, "milli": milli, "quantity": u.plain(q.to(made.unit).value),
+                "unit": made.unit, "totals": totals}
+    if totals["dispensed_milli"] + totals["pending_milli"] + milli > totals["made_milli"]:
+        left = totals["remaining"]
+        pending = (f", {u.fmt(totals['pending'])} being printed now"
+                   if totals["pending_milli"] else "")
+        raise RefusedError(
+            f"quantity: {u.fmt(q)} is more than lot {lot} has left: made {u.fmt(made)}, "
+            f"dispensed {u.fmt(totals['dispensed'])} in {totals['dispenses']} "
+            f"dispense{'s' if totals['dispenses'] != 1 else ''}{pending}, "
+            f"{u.fmt(left)} left; nothing was printed or recorded")
+    return {"reprint": False, "milli": milli, "quantity": u.plain(q.to(made.unit).value),
+            "unit": made.unit, "totals": totals}
+
+
+def _parse_any(text: str) -> u.Quantity:
+    return u.parse(text, {u.MASS, u.VOLUME, u.COUNT}, field="quantity")
+
+
 def record_label_print(store: StoreCore, lot_id: str, kind: str, template_id: str,
                        template_version: int, template_sha256: str, copies: int,
                        pdf_sha256: str, output_path: str, by: str,
                        patient: str | None = None, rx_number: str | None = None,
                        prescriber: str | None = None, directions: str | None = None,
-                       dispensed_quantity: str | None = None) -> dict:
-    """Record a label print; a second print of the same batch and kind is a reprint."""
+                       dispensed_quantity: str | None = None, fill: int | None = None,
+                       pending_id: int | None = None, recovered: dict | None = None) -> dict:
+    """Record a label print; returns the ``label_prints`` row (``reprint`` as bool; for a
+    dispensing label also ``"dispensing"``: :func:`dispensed_totals` after this print).
+
+    A batch label is a reprint when the batch was printed before. A dispensing label
+    (``kind="dispensing"``, with patient, rx_number and dispensed_quantity) is a new
+    dispense, recorded in ``dispensings`` and counted against what the batch made, unless it
+    repeats an earlier dispense of the same lot, Rx and fill exactly (a reprint; see
+    :func:`check_dispense`). ``pending_id``: the ``pending_outputs`` row of this print (its
+    reservation is not counted twice). ``recovered``: details for a print recorded by the
+    recovery of a killed process (:mod:`.pending`). Runs in one write transaction."""
     lot_id = lotid.validate_lot_id(lot_id)
-    by = acting(store, by)
+    by = acting(store, by) if recovered is None else by
     need_text(kind, "kind")
     if int(copies) < 1:
         raise InputError("copies: must be 1 or more")
     with store.write():
-        batch_row(store, lot_id)
-        reprint = store.one("SELECT 1 AS yes FROM label_prints WHERE lot_id = ? AND kind = ?"
-                            " LIMIT 1", [lot_id, kind]) is not None
+        batch = batch_row(store, lot_id)
+        disp = None
+        if kind == "dispensing":
+            if not (patient and rx_number and dispensed_quantity):
+                raise InputError("a dispensing label needs patient, rx_number and "
+                                 "dispensed_quantity")
+            disp = check_dispense(store, batch, rx_number=rx_number, patient=patient,
+                                  prescriber=prescriber, directions=directions,
+                                  quantity=dispensed_quantity, fill=fill,
+                                  exclude_pending=pending_id)
+            reprint = disp["reprint"]
+        else:
+            reprint = store.one("SELECT 1 AS yes FROM label_prints WHERE lot_id = ? AND "
+                                "kind = ? LIMIT 1", [lot_id, kind]) is not None
         values = {"lot_id": lot_id, "kind": kind, "template_id": template_id,
                   "template_version": int(template_version),
                   "template_sha256": template_sha256, "copies": int(copies),
@@ -50,12 +185,32 @@ def record_label_print(store: StoreCore, lot_id: str, kind: str, template_id: st
             # issue 20: printed at this installation's site (not in the audit details:
             # the record's digest carries it)
             pid = store.insert("label_prints", {**values, "site": store.site})
-        store.audit("label.reprint" if reprint else "label.print", by,
-                   {k: v for k, v in values.items() if k not in ("printed_by", "printed_at")},
-                   lot_id=lot_id, records=[store.ref("label_prints", pid)])
-    row = store.one("SELECT * FROM label_prints WHERE id = ?", [pid])
-    row["reprint"] = bool(row["reprint"])
-    return row
+        refs = [store.ref("label_prints", pid)]
+        details = {k: v for k, v in values.items() if k not in ("printed_by", "printed_at")}
+        if disp is not None and not reprint:
+            t = disp["totals"]
+            row = {"label_print_id": pid, "lot_id": lot_id, "rx_number": rx_number,
+                   "fill": int(fill or 0), "patient": patient, "quantity": disp["quantity"],
+                   "unit": disp["unit"], "quantity_milli": disp["milli"],
+                   "made_milli": t["made_milli"],
+                   "total_milli": t["dispensed_milli"] + disp["milli"]}
+            with store.refusing("dispense not recorded: "):
+                store.insert("dispensings", row)
+            refs.append(store.ref("dispensings", pid))
+            details["dispensed_total"] = u.plain(Decimal(row["total_milli"]) / MILLI)
+            details["made"] = u.fmt(t["made"])
+        if fill:
+            details["fill"] = int(fill)
+        if recovered:
+            details["recovered"] = recovered
+        store.audit("label.reprint" if reprint else "label.print", by, details,
+                    lot_id=lot_id, records=refs)
+        out = store.one("SELECT * FROM label_prints WHERE id = ?", [pid])
+        if disp is not None:
+            out["dispensing"] = dispensed_totals(store, lot_id, batch=batch,
+                                                 exclude_pending=pending_id)
+    out["reprint"] = bool(out["reprint"])
+    return out
 
 
 def label_prints(store: StoreCore, lot_id: str) -> list[dict]:

@@ -1206,3 +1206,73 @@ WHEN NEW.component_lot_id IS NOT NULL
 BEGIN SELECT RAISE(ABORT, 'weighings: a batch draws only on its own site''s stock'); END;
 """)
     db.executescript("\n".join(sql))
+
+
+@migrations()
+def m017_dispensings_and_pending_outputs(db):
+    """Records that add up and files that match them (issue 12, parts 2 and 7).
+
+    ``dispensings``: one row per new dispense (a dispensing label for a new patient, Rx or
+    fill; never a reprint), its quantity as integer thousandths of the batch's unit, so the
+    schema itself refuses a total dispensed above what the batch made. A dispensing label is
+    a reprint exactly when the same lot, Rx number and patient were dispensed before.
+
+    ``pending_outputs``: the work queue of label prints under way (a temporary file not yet
+    renamed, a job not yet confirmed sent), each with the process that owns it, so the next
+    print finishes or clears what a killed process left (docs/records.md)."""
+    db.executescript(f"""
+CREATE TABLE dispensings (
+    label_print_id INTEGER PRIMARY KEY REFERENCES label_prints(id),
+    lot_id TEXT NOT NULL REFERENCES batches(lot_id),
+    rx_number TEXT NOT NULL {_text('rx_number')},
+    fill INTEGER NOT NULL CHECK (fill >= 0),
+    patient TEXT NOT NULL {_text('patient')},
+    quantity TEXT NOT NULL {_decimal('quantity')},
+    unit TEXT NOT NULL {_text('unit')},
+    quantity_milli INTEGER NOT NULL CHECK (quantity_milli >= 1),
+    made_milli INTEGER NOT NULL CHECK (made_milli >= 1),
+    total_milli INTEGER NOT NULL CHECK (total_milli <= made_milli),
+    UNIQUE (lot_id, rx_number, fill)
+);
+CREATE TRIGGER dispensings_add_up BEFORE INSERT ON dispensings
+WHEN NEW.total_milli IS NOT COALESCE((SELECT SUM(quantity_milli) FROM dispensings
+                                      WHERE lot_id = NEW.lot_id), 0) + NEW.quantity_milli
+     OR EXISTS (SELECT 1 FROM dispensings WHERE lot_id = NEW.lot_id
+                AND (made_milli <> NEW.made_milli OR unit <> NEW.unit))
+BEGIN SELECT RAISE(ABORT, 'dispensings: the total dispensed must add up and stay within what the batch made'); END;
+CREATE TRIGGER dispensings_label BEFORE INSERT ON dispensings
+WHEN NOT EXISTS (SELECT 1 FROM label_prints p WHERE p.id = NEW.label_print_id
+                 AND p.kind = 'dispensing' AND p.reprint = 0 AND p.lot_id = NEW.lot_id
+                 AND p.rx_number = NEW.rx_number AND p.patient = NEW.patient)
+BEGIN SELECT RAISE(ABORT, 'dispensings: a dispense needs its own first-print dispensing label of the same lot, Rx and patient'); END;
+DROP TRIGGER label_prints_reprint;
+CREATE TRIGGER label_prints_reprint BEFORE INSERT ON label_prints
+WHEN NEW.kind <> 'dispensing' AND NEW.reprint IS NOT EXISTS
+     (SELECT 1 FROM label_prints WHERE lot_id = NEW.lot_id AND kind = NEW.kind)
+BEGIN SELECT RAISE(ABORT, 'label_prints: reprint must be 1 exactly when this batch and kind were printed before'); END;
+CREATE TRIGGER label_prints_dispensing_reprint BEFORE INSERT ON label_prints
+WHEN NEW.kind = 'dispensing' AND NEW.reprint = 1 AND NOT EXISTS
+     (SELECT 1 FROM dispensings d WHERE d.lot_id = NEW.lot_id
+      AND d.rx_number = NEW.rx_number AND d.patient = NEW.patient)
+BEGIN SELECT RAISE(ABORT, 'label_prints: a dispensing reprint repeats an earlier dispense of this lot, Rx and patient'); END;
+CREATE TABLE pending_outputs (
+    id INTEGER PRIMARY KEY,
+    lot_id TEXT NOT NULL REFERENCES batches(lot_id),
+    target TEXT NOT NULL CHECK (target IN ('file', 'printer')),
+    output_path TEXT NOT NULL {_text('output_path')},
+    temp_path TEXT,
+    sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+    record_json TEXT NOT NULL {_json('record_json')},
+    dispense_milli INTEGER CHECK (dispense_milli >= 1),
+    label_print_id INTEGER REFERENCES label_prints(id),
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    process_start TEXT NOT NULL,
+    started_by TEXT NOT NULL {_text('started_by')},
+    started_at TEXT NOT NULL {_utc('started_at')},
+    CHECK ((target = 'file') = (temp_path IS NOT NULL))
+);
+CREATE INDEX dispensings_lot ON dispensings(lot_id);
+CREATE INDEX pending_outputs_lot ON pending_outputs(lot_id);
+{append_only('dispensings')}
+""")

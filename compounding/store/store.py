@@ -143,16 +143,12 @@ class Store(StoreCore):
 
     def record_label_print(self, lot_id: str, kind: str, template_id: str,
                            template_version: int, template_sha256: str, copies: int,
-                           pdf_sha256: str, output_path: str, by: str,
-                           patient: str | None = None, rx_number: str | None = None,
-                           prescriber: str | None = None, directions: str | None = None,
-                           dispensed_quantity: str | None = None) -> dict:
-        """Record a label print (see :func:`.dispensing.record_label_print`)."""
+                           pdf_sha256: str, output_path: str, by: str, **dispensing_kw) -> dict:
+        """Record a label print (see :func:`.dispensing.record_label_print`: patient,
+        rx_number, prescriber, directions, dispensed_quantity, fill, pending_id, recovered)."""
         return dispensing.record_label_print(
             self, lot_id, kind, template_id, template_version, template_sha256, copies,
-            pdf_sha256, output_path, by, patient=patient, rx_number=rx_number,
-            prescriber=prescriber, directions=directions,
-            dispensed_quantity=dispensed_quantity)
+            pdf_sha256, output_path, by, **dispensing_kw)
 
     def label_prints(self, lot_id: str) -> list[dict]:
         """Every label printed for a batch (see :func:`.dispensing.label_prints`)."""
