@@ -50,6 +50,8 @@ RECORD_KEYS = {
     "capsule_calibrations": ("id",),
     # issue 12: where the keyed audit chain begins (core.StoreCore.audit writes the row)
     "audit_keys": ("id",),
+    # issue 12: each new dispense, counted against what the batch made (dispensing.py)
+    "dispensings": ("label_print_id",),
 }
 
 #: Columns left out of a record's digest because the schema lets them change (the triggers

@@ -137,7 +137,9 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         }),
     "label_prints": (
         "Every label printed, with the template version and the PDF's hash. A second print of "
-        "the same batch and kind is marked as a reprint (checked by trigger). Append-only.",
+        "the same batch and kind is marked as a reprint; a dispensing label is a reprint "
+        "only when it repeats an earlier dispense of the same lot, Rx and patient (see "
+        "`dispensings`; both checked by trigger). Append-only.",
         {
             "id": "internal row id",
             "lot_id": "the batch",
@@ -148,7 +150,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "copies": "number of copies",
             "pdf_sha256": "SHA-256 of the PDF produced",
             "output_path": "where the PDF was written",
-            "reprint": "1 when this batch and kind were printed before, else 0",
+            "reprint": "1 when this batch and kind (dispensing: lot, Rx and patient) were "
+                       "printed before, else 0",
             "patient": "patient name (dispensing labels)",
             "rx_number": "prescription number",
             "prescriber": "prescriber",
