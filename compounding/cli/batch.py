@@ -172,32 +172,18 @@ def batch_weigh(app, lot, step, ingredient, component_lot, scan_text, amount, ba
     lots actually weighed; when every step is weighed the batch becomes 'compounded'.
     """
     from .. import units as u
-    from ..store import device_records
+    from ..weighing import weigh
 
     if (amount is None) == (balance_name is None):
         raise click.UsageError("give --amount (typed) or --from-balance NAME, one of them")
     qty = u.parse(amount, {u.MASS, u.VOLUME}, field="--amount") if amount is not None else None
     lot = batch_lot_text(app, lot)
     with open_store(app, db_path) as store:
-        match = None
-        if scan_text is not None:
-            match = _match_scan(app, store, lot, scan_text, step, ingredient)
-            if component_lot is not None and match.kind == "component" and \
-                    component_lot.strip() != match.lot:
-                raise click.UsageError(f"--component-lot {component_lot.strip()} and the scanned "
-                                       f"lot {match.lot} differ")
-            if step is None and ingredient is None and match.kind == "component":
-                ingredient = match.ingredient
-        reading = None
-        if balance_name is not None:
-            from ..devices.balances import read_balance
-            device_records.check_before_reading(store, lot, step=step,
-                                                reweigh_reason=reweigh_reason)
-            reading = read_balance(app.settings, balance_name)
-        w = device_records.record_weighing(
-            store, lot, reading=reading, match=match, amount=qty, by=by, step=step,
-            ingredient=ingredient, component_lot=component_lot,
-            deviation_reason=deviation_reason, reweigh_reason=reweigh_reason)
+        done = weigh(store, app.settings, app.registry.catalogue, lot, by=by, step=step,
+                     ingredient=ingredient, component_lot=component_lot, scan_text=scan_text,
+                     amount=qty, balance=balance_name, deviation_reason=deviation_reason,
+                     reweigh_reason=reweigh_reason)
+    w, reading, match = done.weighing, done.reading, done.match
     if as_json:
         echo_json(w)
         return
@@ -217,30 +203,6 @@ def batch_weigh(app, lot, step, ingredient, component_lot, scan_text, amount, ba
         click.echo("Every step weighed: batch is now compounded")
     else:
         click.echo("Steps still to weigh: " + ", ".join(map(str, w["steps_pending"])))
-
-
-def _match_scan(app, store, lot, scan_text, step, ingredient):
-    """Check the scan against the step before anything is read or recorded."""
-    from ..devices.scanning import match_scan, read_scan
-    from ..store.lotid import validate_lot_id
-
-    lot = validate_lot_id(lot, "LOT")
-    today = store.today()
-    scan = read_scan(scan_text, today=today, field_name="--scan")
-    steps = {s["step"]: s for s in store.batch_steps(lot)}
-    if not steps:
-        store.get_batch(lot)  # an unknown batch: its one-line NotFoundError
-    aliquot, needs = False, ingredient
-    if step is not None:
-        if step not in steps:
-            raise click.BadParameter(f"the plan has steps 1 to {len(steps)}, not {step}",
-                                     param_hint="--step")
-        needs = steps[step]["ingredient"]
-        aliquot = needs is None
-    lots = store.lots(lot_number=scan.lot) if scan.lot else []
-    return match_scan(scan, batch=lot, step=step, needs=needs, aliquot=aliquot, lots=lots,
-                      catalogue=app.registry.catalogue, own_gtins=app.settings.gtins.values(),
-                      today=today)
 
 
 @batch.command(name="show")

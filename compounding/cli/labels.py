@@ -194,9 +194,16 @@ def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quanti
     given = {"patient": patient, "directions": directions, "prescriber": prescriber,
              "quantity": quantity}
     if fill_no is not None:
-        if printer or fmt == "zpl":  # issue 14 x 17: a fill prints its PDF only, for now
-            raise InputError("--printer/--format zpl: not with --fill yet; write the fill's "
-                             "PDF with --output", field="printer")
+        if printer and output:
+            raise InputError("--printer and --output: give one (print, or write a file)",
+                             field="printer")
+        if printer is None and output is None:  # the template's printer, as labels print
+            from ..printing.jobs import default_printer
+            printer = default_printer(app.label_settings, template_id)
+        if fmt == "zpl" and not printer:  # a fill's label goes to a printer or a PDF
+            raise InputError("--format zpl: with --fill, give --printer NAME (a ZPL file of "
+                             "a fill is not written); or write the fill's PDF with --output",
+                             field="format")
         extra = [f"--{k}" for k, v in given.items() if v is not None]
         if extra:
             raise InputError(f"{', '.join(extra)}: not with --fill; the recorded prescription "
@@ -206,8 +213,9 @@ def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quanti
         with open_store(app, db_path) as store:
             result, rec, ready = dispense_fill(
                 store, templates, app.settings, lot_id=lot, rx_number=rx_number.strip(),
-                fill_no=fill_no, template_id=template_id, by=by,
-                output=_output(app, output, lot, template_id))
+                fill_no=fill_no, template_id=template_id, by=by, printer=printer, fmt=fmt,
+                output=None if printer else _output(app, output, lot, template_id),
+                force=force)
         if as_json:
             echo_json({**result.as_json(), "rx_number": rx_number.strip(), "fill": fill_no,
                        "prescription_version": ready["prescription"]["version"],

@@ -175,13 +175,10 @@ def rx_chart(app, rx_number, fill_no, page_size, output, force, db_path, as_json
     """Write the patient's dated dose chart (PDF): one row per day, the amount to measure and
     a box to tick, the back-off half doses and the guide's notes."""
     import hashlib
-    from datetime import date
     from pathlib import Path
 
-    from ..errors import InputError
     from ..outputs import check_output, write_output
-    from ..rx.chart import chart_content, render_chart
-    from ..rx.prescription import from_record
+    from ..rx.chart import chart_file_name, chart_for_record, render_chart
     from ..store import prescriptions as records
 
     with open_store(app, db_path) as store:
@@ -189,35 +186,21 @@ def rx_chart(app, rx_number, fill_no, page_size, output, force, db_path, as_json
         protect = (store.path,)
     if output:
         check_output(output, protect=protect, force=force)
-    p = from_record(rec, rec["steps"])
-    fills = rec["plan"]["fills"]
-    first = last = None
-    title = "Dose chart"
-    if fill_no is not None:
-        if fill_no > len(fills):
-            raise InputError(f"fill: Rx {rx_number} has {len(fills)} fill"
-                             f"{'s' if len(fills) != 1 else ''}; not {fill_no}", field="fill")
-        f = fills[fill_no - 1]
-        first, last = date.fromisoformat(f["first"]), date.fromisoformat(f["last"])
-        title = f"Dose chart, fill {fill_no} of {len(fills)}"
     ph = app.settings.pharmacy
-    content = chart_content(p.schedule, p.measurer, patient=p.patient, rx_number=p.rx_number,
-                            prescriber=p.prescriber, preparation=p.preparation(),
-                            dose_time=p.dose_time, pharmacy_name=ph.name,
-                            pharmacy_phone=ph.phone, first=first, last=last, title=title)
+    content = chart_for_record(rec, pharmacy_name=ph.name, pharmacy_phone=ph.phone,
+                               fill_no=fill_no)
     pdf = render_chart(content, page_size)
-    safe = "".join(c if c.isalnum() or c in "-." else "-" for c in p.rx_number)
-    name = f"rx-{safe}-chart" + (f"-fill-{fill_no}" if fill_no else "") + ".pdf"
-    path = Path(output) if output else app.cwd / "labels" / name
+    path = Path(output) if output else app.cwd / "labels" / chart_file_name(rec["rx_number"],
+                                                                          fill_no)
     write_output(path, pdf, protect=protect, force=force)
     digest = hashlib.sha256(pdf).hexdigest()
     if as_json:
-        echo_json({"output": str(path), "rx_number": p.rx_number, "version": rec["version"],
+        echo_json({"output": str(path), "rx_number": rec["rx_number"], "version": rec["version"],
                    "fill": fill_no, "page_size": page_size, "days": len(content.rows),
                    "pdf_sha256": digest})
         return
     click.echo(f"Wrote {path} (dose chart, {len(content.rows)} days, {page_size}, Rx "
-               f"{p.rx_number} version {rec['version']})")
+               f"{rec['rx_number']} version {rec['version']})")
     click.echo(f"PDF SHA-256: {digest}")
 
 

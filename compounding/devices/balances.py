@@ -73,7 +73,8 @@ _NUMBER = r"[+-]?\s*[0-9]+(?:\.[0-9]+)?"
 class BalanceError(CompoundingError, RuntimeError):
     """A balance that could not give a usable reading (exit code 1). Fields: ``balance``
     (the settings name) and ``reason`` (one of ``timeout``, ``unstable``, ``overload``,
-    ``underload``, ``unit``, ``value``, ``port``, ``identity``, ``config``, ``below-mwq``)."""
+    ``underload``, ``unit``, ``value``, ``port``, ``in-use``, ``identity``, ``config``,
+    ``below-mwq``)."""
 
     def __init__(self, balance: str, reason: str, message: str):
         super().__init__(f"balance {balance}: {message}", balance=balance, reason=reason)
@@ -340,13 +341,20 @@ def open_port(spec, balance: str):
     import serial
 
     try:
+        # exclusive: one reader at a time (pyserial flock()s the port on POSIX; Windows ports
+        # are exclusive anyway), so two weighings, at the bench and the CLI or two bench
+        # clients, never share one balance's replies
         return serial.serial_for_url(
             spec.port, baudrate=spec.baudrate, bytesize=spec.bytesize,
             parity={"none": serial.PARITY_NONE, "even": serial.PARITY_EVEN,
                     "odd": serial.PARITY_ODD}[spec.parity],
             stopbits=spec.stopbits, timeout=0.1, write_timeout=2,
-            xonxoff=spec.handshake == "xon-xoff", rtscts=spec.handshake == "rts-cts")
+            xonxoff=spec.handshake == "xon-xoff", rtscts=spec.handshake == "rts-cts",
+            exclusive=True)
     except (serial.SerialException, OSError, ValueError) as exc:
+        if "exclusively lock" in str(exc):
+            raise BalanceError(balance, "in-use", f"port {spec.port} is in use: another weighing "
+                               "is reading this balance; try again when it is done") from None
         raise BalanceError(balance, "port", f"cannot open port {spec.port}: {exc}") from None
 
 

@@ -279,3 +279,34 @@ def _fit(canv, text: str, width: float) -> str:  # float-ok: point geometry
     while text and canv.stringWidth(text + "…", REGULAR, 7.5) > width:
         text = text[:-1]
     return text + "…"
+
+
+def chart_for_record(rec: dict, *, pharmacy_name: str, pharmacy_phone: str | None,
+                     fill_no: int | None = None) -> ChartContent:
+    """The chart of a stored prescription (``store.prescriptions.get``): the whole course, or
+    fill ``fill_no`` only (its first to last day). The one path from a record to a chart, for
+    ``compounding rx chart`` and the bench's download. Raises :class:`InputError` (field
+    ``fill``) for a fill the prescription does not have."""
+    from .prescription import from_record
+
+    p = from_record(rec, rec["steps"])
+    fills = rec["plan"]["fills"]
+    first = last = None
+    title = "Dose chart"
+    if fill_no is not None:
+        if not 1 <= fill_no <= len(fills):
+            raise InputError(f"fill: Rx {rec['rx_number']} has {len(fills)} fill"
+                             f"{'s' if len(fills) != 1 else ''}; not {fill_no}", field="fill")
+        f = fills[fill_no - 1]
+        first, last = date.fromisoformat(f["first"]), date.fromisoformat(f["last"])
+        title = f"Dose chart, fill {fill_no} of {len(fills)}"
+    return chart_content(p.schedule, p.measurer, patient=p.patient, rx_number=p.rx_number,
+                         prescriber=p.prescriber, preparation=p.preparation(),
+                         dose_time=p.dose_time, pharmacy_name=pharmacy_name,
+                         pharmacy_phone=pharmacy_phone, first=first, last=last, title=title)
+
+
+def chart_file_name(rx_number: str, fill_no: int | None = None) -> str:
+    """``rx-<RX>-chart[-fill-N].pdf``, the Rx number made safe for a file name."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-.") else "-" for c in rx_number)
+    return f"rx-{safe}-chart" + (f"-fill-{fill_no}" if fill_no else "") + ".pdf"

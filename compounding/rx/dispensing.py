@@ -75,18 +75,25 @@ def prepare(store, *, lot_id: str, rx_number: str, fill_no: int) -> dict:
 
 
 def dispense_fill(store, templates, settings, *, lot_id: str, rx_number: str, fill_no: int,
-                  template_id: str, by: str, output: Path, force: bool = False):
-    """Print the dispensing label of fill ``fill_no`` from ``lot_id`` and record the fill.
-    Returns ``(PrintResult, fill record, prepared)``.
+                  template_id: str, by: str, output: Path | None = None,
+                  printer: str | None = None, fmt: str | None = None, force: bool = False):
+    """Print the dispensing label of fill ``fill_no`` from ``lot_id`` and record the fill:
+    to the PDF ``output``, or to ``printer`` (a printer of ``settings.printers``, issue 14's
+    :func:`~compounding.printing.jobs.print_job`; one of the two). Returns ``(result, fill
+    record, prepared)``.
 
     The label print, the dispense (counted against what the lot made) and the fill record
     are one transaction; the PDF gets its name only after it (issue 12: a kill at any step
     leaves both or neither, see :mod:`compounding.store.pending`). The fill is checked again
-    under the write lock, so two processes dispensing one fill cannot both record it."""
+    under the write lock, so two processes dispensing one fill cannot both record it. To a
+    printer: the print record, the send and the fill record are one write transaction (a
+    printer that is not ready records nothing)."""
     from ..labeling.content import Dispensing, dispensed_quantity
     from ..labeling.printing import print_labels
     from ..store import prescriptions as records
 
+    if (output is None) == (printer is None):
+        raise InputError("print: give either a printer or an output file", field="printer")
     by = store.acting(by)  # authenticate before the write lock is taken
     ready = prepare(store, lot_id=lot_id, rx_number=rx_number, fill_no=fill_no)
     p = ready["prescription"]
@@ -108,6 +115,13 @@ def dispense_fill(store, templates, settings, *, lot_id: str, rx_number: str, fi
             first_day=now["fill"]["first"], last_day=now["fill"]["last"],
             directions=now["directions"], label_print_id=label_print["id"], by=by)
 
+    if printer is not None:
+        from ..printing.jobs import print_job
+        with store.write():
+            result = print_job(store, templates, settings, lot_id, template_id=template_id,
+                               by=by, printer=printer, fmt=fmt, dispensing=disp)
+            record_fill(result.record)
+        return result, done["rec"], ready
     result = print_labels(store, templates, settings, lot_id, template_id=template_id,
                           by=by, output=output, dispensing=disp, force=force,
                           also_record=record_fill)

@@ -80,24 +80,77 @@ def _step(step) -> int | None:
     return int(text)
 
 
-def record_weighing(store, by: str, lot: str, *, step, amount: str,
-                    component_lot: str | None = None, deviation_reason: str | None = None,
-                    reweigh_reason: str | None = None, ingredient: str | None = None) -> dict:
-    """``compounding batch weigh`` (its ``--json`` shape)."""
+def weigh(bench, store, by: str, lot: str, *, step, amount: str | None = None,
+          component_lot: str | None = None, deviation_reason: str | None = None,
+          reweigh_reason: str | None = None, ingredient: str | None = None,
+          scan: str | None = None, balance: str | None = None, from_balance: bool = False):
+    """``compounding batch weigh``: :func:`compounding.weighing.weigh`, the amount typed or
+    (``from_balance``) read from the balance ``balance`` (the only one configured when not
+    named). ``scan``: what the scanner typed at the container (checked before anything is
+    read or recorded). Returns :class:`compounding.weighing.Weighed`."""
     from .. import units as u
+    from ..errors import InputError
     from ..store import lotid
+    from ..weighing import balance_names, weigh as library_weigh
     lot = lotid.validate_lot_id(lot)
-    qty = u.parse(amount, {u.MASS, u.VOLUME}, field="--amount")  # the CLI's message
-    return store.record_weighing(lot, amount=qty, by=by, step=_step(step),
-                                 ingredient=_opt(ingredient),
-                                 component_lot=_opt(component_lot),
-                                 deviation_reason=_opt(deviation_reason),
-                                 reweigh_reason=_opt(reweigh_reason))
+    qty, name = None, None
+    if from_balance:
+        if _opt(amount) is not None:
+            raise InputError("amount: a typed amount and a balance reading, not both; clear "
+                             "the amount to read the balance", field="amount")
+        name = _opt(balance)
+        if name is None:
+            known = balance_names(bench.settings)
+            if not known:
+                raise InputError("balance: no balance is configured; add a [balances.NAME] "
+                                 "table to the pharmacy settings (docs/devices.md), or type "
+                                 "the amount", field="balance")
+            if len(known) > 1:
+                raise InputError("balance: choose the balance you weighed on: "
+                                 + ", ".join(known), field="balance")
+            name = known[0]
+    else:
+        if _opt(balance) is not None:
+            raise InputError("balance: only with Read balance (a typed amount names no "
+                             "balance)", field="balance")
+        qty = u.parse(amount if isinstance(amount, str) else "", {u.MASS, u.VOLUME},
+                      field="--amount")  # the CLI's message
+    return library_weigh(store, bench.settings, bench.registry.catalogue, lot, by=by,
+                         step=_step(step), ingredient=_opt(ingredient),
+                         component_lot=_opt(component_lot),
+                         scan_text=scan if _opt(scan) is not None else None, amount=qty,
+                         balance=name, deviation_reason=_opt(deviation_reason),
+                         reweigh_reason=_opt(reweigh_reason))
 
 
-def check_weighing(store, by: str, lot: str, *, step, amount: str,
+def record_weighing(bench, store, by: str, lot: str, *, step, amount: str,
+                    component_lot: str | None = None, deviation_reason: str | None = None,
+                    reweigh_reason: str | None = None, ingredient: str | None = None,
+                    scan: str | None = None) -> dict:
+    """``compounding batch weigh --amount`` (its ``--json`` shape)."""
+    return weigh(bench, store, by, lot, step=step, amount=amount, component_lot=component_lot,
+                 deviation_reason=deviation_reason, reweigh_reason=reweigh_reason,
+                 ingredient=ingredient, scan=scan).weighing
+
+
+def check_scan(bench, store, lot: str, *, step, code: str) -> dict:
+    """What a scan at step ``step`` of batch ``lot`` identifies, checked as the weighing will
+    check it (nothing recorded): ``{"ok": true, "kind": "component" | "batch", "lot",
+    "ingredient", "message"}``. Raises the CLI's refusal."""
+    from ..weighing import match_step_scan
+    m = match_step_scan(store, bench.registry.catalogue, bench.settings, lot,
+                        code if isinstance(code, str) else "", step=_step(step))
+    if m.kind == "batch":
+        msg = f"batch {m.lot}'s own label: the aliquot is taken from this batch's dilution"
+    else:
+        msg = f"{m.ingredient} lot {m.lot} confirmed by scan"
+    return {"ok": True, "kind": m.kind, "lot": m.lot, "ingredient": m.ingredient,
+            "scan": m.text, "message": msg}
+
+
+def check_weighing(bench, store, by: str, lot: str, *, step, amount: str,
                    component_lot: str | None = None, deviation_reason: str | None = None,
-                   reweigh_reason: str | None = None) -> dict:
+                   reweigh_reason: str | None = None, scan: str | None = None) -> dict:
     """A dry run of :func:`record_weighing`: the same rules (tolerance, lot, expiry, stock),
     inside a write transaction that is rolled back, so nothing is stored.
 
@@ -109,10 +162,10 @@ def check_weighing(store, by: str, lot: str, *, step, amount: str,
     result: dict = {}
     try:
         with store.write():
-            w = record_weighing(store, by, lot, step=step, amount=amount,
+            w = record_weighing(bench, store, by, lot, step=step, amount=amount,
                                 component_lot=component_lot,
                                 deviation_reason=deviation_reason,
-                                reweigh_reason=reweigh_reason)
+                                reweigh_reason=reweigh_reason, scan=scan)
             result = {"ok": True, "deviation_percent": w["deviation_percent"],
                       "planned": show_amount(w["planned_quantity"], w["planned_unit"]),
                       "amount": show_amount(w["quantity"], w["unit"]),
@@ -362,3 +415,74 @@ def receive(bench, store, by: str, *, ingredient: str, lot_number: str, expires:
     lot = store.receive_lot(ingredient, lot_number or "", exp, qty, by, potency_percent=pot,
                             manufacturer=_opt(manufacturer))
     return lot_json(lot)
+
+
+# ---------------------------------------------------------------- prescriptions (issue 17)
+
+def prescription_view(store, rx_number: str) -> dict:
+    """``compounding rx show`` as rows for a page: the record (``store.prescriptions.get``)
+    plus ``doses`` (dose, what to measure, half dose) and ``fill_rows`` (one per fill and
+    strength, with the dispensing on record or None). The text is built as ``rx show``
+    prints it (units.fmt, the measure's note)."""
+    from .. import units as u
+    from ..store import prescriptions as records
+    rec = records.get(store, (rx_number or "").strip())
+    doses = []
+    for d in rec["plan"]["doses"]:
+        m = d["measure"]
+        doses.append({"dose": u.fmt(u.readable_mass(u.q(d["dose"]["amount"],
+                                                        d["dose"]["unit"]))),
+                      "measure": u.fmt(u.q(m["amount"]["amount"], m["amount"]["unit"])),
+                      "note": m["note"], "half": d["half_text"]})
+    done = {(f["fill"], f["strength"]): f for f in rec["fills"]}
+    rows = []
+    for f in rec["plan"]["fills"]:
+        for s in f["supplies"]:
+            strength = u.fmt(u.readable(u.q(s["strength"]["amount"], s["strength"]["unit"])))
+            rows.append({"fill": f["fill"], "first": f["first"], "last": f["last"],
+                         "days": f["days"], "strength": strength,
+                         "quantity": u.fmt(u.q(s["quantity"]["amount"],
+                                               s["quantity"]["unit"])),
+                         "directions": s["directions"], "bud_basis": f["bud_basis"],
+                         "dispensed": done.get((f["fill"], strength))})
+    return {**rec, "doses": doses, "fill_rows": rows,
+            "open_fills": sorted({r["fill"] for r in rows if r["dispensed"] is None})}
+
+
+def chart_pdf(bench, store, rx_number: str, fill=None, page_size: str | None = None):
+    """``compounding rx chart`` as (file name, PDF bytes); nothing written or recorded."""
+    from ..errors import InputError
+    from ..rx.chart import chart_file_name, chart_for_record, render_chart
+    from ..store import prescriptions as records
+    size = _opt(page_size) or "letter"
+    if size not in ("letter", "a4"):
+        raise InputError(f"page-size: {size!r} is not one of letter, a4", field="page_size")
+    fill_no = _int(fill, "fill", 0, 1, 10000) or None
+    rec = records.get(store, (rx_number or "").strip())
+    ph = bench.settings.pharmacy
+    content = chart_for_record(rec, pharmacy_name=ph.name, pharmacy_phone=ph.phone,
+                               fill_no=fill_no)
+    return chart_file_name(rec["rx_number"], fill_no), render_chart(content, size)
+
+
+def dispense_fill(bench, store, by: str, *, lot: str, rx_number: str, fill,
+                  template_id: str | None = None, printer: str | None = None):
+    """``compounding labels dispense LOT --rx RX --fill N``: the lot typed or scanned from
+    the batch label, the label to a PDF under the bench's labels folder or to ``printer``;
+    :func:`compounding.rx.dispensing.dispense_fill` checks and records. Returns its
+    ``(result, fill record, prepared)``."""
+    from ..errors import InputError
+    from ..rx.dispensing import dispense_fill as library_dispense
+    from .scan import lot_from_scan
+    if _opt(lot) is None:
+        raise InputError("lot: scan the batch label or type its 10-digit lot ID", field="lot")
+    lot_id = lot_from_scan(lot, store.today())
+    fill_no = _int(fill, "fill", 0, 1, 10000)
+    if not fill_no:
+        raise InputError("fill: which fill (1, 2, 3...)", field="fill")
+    template_id = _opt(template_id) or "dispensing-thermal"
+    printer = _opt(printer)
+    return library_dispense(store, bench.templates(), bench.settings, lot_id=lot_id,
+                            rx_number=(rx_number or "").strip(), fill_no=fill_no,
+                            template_id=template_id, by=by, printer=printer,
+                            output=None if printer else _output(bench, lot_id, template_id))

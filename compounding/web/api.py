@@ -144,7 +144,13 @@ def create_api(bench):
     class WeighIn(Strict):
         step: Optional[int] = Field(None, ge=1)
         ingredient: Optional[str] = None
-        amount: str = Field(description="Amount weighed with its unit, e.g. '121.5 mg'")
+        amount: Optional[str] = Field(None, description="Amount weighed with its unit, e.g. "
+                                      "'121.5 mg' (or from_balance)")
+        from_balance: Optional[str] = Field(None, description="Read the amount from this "
+                                            "balance of the settings' [balances] (a stable "
+                                            "reading; its serial number is recorded)")
+        scan: Optional[str] = Field(None, description="What the scanner typed at the "
+                                    "container (checked before anything is recorded)")
         component_lot: Optional[str] = None
         deviation_reason: Optional[str] = None
         reweigh_reason: Optional[str] = None
@@ -194,12 +200,29 @@ def create_api(bench):
     @api.get("/batches/{lot}/steps/{step}/check",
              summary="Dry run of a weighing: where the amount stands (nothing stored)")
     def check(request: Request, lot: str, step: int, amount: str = "",
-              component_lot: str = "", deviation_reason: str = ""):
+              component_lot: str = "", deviation_reason: str = "", scan: str = ""):
         c = caller(request)
         with bench.store() as store:
-            return JSON(actions.check_weighing(store, c.name, lot, step=str(step),
+            return JSON(actions.check_weighing(bench, store, c.name, lot, step=str(step),
                                                amount=amount, component_lot=component_lot,
-                                               deviation_reason=deviation_reason))
+                                               deviation_reason=deviation_reason, scan=scan))
+
+    @api.get("/batches/{lot}/steps/{step}/scan",
+             summary="What a scan at this step identifies, checked as the weighing will "
+                     "check it (nothing stored)")
+    def scan_check(request: Request, lot: str, step: int, code: str = ""):
+        caller(request)
+        with bench.store() as store:
+            return JSON(actions.check_scan(bench, store, lot, step=str(step), code=code))
+
+    @api.get("/balances", summary="The balances of the settings ([balances.NAME])")
+    def balances(request: Request):
+        caller(request)
+        from .. import units as u
+        return JSON([{"name": name, "protocol": b.protocol, "model": b.model,
+                      "serial_number": b.serial_number, "readability": u.fmt(b.readability),
+                      "min_weighable": u.fmt(b.min_weighable)}
+                     for name, b in sorted(bench.settings.balances.items())])
 
     @api.get("/plan", summary="compounding plan --json, plus the plan as text")
     def plan(request: Request, formula: str = "", quantity: str = "", strength: str = "",
@@ -259,12 +282,14 @@ def create_api(bench):
     def weigh(request: Request, lot: str, body: WeighIn):
         c = writer(request, body.passphrase, f"weigh for batch {lot}")
         with bench.store() as store:
-            w = actions.record_weighing(store, c.name, lot, step=body.step, amount=body.amount,
-                                        ingredient=body.ingredient,
-                                        component_lot=body.component_lot,
-                                        deviation_reason=body.deviation_reason,
-                                        reweigh_reason=body.reweigh_reason)
-        return JSON(w, status_code=201)
+            done = actions.weigh(bench, store, c.name, lot, step=body.step,
+                                 amount=body.amount, ingredient=body.ingredient,
+                                 component_lot=body.component_lot,
+                                 deviation_reason=body.deviation_reason,
+                                 reweigh_reason=body.reweigh_reason, scan=body.scan,
+                                 balance=body.from_balance,
+                                 from_balance=body.from_balance is not None)
+        return JSON(done.weighing, status_code=201)
 
     @api.post("/batches/{lot}/labels", status_code=201,
               summary="compounding labels print --json (the PDF at output)")

@@ -46,7 +46,8 @@ def register(app, bench) -> None:
     from fastapi import Form, Request
     from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-    from ..store import approvals, dispensing, lotid, signoff, users
+    from ..store import approvals, device_records, dispensing, lotid, signoff, users
+    from ..weighing import balance_names
 
     from .rendering import environment
     env = environment()
@@ -227,7 +228,7 @@ def register(app, bench) -> None:
     # ------------------------------------------------------------ the batch page
 
     def batch_ctx(store, lot: str) -> dict:
-        rec = store.get_batch(lot)
+        rec = device_records.with_sources(store, store.get_batch(lot))
         plan_text = store.one("SELECT plan_text FROM batches WHERE lot_id = ?",
                               [rec["lot_id"]])["plan_text"]
         latest = {}
@@ -243,7 +244,8 @@ def register(app, bench) -> None:
         tolerance = rec["formula_snapshot"].get("weighing_tolerance")
         return {"rec": rec, "plan_text": plan_text, "steps": steps, "templates": tpl,
                 "printers": actions.printers(bench, "batch-thermal"),
-                "tolerance": tolerance, "open": rec["status"] in ("planned", "compounded")}
+                "tolerance": tolerance, "open": rec["status"] in ("planned", "compounded"),
+                "balances": balance_names(bench.settings)}
 
     def batch_page(request, s, user, lot, status=200, error=None, form=None):
         with bench.store() as store:
@@ -256,36 +258,6 @@ def register(app, bench) -> None:
         s, user = signed_in(request)
         lot = lotid.validate_lot_id(lot)
         return batch_page(request, s, user, lot)
-
-    @app.post("/batches/{lot}/weigh", response_class=HTMLResponse)
-    def weigh(request: Request, lot: str, csrf_token: str = Form(""), step: str = Form(""),
-              amount: str = Form(""), component_lot: str = Form(""),
-              deviation_reason: str = Form(""), reweigh_reason: str = Form("")):
-        s, user = signed_in(request)
-        check_csrf(s, csrf_token)
-        lot = lotid.validate_lot_id(lot)
-        try:
-            with bench.store() as store:
-                w = actions.record_weighing(store, user["name"], lot, step=step, amount=amount,
-                                            component_lot=component_lot,
-                                            deviation_reason=deviation_reason,
-                                            reweigh_reason=reweigh_reason)
-        except CompoundingError as exc:
-            return batch_page(request, s, user, lot, status=status_for(exc),
-                              error=str(exc), form={"step": step, "amount": amount,
-                                                    "component_lot": component_lot,
-                                                    "deviation_reason": deviation_reason,
-                                                    "reweigh_reason": reweigh_reason})
-        from ..cli.inventory import show_amount
-        msg = (f"Step {w['step']} recorded: {show_amount(w['quantity'], w['unit'])} against "
-               f"{show_amount(w['planned_quantity'], w['planned_unit'])} planned "
-               f"({w['deviation_percent']}%)")
-        if w["bud_changed"]:
-            from ..dates import format_date
-            msg += f"; BUD recomputed from the lots weighed: {format_date(w['bud'])}"
-        if w["complete"]:
-            msg += "; every step weighed: batch is now compounded"
-        return done(s, msg, f"/batches/{lot}#step-{w['step']}")
 
     @app.post("/batches/{lot}/labels", response_class=HTMLResponse)
     def labels(request: Request, lot: str, csrf_token: str = Form(""),
@@ -581,6 +553,16 @@ def register(app, bench) -> None:
             return approvals_page(request, s, user, status=status_for(exc), error=str(exc))
         word = "submitted" if act == "submit" else "approved"
         return done(s, f"{kind.capitalize()} {subject_id} {word}", "/approvals")
+
+
+    from types import SimpleNamespace
+
+    from . import bench_weighing, prescriptions
+    kit = SimpleNamespace(signed_in=signed_in, check_csrf=check_csrf, render=render, done=done,
+                          batch_page=batch_page, pdf=pdf, Redirect=Redirect,
+                          PageError=PageError)
+    bench_weighing.register(app, bench, kit)
+    prescriptions.register(app, bench, kit)
 
 
 def _set_cookie(request, response, sid: str) -> None:
