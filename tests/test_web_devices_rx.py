@@ -406,3 +406,112 @@ def test_dispense_form_needs_csrf(sample, tmp_path):
                                      "lot": "2611300036"})
     assert r.status_code == 403
     assert count(db, "prescription_fills") == 0
+
+
+def test_dispense_a_fill_to_a_printer_and_a_printer_not_ready(sample, tmp_path):
+    """The fill's label sent to a ZPL printer (a fake raw printer on 127.0.0.1): sent,
+    recorded with the fill; a printer reporting paper out records nothing."""
+    from printing_support import FakePrinter
+    fp, out = FakePrinter(), FakePrinter(paper_out=1)
+    try:
+        db, settings, c = bench_with(sample, tmp_path, f"""
+[printers.zebra-1]
+language = "zpl"
+dpi = 203
+connection = "{fp.url}"
+check_status = true
+[printers.zebra-2]
+language = "zpl"
+dpi = 203
+connection = "{out.url}"
+check_status = true
+[template_printers]
+dispensing-thermal = "zebra-1"
+""")
+        rx_new(db, settings, extra=LIQUID)
+        csrf = sign_in(c, *TECH)
+        page = c.get("/rx/view", params={"rx": "RX-2001"}).text
+        assert '<option value="zebra-1" selected>' in page
+        r = c.post("/rx/dispense", data={"csrf_token": csrf, "rx": "RX-2001", "fill": "1",
+                                         "lot": "2611300036", "printer": "zebra-2"})
+        assert r.status_code == 502
+        (shown,) = errors_of(r.text)
+        assert shown.startswith("printer 'zebra-2' (tcp://127.0.0.1:") and "paper out" in shown
+        assert count(db, "prescription_fills") == 0 and out.jobs == []
+        r = c.post("/rx/dispense", data={"csrf_token": csrf, "rx": "RX-2001", "fill": "1",
+                                         "lot": "2611300036", "printer": "zebra-1"})
+        assert r.status_code == 303, errors_of(r.text)
+        (job,) = fp.wait_jobs(1)
+        assert job.startswith(b"^XA\n^FXcompounding label: lot 2611300036, template "
+                              b"dispensing-thermal v1, 203 dpi")
+        got = flash(c, "/rx/view?rx=RX-2001")
+        assert len(got) == 1 and "; label sent to printer zebra-1 (" in got[0]
+        assert count(db, "prescription_fills") == 1
+    finally:
+        fp.close()
+        out.close()
+
+
+@pytest.mark.parametrize("method, url, data, status, message", [
+    ("post", "/batches/{lot}/weigh", {"step": "\u0661", "action": "balance"}, 400,
+     "step: '\u0661' is not a step number (1, 2, 3...)"),
+    ("post", "/batches/{lot}/weigh", {"step": "1", "action": "delete"}, 400,
+     "action: 'delete' is not one of record, balance"),
+    ("post", "/batches/{lot}/weigh", {"step": "1", "action": "balance",
+                                      "balance": "bench-1\u202e"}, 400,
+     "--from-balance: unknown balance 'bench-1\\u202e'; known: bench-1"),
+    ("post", "/batches/{lot}/weigh", {"step": "1", "action": "balance", "balance": "x" * 300},
+     400, "--from-balance: unknown balance '" + "x" * 40 + "'... (300 characters); known: "
+          "bench-1"),
+    ("post", "/batches/{lot}/weigh", {"step": "1", "amount": "NaN mg"}, 400,
+     "--amount: 'NaN mg': does not start with a number; write e.g. '1.5 mg'"),
+    ("post", "/batches/{lot}/weigh", {"step": "1", "amount": "1e3 mg"}, 400,
+     "--amount: '1e3 mg': scientific notation is not accepted; write the number in full"),
+    ("post", "/batches/{lot}/weigh", {"step": "1", "amount": "127 mg",
+                                      "scan": "\u05d0\u05d1"}, 400,
+     "--scan: character U+05D0 (HEBREW LETTER ALEF) at position 1 is not ASCII; a scanner "
+     "types printable ASCII and GS only"),
+    ("post", "/batches/{lot}/weigh", {"step": "1", "amount": "127 mg", "scan": "A" * 300},
+     400, "--scan: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' is not a lot number: it is 300 "
+          "characters; a lot is 1 to 20 printable ASCII characters without spaces"),
+    ("post", "/batches/{lot}/weigh", {"step": "1", "amount": "127 mg", "scan": "NX\x07"},
+     400, "--scan: character U+0007 (unnamed character) at position 3 is a control "
+          "character other than the group separator (GS)"),
+    ("post", "/batches/{lot}/weigh", {"step": "1", "amount": "127 mg",
+                                      "scan": "\uff11\uff12"}, 400,
+     "--scan: character U+FF11 (FULLWIDTH DIGIT ONE) at position 1 is a digit of another "
+     "script; barcodes carry ASCII digits 0-9 only"),
+    ("get", "/api/v1/batches/{lot}/steps/1/scan", {"code": "1e3"}, 403,
+     "scanned naltrexone-hcl lot 1e3, which was never received (not on record); receive it "
+     "first: compounding inventory receive"),
+    ("get", "/api/v1/batches/{lot}/steps/1/scan", {"code": ""}, 400,
+     "--scan: the scan is empty"),
+    ("get", "/api/v1/batches/{lot}/steps/9/scan", {"code": "SAMPLE-NX-2401"}, 400,
+     "--step: the plan has steps 1 to 4, not 9"),
+    ("get", "/api/v1/batches/2611300030/steps/1/scan", {"code": "SAMPLE-NX-2401"}, 400,
+     "LOT: '2611300030' has a wrong check digit (mistyped lot ID?)"),
+    ("get", "/rx/chart.pdf", {"rx": "RX\u202e1"}, 400,
+     "rx: 'RX\\u202e1' is not an Rx number; use 1 to 30 ASCII letters, digits, '-', '/' or "
+     "'.', starting with a letter or digit"),
+    ("get", "/rx/view", {"rx": ""}, 400,
+     "rx: '' is not an Rx number; use 1 to 30 ASCII letters, digits, '-', '/' or '.', "
+     "starting with a letter or digit"),
+    ("post", "/rx/dispense", {"rx": "RX-1", "fill": "1", "lot": "2611300036"}, 404,
+     "rx: no prescription 'RX-1' on record"),
+])
+def test_hostile_input_is_one_line(sample, tmp_path, method, url, data, status, message):
+    db, _, c = bench_with(sample, tmp_path, balance_toml("bench-1", "/dev/null"))
+    csrf = sign_in(c, *TECH)
+    lot = new_batch(c, csrf)
+    before = sources(db)
+    url = url.format(lot=lot)
+    if method == "post":
+        r = c.post(url, data={"csrf_token": csrf, **data})
+    else:
+        r = c.get(url, params=data)
+    assert r.status_code == status
+    if url.startswith("/api/"):
+        assert r.json() == {"error": message}
+    else:
+        assert errors_of(r.text) == [message]
+    assert sources(db) == before

@@ -374,7 +374,9 @@ def read_balance(settings, name: str, *, timeout: float | None = None, port=None
     spec = balances.get(name)
     if spec is None:
         known = ", ".join(sorted(balances)) or "none; add a [balances.NAME] table to the settings"
-        raise InputError(f"--from-balance: unknown balance {name!r}; known: {known}")
+        shown = repr(name) if len(str(name)) <= 40 else \
+            f"{str(name)[:40]!r}... ({len(str(name))} characters)"
+        raise InputError(f"--from-balance: unknown balance {shown}; known: {known}")
     wait = float(spec.timeout) if timeout is None else timeout  # float-ok: seconds
     own = port is None
     if own:

@@ -425,8 +425,9 @@ def prescription_view(store, rx_number: str) -> dict:
     strength, with the dispensing on record or None). The text is built as ``rx show``
     prints it (units.fmt, the measure's note)."""
     from .. import units as u
+    from ..rx.prescription import check_rx_number
     from ..store import prescriptions as records
-    rec = records.get(store, (rx_number or "").strip())
+    rec = records.get(store, check_rx_number(rx_number))
     doses = []
     for d in rec["plan"]["doses"]:
         m = d["measure"]
@@ -457,8 +458,9 @@ def chart_pdf(bench, store, rx_number: str, fill=None, page_size: str | None = N
     size = _opt(page_size) or "letter"
     if size not in ("letter", "a4"):
         raise InputError(f"page-size: {size!r} is not one of letter, a4", field="page_size")
+    from ..rx.prescription import check_rx_number
     fill_no = _int(fill, "fill", 0, 1, 10000) or None
-    rec = records.get(store, (rx_number or "").strip())
+    rec = records.get(store, check_rx_number(rx_number))
     ph = bench.settings.pharmacy
     content = chart_for_record(rec, pharmacy_name=ph.name, pharmacy_phone=ph.phone,
                                fill_no=fill_no)
@@ -473,7 +475,9 @@ def dispense_fill(bench, store, by: str, *, lot: str, rx_number: str, fill,
     ``(result, fill record, prepared)``."""
     from ..errors import InputError
     from ..rx.dispensing import dispense_fill as library_dispense
+    from ..rx.prescription import check_rx_number
     from .scan import lot_from_scan
+    rx_number = check_rx_number(rx_number)
     if _opt(lot) is None:
         raise InputError("lot: scan the batch label or type its 10-digit lot ID", field="lot")
     lot_id = lot_from_scan(lot, store.today())
@@ -483,6 +487,6 @@ def dispense_fill(bench, store, by: str, *, lot: str, rx_number: str, fill,
     template_id = _opt(template_id) or "dispensing-thermal"
     printer = _opt(printer)
     return library_dispense(store, bench.templates(), bench.settings, lot_id=lot_id,
-                            rx_number=(rx_number or "").strip(), fill_no=fill_no,
+                            rx_number=rx_number, fill_no=fill_no,
                             template_id=template_id, by=by, printer=printer,
                             output=None if printer else _output(bench, lot_id, template_id))

@@ -71,8 +71,9 @@ def register(app, bench, kit) -> None:
                     bench, store, user["name"], lot=lot, rx_number=rx, fill=fill,
                     template_id=template, printer=printer)
         except CompoundingError as exc:
+            from ..rx.prescription import check_rx_number
             with bench.store() as store:
-                records.get(store, rx.strip())  # an unknown Rx: its 404 page
+                records.get(store, check_rx_number(rx))  # a bad or unknown Rx: its page
             return rx_page(request, s, user, rx, status=status_for(exc), error=str(exc),
                            form=form)
         from ..dates import format_date
