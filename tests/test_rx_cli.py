@@ -359,3 +359,65 @@ def test_a_fill_whose_days_have_passed_is_refused(tmp_path, db, monkeypatch):
     assert (r.exit_code, r.output) == (
         1, "Error: fill 1 of Rx RX-P ran 01 DEC 2026 to 04 JAN 2027, already past; record a "
            "corrected prescription (rx correct) with a new start date\n")
+
+
+def test_dispense_fill_to_a_printer(tmp_path, db):
+    """`labels dispense --rx --fill --printer NAME` (and the template's default printer):
+    the fill's label is sent and the fill recorded; a printer that is not ready records
+    nothing; --format zpl without a printer is refused."""
+    from printing_support import FakePrinter
+    lot = make_lot(tmp_path, "ldn-oral-liquid", "200 mL", stock=LIQUID_STOCK)
+    assert run(tmp_path, "rx", "new", "RX-1001", "--formula", "ldn-oral-liquid", *BASE,
+               *LIQUID_RULE).exit_code == 0
+    fp, out = FakePrinter(), FakePrinter(paper_out=1)
+    try:
+        settings = tmp_path / "pharmacy.toml"
+        settings.write_text(f"""
+[printers.zebra1]
+language = "zpl"
+dpi = 203
+connection = "{fp.url}"
+[printers.zebra2]
+language = "zpl"
+dpi = 203
+connection = "{out.url}"
+[template_printers]
+dispensing-thermal = "zebra1"
+""", encoding="utf-8")
+
+        def dispense(*args):
+            return run(tmp_path, "--settings", str(settings), "labels", "dispense", lot, "--rx",
+                       "RX-1001", "--fill", "1", *args, "--by", "pharm")
+
+        for args, code, message in [
+                (["--printer", "zebra2"], 1, None),
+                (["--format", "zpl", "--output", "f.zpl"], 2,
+                 "Error: --format zpl: with --fill, give --printer NAME (a ZPL file of a fill "
+                 "is not written); or write the fill's PDF with --output"),
+                (["--printer", "zebra1", "--output", "f.pdf"], 2,
+                 "Error: --printer and --output: give one (print, or write a file)")]:
+            r = dispense(*args)
+            assert r.exit_code == code, r.output
+            if message:
+                assert r.output.splitlines()[-1] == message
+            else:
+                assert "paper out" in r.output and "nothing was recorded" in r.output
+        assert out.jobs == [] and not (tmp_path / "f.zpl").exists()
+        r = dispense()  # the template's default printer
+        assert r.exit_code == 0, r.output
+        lines = r.output.splitlines()
+        assert lines[0].startswith("Sent to printer zebra1 (1 dispensing label, template "
+                                   "dispensing-thermal v1, ZPL, ")
+        assert lines[-2] == "Fill 1 of Rx RX-1001 (version 1): 55 mL, 01 DEC 2026 to 04 JAN 2027"
+        (job,) = fp.wait_jobs(1)
+        assert job.startswith(b"^XA")
+    finally:
+        fp.close()
+        out.close()
+    store = Store.open(db)
+    try:
+        assert store.scalar("SELECT COUNT(*) FROM prescription_fills") == 1
+        assert store.rows("SELECT output_path FROM label_prints WHERE kind = 'dispensing'") \
+            == [{"output_path": f"printer zebra1 ({fp.url})"}]
+    finally:
+        store.close()

@@ -41,7 +41,13 @@ def cli(settings, db, *args, passphrase=None):
 def test_scan_read_balance_and_dispense_a_fill(tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
+    import sqlite3
     db, settings = build_sample(tmp_path)
+    con = sqlite3.connect(db)  # the sample's lot IDs carry the day it was built
+    lots = dict(con.execute("SELECT formula_id || ' ' || strength, lot_id FROM batches "
+                            "WHERE status = 'released'").fetchall())
+    con.close()
+    caps, liq = lots["ldn-capsules 1.5 mg"], lots["ldn-oral-liquid 1 mg/mL"]
     shots = tmp_path / "screens"
     shots.mkdir()
 
@@ -130,15 +136,15 @@ timeout = 3
                 assert Path(dl.value.path()).read_bytes().startswith(b"%PDF")
                 assert dl.value.suggested_filename == "rx-RX-3001-chart.pdf"
                 snap(page, "bench-rx")
-                page.get_by_label("Batch lot (scan the batch label)").fill("2611300029")
+                page.get_by_label("Batch lot (scan the batch label)").fill(caps)
                 page.get_by_role("button", name="Dispense fill").click()
                 expect(page.locator(".flash.error")).to_have_text(
-                    "Error: lot 2611300029 is ldn-capsules; Rx RX-3001 is for "
+                    f"Error: lot {caps} is ldn-capsules; Rx RX-3001 is for "
                     "ldn-oral-liquid")
-                page.get_by_label("Batch lot (scan the batch label)").fill("2611300036")
+                page.get_by_label("Batch lot (scan the batch label)").fill(liq)
                 page.get_by_role("button", name="Dispense fill").click()
                 expect(page.locator(".flash.ok").first).to_contain_text(
-                    "Fill 1 of Rx RX-3001 dispensed from lot 2611300036: 55 mL")
+                    f"Fill 1 of Rx RX-3001 dispensed from lot {liq}: 55 mL")
                 expect(page.locator("#fill-1")).to_have_class("done")
                 with page.expect_download() as dl:
                     page.get_by_role("link", name="Download the label PDF").click()

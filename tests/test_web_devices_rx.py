@@ -49,6 +49,20 @@ def flash(c, url) -> list[str]:
     return [html.unescape(x) for x in FLASH_RE.findall(c.get(url).text)]
 
 
+def sample_lots(db) -> dict:
+    """The quickstart's released batches by what they are (their lot IDs carry the day the
+    sample was built), and the liquid's lot ID with a wrong check digit."""
+    con = sqlite3.connect(db)
+    try:
+        rows = dict(con.execute("SELECT formula_id || ' ' || strength, lot_id FROM batches "
+                                "WHERE status = 'released'").fetchall())
+    finally:
+        con.close()
+    liq = rows["ldn-oral-liquid 1 mg/mL"]
+    return {"caps": rows["ldn-capsules 1.5 mg"], "liq": liq,
+            "bad": liq[:-1] + str((int(liq[-1]) + 1) % 10)}
+
+
 def sources(db) -> list[tuple]:
     con = sqlite3.connect(db)
     try:
@@ -211,7 +225,7 @@ def test_two_reads_of_one_balance_at_once_one_is_refused(sample, tmp_path):
                        "naltrexone-hcl"),
     ("NX-NEVER-1", "scanned naltrexone-hcl lot NX-NEVER-1, which was never received (not on "
                    "record); receive it first: compounding inventory receive"),
-    ("2611300029", "scanned the label of batch 2611300029; this weighing is for batch {lot}"),
+    ("{caps}", "scanned the label of batch {caps}; this weighing is for batch {lot}"),
     ("SAMPLE\u200bNX", "--scan: character U+200B (ZERO WIDTH SPACE) at position 7 is an "
                        "invisible formatting character (zero-width or direction mark)"),
 ])
@@ -219,7 +233,8 @@ def test_scan_refusals_at_the_weighing_page_and_api(sample, tmp_path, scan, mess
     db, _, c = bench_with(sample, tmp_path)
     csrf = sign_in(c, *TECH)
     lot = new_batch(c, csrf)
-    message = message.format(lot=lot)
+    scan = scan.format(**sample_lots(db))
+    message = message.format(lot=lot, **sample_lots(db))
     before = sources(db)
     r = c.post(f"/batches/{lot}/weigh", data={"csrf_token": csrf, "step": "1",
                                               "amount": "127 mg", "scan": scan})
@@ -351,13 +366,14 @@ def test_dispense_a_fill_records_it_and_refuses_a_second(sample, tmp_path):
     db, settings, c = bench_with(sample, tmp_path)
     rx_new(db, settings, extra=LIQUID)
     csrf = sign_in(c, *TECH)
+    caps, liq, bad = (sample_lots(db)[k] for k in ("caps", "liq", "bad"))
     prints, fills = count(db, "label_prints"), count(db, "prescription_fills")
     refusals = [
-        ({"lot": "2611300029"}, 403, "lot 2611300029 is ldn-capsules; Rx RX-2001 is for "
-                                     "ldn-oral-liquid"),
-        ({"lot": "2611300030"}, 400, None),                    # a wrong check digit
-        ({"lot": "2611300036", "fill": "7"}, 400, "fill: Rx RX-2001 has fills 1 to 3; not 7"),
-        ({"lot": "2611300036", "fill": "2"}, 403, None),       # the lot's BUD is too early
+        ({"lot": caps}, 403, f"lot {caps} is ldn-capsules; Rx RX-2001 is for "
+                              "ldn-oral-liquid"),
+        ({"lot": bad}, 400, None),                    # a wrong check digit
+        ({"lot": liq, "fill": "7"}, 400, "fill: Rx RX-2001 has fills 1 to 3; not 7"),
+        ({"lot": liq, "fill": "2"}, 403, None),       # the lot's BUD is too early
         ({"lot": ""}, 400, "lot: scan the batch label or type its 10-digit lot ID"),
     ]
     for form, status, message in refusals:
@@ -369,7 +385,7 @@ def test_dispense_a_fill_records_it_and_refuses_a_second(sample, tmp_path):
             assert shown == message
     assert (count(db, "label_prints"), count(db, "prescription_fills")) == (prints, fills)
     r = c.post("/rx/dispense", data={"csrf_token": csrf, "rx": "RX-2001", "fill": "1",
-                                     "lot": "2611300036"})
+                                     "lot": liq})
     assert r.status_code == 303, errors_of(r.text)
     assert r.headers["location"] == "/rx/view?rx=RX-2001#fills"
     page = c.get("/rx/view", params={"rx": "RX-2001"})
@@ -377,23 +393,23 @@ def test_dispense_a_fill_records_it_and_refuses_a_second(sample, tmp_path):
     last = first + timedelta(days=34)
     fmt = lambda d: d.strftime("%d %b %Y").upper()  # noqa: E731
     assert FLASH_RE.findall(page.text) == [
-        f"Fill 1 of Rx RX-2001 dispensed from lot 2611300036: 55 mL, {fmt(first)} to "
+        f"Fill 1 of Rx RX-2001 dispensed from lot {liq}: 55 mL, {fmt(first)} to "
         f"{fmt(last)}; label printed to PDF. Directions: Follow the dose chart. Start with "
         f"0.5 mL (0.5 mg) by mouth at bedtime on {fmt(first)}."]
-    link = re.search(r'href="(/batches/2611300036/prints/\d+\.pdf)"', page.text).group(1)
+    link = re.search(rf'href="(/batches/{liq}/prints/\d+\.pdf)"', page.text).group(1)
     pdf = c.get(link)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert (count(db, "label_prints"), count(db, "prescription_fills")) == \
         (prints + 1, fills + 1)
     r = c.post("/rx/dispense", data={"csrf_token": csrf, "rx": "RX-2001", "fill": "1",
-                                     "lot": "2611300036"})
+                                     "lot": liq})
     assert r.status_code == 403
     (shown,) = errors_of(r.text)
     assert shown.startswith("fill 1 of Rx RX-2001 (1 mg/mL) was already dispensed on ")
     assert (count(db, "label_prints"), count(db, "prescription_fills")) == \
         (prints + 1, fills + 1)
     # recall of the lot reaches the patient
-    rec = c.get("/api/v1/recall", params={"batch": "2611300036"}).json()
+    rec = c.get("/api/v1/recall", params={"batch": liq}).json()
     assert any(d["patient"] == "Zoë Nguyễn" and d["rx_number"] == "RX-2001"
                for d in rec["dispensed"])
 
@@ -403,7 +419,7 @@ def test_dispense_form_needs_csrf(sample, tmp_path):
     rx_new(db, settings, extra=LIQUID)
     sign_in(c, *TECH)
     r = c.post("/rx/dispense", data={"csrf_token": "x", "rx": "RX-2001", "fill": "1",
-                                     "lot": "2611300036"})
+                                     "lot": sample_lots(db)["liq"]})
     assert r.status_code == 403
     assert count(db, "prescription_fills") == 0
 
@@ -429,21 +445,22 @@ check_status = true
 dispensing-thermal = "zebra-1"
 """)
         rx_new(db, settings, extra=LIQUID)
+        liq = sample_lots(db)["liq"]
         csrf = sign_in(c, *TECH)
         page = c.get("/rx/view", params={"rx": "RX-2001"}).text
         assert '<option value="zebra-1" selected>' in page
         r = c.post("/rx/dispense", data={"csrf_token": csrf, "rx": "RX-2001", "fill": "1",
-                                         "lot": "2611300036", "printer": "zebra-2"})
+                                         "lot": liq, "printer": "zebra-2"})
         assert r.status_code == 502
         (shown,) = errors_of(r.text)
         assert shown.startswith("printer 'zebra-2' (tcp://127.0.0.1:") and "paper out" in shown
         assert count(db, "prescription_fills") == 0 and out.jobs == []
         r = c.post("/rx/dispense", data={"csrf_token": csrf, "rx": "RX-2001", "fill": "1",
-                                         "lot": "2611300036", "printer": "zebra-1"})
+                                         "lot": liq, "printer": "zebra-1"})
         assert r.status_code == 303, errors_of(r.text)
         (job,) = fp.wait_jobs(1)
-        assert job.startswith(b"^XA\n^FXcompounding label: lot 2611300036, template "
-                              b"dispensing-thermal v1, 203 dpi")
+        assert job.startswith(f"^XA\n^FXcompounding label: lot {liq}, template "
+                              "dispensing-thermal v1, 203 dpi".encode())
         got = flash(c, "/rx/view?rx=RX-2001")
         assert len(got) == 1 and "; label sent to printer zebra-1 (" in got[0]
         assert count(db, "prescription_fills") == 1
@@ -488,15 +505,15 @@ dispensing-thermal = "zebra-1"
      "--scan: the scan is empty"),
     ("get", "/api/v1/batches/{lot}/steps/9/scan", {"code": "SAMPLE-NX-2401"}, 400,
      "--step: the plan has steps 1 to 4, not 9"),
-    ("get", "/api/v1/batches/2611300030/steps/1/scan", {"code": "SAMPLE-NX-2401"}, 400,
-     "LOT: '2611300030' has a wrong check digit (mistyped lot ID?)"),
+    ("get", "/api/v1/batches/{bad}/steps/1/scan", {"code": "SAMPLE-NX-2401"}, 400,
+     "LOT: '{bad}' has a wrong check digit (mistyped lot ID?)"),
     ("get", "/rx/chart.pdf", {"rx": "RX\u202e1"}, 400,
      "rx: 'RX\\u202e1' is not an Rx number; use 1 to 30 ASCII letters, digits, '-', '/' or "
      "'.', starting with a letter or digit"),
     ("get", "/rx/view", {"rx": ""}, 400,
      "rx: '' is not an Rx number; use 1 to 30 ASCII letters, digits, '-', '/' or '.', "
      "starting with a letter or digit"),
-    ("post", "/rx/dispense", {"rx": "RX-1", "fill": "1", "lot": "2611300036"}, 404,
+    ("post", "/rx/dispense", {"rx": "RX-1", "fill": "1", "lot": "{liq}"}, 404,
      "rx: no prescription 'RX-1' on record"),
 ])
 def test_hostile_input_is_one_line(sample, tmp_path, method, url, data, status, message):
@@ -504,7 +521,10 @@ def test_hostile_input_is_one_line(sample, tmp_path, method, url, data, status, 
     csrf = sign_in(c, *TECH)
     lot = new_batch(c, csrf)
     before = sources(db)
-    url = url.format(lot=lot)
+    names = {"lot": lot, **sample_lots(db)}
+    url = url.format(**names)
+    data = {k: v.format(**names) if k in ("lot",) else v for k, v in data.items()}
+    message = message.format(**names) if "{bad}" in message else message
     if method == "post":
         r = c.post(url, data={"csrf_token": csrf, **data})
     else:
