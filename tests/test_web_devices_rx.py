@@ -513,6 +513,9 @@ dispensing-thermal = "zebra-1"
     ("get", "/rx/view", {"rx": ""}, 400,
      "rx: '' is not an Rx number; use 1 to 30 ASCII letters, digits, '-', '/' or '.', "
      "starting with a letter or digit"),
+    ("get", "/scan", {"code": "(01)09501101530010(17)300500(10){liq}"}, 303,
+     "scan: GTIN 09501101530010 is not on this pharmacy's batch labels (a supplier's "
+     "container? scan it at its weighing); scan the batch label or type its lot ID"),
     ("post", "/rx/dispense", {"rx": "RX-1", "fill": "1", "lot": "{liq}"}, 404,
      "rx: no prescription 'RX-1' on record"),
 ])
@@ -523,7 +526,7 @@ def test_hostile_input_is_one_line(sample, tmp_path, method, url, data, status, 
     before = sources(db)
     names = {"lot": lot, **sample_lots(db)}
     url = url.format(**names)
-    data = {k: v.format(**names) if k in ("lot",) else v for k, v in data.items()}
+    data = {k: v.format(**names) if k in ("lot", "code") else v for k, v in data.items()}
     message = message.format(**names) if "{bad}" in message else message
     if method == "post":
         r = c.post(url, data={"csrf_token": csrf, **data})
@@ -532,6 +535,9 @@ def test_hostile_input_is_one_line(sample, tmp_path, method, url, data, status, 
     assert r.status_code == status
     if url.startswith("/api/"):
         assert r.json() == {"error": message}
+    elif status == 303:  # the queue's scan field: back to the queue with the line
+        assert r.headers["location"] == "/"
+        assert errors_of(c.get("/").text) == [message]
     else:
         assert errors_of(r.text) == [message]
     assert sources(db) == before

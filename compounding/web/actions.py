@@ -480,7 +480,7 @@ def dispense_fill(bench, store, by: str, *, lot: str, rx_number: str, fill,
     rx_number = check_rx_number(rx_number)
     if _opt(lot) is None:
         raise InputError("lot: scan the batch label or type its 10-digit lot ID", field="lot")
-    lot_id = lot_from_scan(lot, store.today())
+    lot_id = lot_from_scan(lot, store.today(), bench.settings.gtins.values())
     fill_no = _int(fill, "fill", 0, 1, 10000)
     if not fill_no:
         raise InputError("fill: which fill (1, 2, 3...)", field="fill")

@@ -186,7 +186,7 @@ def register(app, bench) -> None:
         try:
             with bench.store() as store:
                 today = store.today()
-            lot = lot_from_scan(code, today)
+            lot = lot_from_scan(code, today, bench.settings.gtins.values())
         except CompoundingError as exc:
             s.flash.append(("error", str(exc)))
             return RedirectResponse("/", status_code=303)
