@@ -54,3 +54,50 @@ def _audit_key_in_a_temporary_folder(tmp_path_factory):
             os.environ.pop(var, None)
         else:
             os.environ[var] = old
+
+
+# ---------------------------------------------------------------- the store on both backends
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory):
+    """A throwaway PostgreSQL cluster for the whole session (tests/pg_support.py), stopped
+    at the end; the test is skipped with the reason when none can run here."""
+    from pg_support import Unavailable, start_cluster
+    try:
+        cluster = start_cluster(tmp_path_factory.mktemp("pg"))
+    except Unavailable as exc:
+        pytest.skip(f"PostgreSQL half skipped: {exc}")
+    out = cluster.psql("CREATE DATABASE store_tests")
+    if out.returncode:
+        cluster.stop()
+        pytest.skip(f"PostgreSQL half skipped: CREATE DATABASE failed: {out.stderr.strip()}")
+    # the extension once, in public (every test schema has public on its search_path)
+    out = cluster.psql("CREATE EXTENSION IF NOT EXISTS citext", dbname="store_tests")
+    if out.returncode:
+        cluster.stop()
+        pytest.skip(f"PostgreSQL half skipped: the citext extension is missing: "
+                    f"{out.stderr.strip()}")
+    yield cluster
+    cluster.stop()
+
+
+def fresh_pg_url(cluster) -> str:
+    """A URL of a new, empty schema in the session's test database (its own
+    ``search_path``; ``public`` second, for the citext extension): cheaper than a database
+    per test, as separate as one."""
+    import uuid
+    schema = "t_" + uuid.uuid4().hex[:16]
+    out = cluster.psql(f"CREATE SCHEMA {schema}", dbname="store_tests")
+    if out.returncode:
+        raise RuntimeError(out.stderr)
+    return cluster.url("store_tests") + f"?options=-csearch_path%3D{schema}%2Cpublic"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_path(request, tmp_path):
+    """Where a test's store lives, once per backend: a new SQLite file in ``tmp_path``, or a
+    new PostgreSQL schema in the session's throwaway cluster (skipped with the reason when
+    no cluster can run). The one fixture the store's tests are parametrised through."""
+    if request.param == "sqlite":
+        return tmp_path / "t.db"
+    return fresh_pg_url(request.getfixturevalue("pg_cluster"))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+from store_backends import RawConnection
 
 from compounding import units as u
 from compounding.errors import InputError, RefusedError
@@ -34,8 +35,8 @@ def reg():
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path / "i.db", clock=Clock(datetime(2026, 3, 1, 12, 0,
+def store(store_path):
+    s = Store.open(store_path, clock=Clock(datetime(2026, 3, 1, 12, 0,
                                                            tzinfo=timezone.utc)))
     add_users(s, "ana", "bo")
     approve_formulas(s)
@@ -101,10 +102,10 @@ def test_positive_adjustment_only_for_a_count_by_a_pharmacist(store):
 
 def test_adjustments_are_append_only_and_vouched_for(store):
     stock.adjust(store, "NX-EARLY", amount="-1 g", reason="damaged", by="ana", passphrase=PASS)
-    db = sqlite3.connect(store.path)
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    db = RawConnection(store)
+    with pytest.raises(store.backend.DatabaseError, match="append-only"):
         db.execute("UPDATE stock_adjustments SET quantity = '-2000'")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    with pytest.raises(store.backend.DatabaseError, match="append-only"):
         db.execute("DELETE FROM stock_adjustments")
     # a row slipped in by plain SQL (triggers kept) is reported by verify
     db.execute("INSERT INTO stock_adjustments (component_lot_id, quantity, entered_as, reason,"
@@ -278,11 +279,11 @@ def test_recall_close_with_stated_reason(store, reg):
 def test_schema_refuses_a_second_open_recall_and_early_closure(store, reg):
     lot = dispensed_batch(store, reg)
     recalls.open_recall(store, batch=lot, reason="x", by="pharm", passphrase=PASS)
-    db = sqlite3.connect(store.path)
-    with pytest.raises(sqlite3.DatabaseError, match="already open"):
+    db = RawConnection(store)
+    with pytest.raises(store.backend.DatabaseError, match="already open"):
         db.execute("INSERT INTO recalls (lot_id, reason, opened_by, opened_at) VALUES "
                    "(?, 'y', 'pharm', '2026-03-01T12:00:00Z')", [lot])
-    with pytest.raises(sqlite3.DatabaseError, match="once every patient has an outcome"):
+    with pytest.raises(store.backend.DatabaseError, match="once every patient has an outcome"):
         db.execute("INSERT INTO recall_closures (recall_id, note, closed_by, closed_at) "
                    "VALUES (1, 'n', 'pharm', '2026-03-01T12:00:00Z')")
     db.close()
@@ -300,8 +301,8 @@ def test_a_hold_placed_before_the_recall_stays_until_the_recall_closes(store, re
     with pytest.raises(RefusedError, match="stays on hold until recall 1 is closed"):
         lot_holds.release_lot(store, "NX-EARLY", reason="cleared", by="pharm",
                               passphrase=PASS)
-    db = sqlite3.connect(store.path)
-    with pytest.raises(sqlite3.DatabaseError, match="open recall stays on hold"):
+    db = RawConnection(store)
+    with pytest.raises(store.backend.DatabaseError, match="open recall stays on hold"):
         db.execute("INSERT INTO lot_holds (component_lot_id, action, reason, signed_by, "
                    "signer_role, signed_at) SELECT id, 'release', 'x', 'pharm', 'pharmacist',"
                    " '2026-03-01T12:00:00Z' FROM component_lots WHERE lot_number = 'NX-EARLY'")

@@ -21,7 +21,9 @@ PACKAGE = ROOT / "compounding"
 #: append-only list of DDL that several people append migrations to at once (HELPERS.md);
 #: splitting it would fight them, and its functions never change once released.
 MAX_LINES = 600
-LONG_ALLOWED = {"compounding/store/migrations.py"}
+LONG_ALLOWED = {"compounding/store/migrations.py",
+                # its PostgreSQL mirror (issue 20): the same append-only list, same reason
+                "compounding/store/pg_migrations.py"}
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:

@@ -14,6 +14,8 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+
+from store_backends import drop_trigger_sql
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from compounding import units as u
@@ -66,8 +68,8 @@ def open_store(path, clock):
 
 
 @pytest.fixture
-def store(tmp_path, clock):
-    s = open_store(tmp_path / "g.db", clock)
+def store(store_path, clock):
+    s = open_store(store_path, clock)
     yield s
     s.close()
 
@@ -139,7 +141,7 @@ def test_release_rechecks_the_strength_of_an_older_verification(store):
     weigh(store, lot, DEVS)
     res = signoff.verify_batch(store, lot, by="pharm", passphrase=PASS)
     with store.write():
-        store.execute("DROP TRIGGER IF EXISTS verifications_no_update")
+        store.execute(drop_trigger_sql(store, "verifications_no_update", "verifications"))
     vid = res["verification_id"]
     try:
         store.execute("UPDATE verifications SET passed = 1 WHERE id = ?", [vid])

@@ -5,7 +5,6 @@ wins, the other is told who signed first; the schema refuses a same-status chang
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -43,8 +42,8 @@ except Exception as e:
 
 
 @pytest.fixture
-def compounded(tmp_path):
-    path = tmp_path / "r.db"
+def compounded(store_path):
+    path = store_path
     s = Store.open(path)
     add_users(s, "ana")
     for name in ("rita",):
@@ -92,7 +91,7 @@ def test_two_pharmacists_signing_one_act_at_once(compounded, act, word):
 
 def test_schema_refuses_a_status_change_to_the_same_status(compounded):
     path, lot = compounded
-    db = sqlite3.connect(path)
-    with pytest.raises(sqlite3.DatabaseError, match="already has that status"):
-        db.execute("UPDATE batches SET status = status WHERE lot_id = ?", [lot])
-    db.close()
+    s = Store.open(path)  # raw SQL on the store's connection, either backend
+    with pytest.raises(s.backend.IntegrityError, match="already has that status"):
+        s.db.execute("UPDATE batches SET status = status WHERE lot_id = ?", [lot])
+    s.close()

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from store_backends import CHECK_FAILED, first_column
 from click.testing import CliRunner
 
 from compounding import units as u
@@ -45,8 +46,8 @@ def clock():
 
 
 @pytest.fixture
-def store(tmp_path, clock):
-    s = Store.open(tmp_path / "b.db", clock=clock)
+def store(store_path, clock):
+    s = Store.open(store_path, clock=clock)
     add_users(s, "ana", "bo")  # issue 7: users who act, formulas approved by a pharmacist
     approve_formulas(s)
     yield s
@@ -249,7 +250,7 @@ def test_weighing_refuses_expired_lot_other_ingredient_and_tolerance(store, reg,
     assert w["deviation_reason"] == "blend topped up, pharmacist informed"
     assert store.audit_log(action="batch.bud-recomputed")[0]["details"]["from"] == "2026-03-05"
     # the raw trigger refuses what the store refused, for scripts that bypass it
-    with pytest.raises(sqlite3.IntegrityError, match="component lot had expired"):
+    with pytest.raises(store.backend.IntegrityError, match="component lot had expired"):
         store.db.execute(
             "INSERT INTO weighings (lot_id, step, what, ingredient, component_lot_id, "
             "planned_quantity, planned_unit, quantity, unit, consumed_quantity, "
@@ -268,23 +269,23 @@ def test_records_are_fixed_by_triggers(store, reg):
     store.set_status(lot, "quarantine", "pharm")
     for table in ("batch_components", "batch_steps", "weighings", "label_prints",
                   "batch_status_history"):
-        col = store.db.execute(f"SELECT name FROM pragma_table_info('{table}')").fetchone()[0]
-        with pytest.raises(sqlite3.IntegrityError, match=f"^{table} is append-only"):
+        col = first_column(store, table)
+        with pytest.raises(store.backend.IntegrityError, match=f"^{table} is append-only"):
             store.db.execute(f"UPDATE {table} SET {col} = {col}")
-        with pytest.raises(sqlite3.IntegrityError, match=f"^{table} is append-only"):
+        with pytest.raises(store.backend.IntegrityError, match=f"^{table} is append-only"):
             store.db.execute(f"DELETE FROM {table}")
     for sql in ("UPDATE batches SET formula_snapshot = '{}'",
                 "UPDATE batches SET plan_json = '{}'", "UPDATE batches SET compounded_by = 'x'"):
-        with pytest.raises(sqlite3.IntegrityError, match="only status and BUD may change"):
+        with pytest.raises(store.backend.IntegrityError, match="only status and BUD may change"):
             store.db.execute(sql)
-    with pytest.raises(sqlite3.IntegrityError, match="cannot be deleted"):
+    with pytest.raises(store.backend.IntegrityError, match="cannot be deleted"):
         store.db.execute("DELETE FROM batches")
-    with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
+    with pytest.raises(store.backend.IntegrityError, match=CHECK_FAILED):
         store.db.execute("UPDATE batches SET status = 'shipped'")
     store.set_status(lot, "rejected", "pharm")
     with pytest.raises(RefusedError, match="a rejected batch stays rejected"):
         store.set_status(lot, "released", "pharm")
-    with pytest.raises(sqlite3.IntegrityError, match="BUD of a released or rejected batch"):
+    with pytest.raises(store.backend.IntegrityError, match="BUD of a released or rejected batch"):
         store.db.execute("UPDATE batches SET bud = '2026-03-02'")
     with pytest.raises(RefusedError, match="is rejected; weighings can no longer be recorded"):
         store.record_weighing(lot, step=2, amount=u.parse("14.126 g"), by="bo")
@@ -311,7 +312,7 @@ def test_label_prints_reprint_flag_and_recall(store, reg):
     assert [p["reprint"] for p in store.label_prints(a)] == [False, True, False]
     assert [e["action"] for e in store.audit_log(lot_id=a)][-3:] == [
         "label.print", "label.reprint", "label.print"]
-    with pytest.raises(sqlite3.IntegrityError, match="reprint must be 1"):
+    with pytest.raises(store.backend.IntegrityError, match="reprint must be 1"):
         store.db.execute("INSERT INTO label_prints (lot_id, kind, template_id, "
                          "template_version, template_sha256, copies, pdf_sha256, output_path,"
                          " reprint, printed_by, printed_at) VALUES (?, 'container', 't', 1, ?,"

@@ -7,6 +7,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pytest
+from store_backends import commit, drop_trigger, first_column, is_postgres
 from click.testing import CliRunner
 
 from compounding import units as u
@@ -19,8 +20,8 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path / "t.db", clock=lambda: NOW)
+def store(store_path):
+    s = Store.open(store_path, clock=lambda: NOW)
     add_users(s, "ana", "bo")  # issue 7: whoever acts is a user
     yield s
     s.close()
@@ -68,7 +69,9 @@ def test_lots_expiring_within_is_parameterised(store):
     evil = "X'; DROP TABLE batches; --"
     store.receive_lot("naltrexone-hcl", evil, date(2027, 1, 1), u.parse("1 g"), "ana")
     assert store.find_lot("naltrexone-hcl", evil)["lot_number"] == evil
-    assert "batches" in store.db.table_names()
+    assert "batches" in [t for t, in store.db.execute(
+        "SELECT name FROM sqlite_master" if not is_postgres(store)
+        else "SELECT tablename FROM pg_tables")]
 
 
 def test_find_lot_of_another_ingredient_is_refused(store):
@@ -104,7 +107,7 @@ def test_lot_ids_sortable_and_never_reused(store):
     b = store.allocate_lot_id("ana", date(2026, 3, 1))
     c = store.allocate_lot_id("ana", date(2026, 3, 2))
     assert a < b < c and (a[:9], b[:9], c[:9]) == ("260301001", "260301002", "260302001")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(store.backend.IntegrityError, match="append-only"):
         store.db.execute("DELETE FROM lot_ids WHERE lot_id = ?", [b])
     assert store.allocate_lot_id("ana", date(2026, 3, 1))[:9] == "260301003"
 
@@ -113,10 +116,10 @@ def test_lot_ids_sortable_and_never_reused(store):
 def test_plain_sql_cannot_rewrite_history(store, table):
     store.receive_lot("naltrexone-hcl", "NX1", date(2027, 5, 31), u.parse("25 g"), "ana")
     store.allocate_lot_id("ana")
-    col = store.db.execute(f"SELECT name FROM pragma_table_info('{table}')").fetchone()[0]
-    with pytest.raises(sqlite3.IntegrityError, match=f"^{table} is append-only"):
+    col = first_column(store, table)
+    with pytest.raises(store.backend.IntegrityError, match=f"^{table} is append-only"):
         store.db.execute(f"UPDATE {table} SET {col} = {col}")
-    with pytest.raises(sqlite3.IntegrityError, match=f"^{table} is append-only"):
+    with pytest.raises(store.backend.IntegrityError, match=f"^{table} is append-only"):
         store.db.execute(f"DELETE FROM {table}")
 
 
@@ -130,24 +133,29 @@ def test_audit_chain_and_verify_detect_tampering(store):
     assert store.audit_log(action="note")[0]["details"] == {"text": "hello"}
     assert store.verify() == []
     # a raw insert that does not chain is refused by trigger
-    with pytest.raises(sqlite3.IntegrityError, match="audit_log: an entry must chain"):
+    with pytest.raises(store.backend.IntegrityError, match="audit_log: an entry must chain"):
         store.db.execute("INSERT INTO audit_log (id, at, actor, action, details, prev_hash, "
                          "hash) VALUES (?, '2026-03-01T00:00:00Z', 'x', 'y', '{}', ?, ?)",
                          [base + 3, "0" * 64, "1" * 64])
     # someone drops the triggers and edits history: verify still notices
-    store.db.execute("DROP TRIGGER lot_receipts_no_update")
+    drop_trigger(store, "lot_receipts_no_update", "lot_receipts")
     store.db.execute("UPDATE lot_receipts SET quantity = '250000'")
-    store.db.execute("DROP TRIGGER audit_log_no_update")
+    drop_trigger(store, "audit_log_no_update", "audit_log")
     store.db.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = ?", [base + 2])
-    store.db.execute("DROP TRIGGER component_lots_no_delete")
+    drop_trigger(store, "component_lots_no_delete", "component_lots")
     store.db.execute("INSERT INTO component_lots (ingredient, lot_number, expires, unit, "
                      "created_by, created_at) VALUES ('sucrose', 'S', '2027-01-01', 'mg', 'm', "
                      "'2026-03-01T00:00:00Z')")
-    store.db.conn.commit()
-    assert store.verify() == [
+    commit(store)
+    # SQLite: the schema check names the dropped triggers; PostgreSQL: its integrity check
+    dropped = [f"integrity_check: trigger {t} on {tb} is missing" for t, tb in (
+        ("component_lots_no_delete", "component_lots"),
+        ("lot_receipts_no_update", "lot_receipts"),
+        ("audit_log_no_update", "audit_log"))] if is_postgres(store) else [
         "schema: trigger audit_log_no_update is missing (a migration made it)",
         "schema: trigger component_lots_no_delete is missing (a migration made it)",
-        "schema: trigger lot_receipts_no_update is missing (a migration made it)",
+        "schema: trigger lot_receipts_no_update is missing (a migration made it)"]
+    assert store.verify() == dropped + [
         f"lot_receipts 1: record differs from what audit entry {base + 1} recorded",
         f"audit_log {base + 2}: content does not match its hash",
         "component_lots 2: not on the audit log",

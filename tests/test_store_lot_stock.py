@@ -8,6 +8,7 @@ import sqlite3
 from datetime import date, datetime, timezone
 
 import pytest
+from store_backends import is_postgres
 from sqlite_utils import Database
 
 from compounding import units as u
@@ -20,15 +21,16 @@ from signoff_support import ROOT, add_users, approve_formulas, weigh_all
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 SUMS = ("SELECT s.received, s.consumed, "
-        "(SELECT TOTAL(CAST(quantity AS REAL)) FROM lot_receipts WHERE component_lot_id = l.id),"
-        " (SELECT TOTAL(CAST(consumed_quantity AS REAL)) FROM weighings "
+        "(SELECT COALESCE(SUM(CAST(quantity AS DOUBLE PRECISION)), 0) FROM lot_receipts "
+        "WHERE component_lot_id = l.id),"
+        " (SELECT COALESCE(SUM(CAST(consumed_quantity AS DOUBLE PRECISION)), 0) FROM weighings "
         "WHERE component_lot_id = l.id) FROM component_lots l "
         "JOIN lot_stock s ON s.component_lot_id = l.id")
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path / "t.db", clock=lambda: NOW)
+def store(store_path):
+    s = Store.open(store_path, clock=lambda: NOW)
     add_users(s, "ana")
     approve_formulas(s)
     s.receive_lot("naltrexone-hcl", "NX1", date(2027, 5, 31), u.parse("25 g"), "ana")
@@ -70,13 +72,16 @@ def test_lot_stock_follows_receipts_and_weighings(store):
     "INSERT INTO lot_stock (component_lot_id, received, consumed) VALUES (99, 5, 0)",
 ])
 def test_lot_stock_cannot_be_edited(store, sql):
-    with pytest.raises(sqlite3.IntegrityError, match="lot_stock is derived"):
+    with pytest.raises(store.backend.IntegrityError, match="lot_stock is derived"):
         store.db.execute(sql)
 
 
 def test_recall_by_lot_number_uses_the_indexes(store):
     lot = make_weighed_batch(store)
     assert [r["batch_lot_id"] for r in store.recall("NX1")] == [lot]
+    if is_postgres(store):
+        pytest.skip("SQLite's EXPLAIN QUERY PLAN; PostgreSQL's planner scans tables this "
+                    "small whatever the indexes (its speed is measured in bench/)")
     plan = " ".join(r[3] for r in store.db.execute(
         "EXPLAIN QUERY PLAN SELECT * FROM lot_usage WHERE lot_number = 'NX1'"))
     assert "SCAN w" not in plan and "SCAN bc" not in plan

@@ -34,7 +34,16 @@ STORE_METHODS = (
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(store_path):
+    s = Store.open(store_path, clock=lambda: NOW)
+    add_users(s, "ana")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
+    """For what only a SQLite file has (pages, the online backup API)."""
     s = Store.open(tmp_path / "t.db", clock=lambda: NOW)
     add_users(s, "ana")
     yield s
@@ -69,7 +78,8 @@ SQLITE_ONLY = ("PRAGMA", "BEGIN IMMEDIATE", "sqlite_master", "sqlite_utils", "la
 
 
 @pytest.mark.parametrize("path", sorted(p for p in STORE_DIR.glob("*.py")
-                                        if p.name not in ("sqlite.py", "migrations.py")),
+                                        if p.name not in ("sqlite.py", "migrations.py",
+                                                          "postgres.py", "pg_migrations.py")),
                          ids=lambda p: p.name)
 def test_sqlite_specific_code_lives_in_the_backend_and_the_migrations(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -85,6 +95,30 @@ def test_sqlite_specific_code_lives_in_the_backend_and_the_migrations(path):
         elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
               and id(node) not in docstrings and path.name != "schema.py"):
             found += [w for w in SQLITE_ONLY if w in node.value]
+    assert found == []
+
+
+#: What only PostgreSQL understands; it belongs in postgres.py and pg_migrations.py (#20).
+POSTGRES_ONLY = ("plpgsql", "pg_advisory", "pg_catalog", "pg_trigger", "RETURNING",
+                 "citext", "::")
+
+
+@pytest.mark.parametrize("path", sorted(p for p in STORE_DIR.glob("*.py")
+                                        if p.name not in ("postgres.py", "pg_migrations.py",
+                                                          "schema.py")),
+                         ids=lambda p: p.name)
+def test_postgresql_specific_code_lives_in_its_backend_and_migrations(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {id(n.value) for n in ast.walk(tree)
+                  if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+            found += [n for n in names if n.split(".")[0] == "psycopg"]
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
+              and id(node) not in docstrings):
+            found += [w for w in POSTGRES_ONLY if w in node.value]
     assert found == []
 
 
@@ -132,7 +166,8 @@ def test_the_suite_lowers_the_scrypt_cost_where_users_reads_it(store):
 
 # ---------------------------------------------------------------- a damaged file
 
-def test_a_damaged_page_anywhere_is_one_error_line_never_a_traceback(store, tmp_path):
+def test_a_damaged_page_anywhere_is_one_error_line_never_a_traceback(sqlite_store, tmp_path):
+    store = sqlite_store
     # A page damaged after opening (not the schema page) used to surface in the middle of a
     # command as sqlite3.DatabaseError with a traceback; the core now turns any error of the
     # database itself into one StoreError line naming the file.
@@ -238,7 +273,8 @@ print("done", flush=True)
 """
 
 
-def test_a_backup_killed_half_way_leaves_no_file_that_looks_like_a_backup(store, tmp_path):
+def test_a_backup_killed_half_way_leaves_no_file_that_looks_like_a_backup(sqlite_store, tmp_path):
+    store = sqlite_store
     import os
     import signal
     import subprocess

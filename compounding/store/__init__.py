@@ -19,13 +19,25 @@ ENV_VAR = "COMPOUNDING_DB"
 DEFAULT_FILE = "compounding.db"
 
 
-def resolve_db_path(option: str | None, environ=None, cwd=None) -> Path:
-    """``--db PATH``, else ``$COMPOUNDING_DB``, else ``compounding.db`` in ``cwd``."""
+def _as_path(value: str) -> Path | str:
+    """A ``postgresql://`` URL stays text (a ``Path`` would fold its ``//``); anything else
+    is a SQLite file path."""
+    if str(value)[:8].lower() == "postgres":
+        from .postgres import is_url
+        if is_url(str(value)):
+            return str(value)
+    return Path(value)
+
+
+def resolve_db_path(option: str | None, environ=None, cwd=None) -> Path | str:
+    """``--db PATH``, else ``$COMPOUNDING_DB``, else ``compounding.db`` in ``cwd``. A
+    ``postgresql://USER@HOST:PORT/NAME`` URL (issue 20) is returned as text and opens the
+    PostgreSQL backend; a path is a SQLite file."""
     environ = os.environ if environ is None else environ
     if option:
-        return Path(option)
+        return _as_path(option)
     if environ.get(ENV_VAR):
-        return Path(environ[ENV_VAR])
+        return _as_path(environ[ENV_VAR])
     return Path(cwd or Path.cwd()) / DEFAULT_FILE
 
 

@@ -69,7 +69,7 @@ def verify_report(store: StoreCore, anchor: dict | None = None) -> dict:
       of entries and the entry at that position still has the anchored hash.
     """
     problems = []
-    check = backend.integrity_check(store.db)
+    check = store.backend.integrity_check(store.db)
     if check != ["ok"]:
         problems.extend(f"integrity_check: {c}" for c in check)
     problems.extend(schema_problems(store))
@@ -121,7 +121,7 @@ def verify_report(store: StoreCore, anchor: dict | None = None) -> dict:
         problems.append(f"audit_log {ids[0]}-{ids[-1]}: keyed with key {kid}, which could "
                         f"not be checked: {why}")
     for table, cols in RECORD_KEYS.items():
-        if not backend.columns(store.db, table):
+        if not store.backend.columns(store.db, table):
             continue  # a table of a migration not applied yet
         for row in store.rows(f"SELECT {', '.join(cols)} FROM {table}"):
             r = tuple(row[c] for c in cols)
@@ -152,6 +152,11 @@ def schema_problems(store: StoreCore) -> list[str]:
     migrations make (derived by running those migrations on a scratch database, never from
     a kept copy): a missing one (a dropped trigger lets plain SQL rewrite history), one with
     other SQL (a trigger made toothless), and one no migration made."""
+    if store.backend is not backend:
+        # PostgreSQL (issue 20): its integrity check names every trigger of the migration
+        # set that is missing or disabled (postgres.integrity_check); the full SQL-text
+        # comparison is SQLite's only for now
+        return []
     applied = [m["name"] for m in store.applied_migrations()]
     expected = backend.schema_as_migrated(migrations, applied)
     actual = backend.schema_objects(store.db)

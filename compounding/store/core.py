@@ -36,7 +36,7 @@ from .. import units as u
 from ..sites import DEFAULT_SITE
 from ..errors import InputError, RefusedError, StoreError
 from . import sqlite as backend
-from .migrations import GENESIS_HASH, migrations
+from .migrations import GENESIS_HASH
 from .records import ADDED_COLUMNS, MUTABLE_COLUMNS, RECORD_KEYS
 
 
@@ -131,6 +131,16 @@ def need_printable(value, field: str, *, max_chars: int, ascii_only: bool = Fals
     return text
 
 
+def backend_for(path: str):
+    """The backend module for a store path: :mod:`.postgres` for a ``postgresql://`` URL
+    (issue 20), else :mod:`.sqlite` (a file, or ``":memory:"``)."""
+    if isinstance(path, str) and path[:8].lower() == "postgres":
+        from . import postgres
+        if postgres.is_url(path):
+            return postgres
+    return backend
+
+
 def _system_clock() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -138,18 +148,23 @@ def _system_clock() -> datetime:
 class StoreCore:
     """An open compounding database. Open it with :meth:`open`.
 
-    Attributes: ``db`` (the ``sqlite_utils.Database``), ``path`` (text; ``":memory:"`` for a
-    scratch database), ``clock`` (``() -> aware datetime``, the system clock unless given),
+    Attributes: ``db`` (the backend's connection: a ``sqlite_utils.Database``, or a
+    :class:`.postgres.Database`), ``backend`` (the module :mod:`.sqlite` or :mod:`.postgres`),
+    ``path`` (text; ``":memory:"`` for a scratch database, a ``postgresql://`` URL for
+    PostgreSQL), ``clock`` (``() -> aware datetime``, the system clock unless given),
     ``site`` (the site this installation acts for, issue 20: batches it makes, lots it
     receives and labels it prints belong to it; :data:`compounding.sites.DEFAULT_SITE`
-    unless the caller sets it from the settings), ``passphrase_source`` (``name -> passphrase`` or None: when set, and the CLI sets it,
+    unless the caller sets it from the settings),
+    ``passphrase_source`` (``name -> passphrase`` or None: when set, and the CLI sets it,
     each person acting under a name authenticates once per store, see ``users.acting``) and
     ``authenticated`` (the names that did).
     """
 
-    def __init__(self, db, path: str, clock: Callable[[], datetime] | None = None):
+    def __init__(self, db, path: str, clock: Callable[[], datetime] | None = None,
+                 backend_module=None):
         self.db = db
         self.path = path
+        self.backend = backend_module or backend_for(path)
         self.clock = clock or _system_clock
         self.passphrase_source: Callable[[str], str] | None = None
         self.authenticated: set[str] = set()
@@ -169,24 +184,27 @@ class StoreCore:
     @classmethod
     def open(cls, path, *, clock: Callable[[], datetime] | None = None,
              migrate: bool = True):
-        """Open (creating and migrating if needed) the database at ``path``.
+        """Open (creating and migrating if needed) the database at ``path``: a SQLite file,
+        or a ``postgresql://USER@HOST:PORT/NAME`` URL (issue 20, :mod:`.postgres`).
 
-        WAL journal, foreign keys on, a busy timeout so parallel commands wait. A missing or
-        read-only directory, a file that is not a database, or a schema newer than this
-        version raise a one-line :class:`StoreError` and leave the file untouched.
+        SQLite: WAL journal, foreign keys on, a busy timeout so parallel commands wait. A
+        missing or read-only directory, a file that is not a database, an unreachable server,
+        or a schema newer than this version raise a one-line :class:`StoreError` and leave
+        the database untouched.
         """
         path = str(path)
-        db = backend.connect(path)
+        chosen = backend_for(path)
+        db = chosen.connect(path)
         try:
-            opened = cls(db, path, clock)
+            opened = cls(db, path, clock, chosen)
             opened._check_not_newer()
-            backend.finish_open(db, path)
+            chosen.finish_open(db, path)
             if migrate:
                 opened.migrate()
             return opened
-        except backend.DatabaseError as exc:
+        except chosen.DatabaseError as exc:
             db.close()
-            raise StoreError(backend.error_text(path, exc)) from None
+            raise StoreError(chosen.error_text(path, exc)) from None
         except BaseException:
             db.close()
             raise
@@ -201,17 +219,17 @@ class StoreCore:
         self.close()
 
     def _check_not_newer(self):
-        known = {m.name for m in backend.registered_migrations(migrations)}
-        applied = [m.name for m in migrations.applied(self.db)]
+        known = set(self.backend.known_migrations())
+        applied = [n for n, _ in self.backend.applied_migrations(self.db)]
         unknown = [n for n in applied if n not in known]
         if unknown:
-            raise StoreError(f"database {self.path} has a newer schema than this version of "
+            raise StoreError(f"database {self.where} has a newer schema than this version of "
                              f"compounding knows (migration {unknown[0]}); upgrade compounding "
                              "(the file was not changed)")
 
     def pending_migrations(self) -> list[str]:
         """Names of the migrations not applied yet, in order."""
-        return [m.name for m in migrations.pending(self.db)]
+        return self.backend.pending_migrations(self.db)
 
     def migrate(self) -> list[str]:
         """Apply pending migrations; return their names. Safe with concurrent processes."""
@@ -219,13 +237,19 @@ class StoreCore:
             return []
         with self.write():
             todo = self.pending_migrations()  # again, under the write lock
-            migrations.apply(self.db)
+            self.backend.apply_migrations(self.db)
         return todo
 
     def applied_migrations(self) -> list[dict]:
         """``[{"name", "applied_at"}]`` of every applied migration, in order."""
-        return [{"name": m.name, "applied_at": m.applied_at}
-                for m in migrations.applied(self.db)]
+        return [{"name": n, "applied_at": at}
+                for n, at in self.backend.applied_migrations(self.db)]
+
+    @property
+    def where(self) -> str:
+        """The store's path for messages (a PostgreSQL URL with its password redacted)."""
+        redact = getattr(self.backend, "redact", None)
+        return redact(self.path) if redact else self.path
 
     # ------------------------------------------------------------ transactions
 
@@ -234,27 +258,27 @@ class StoreCore:
         """A write transaction holding the write lock from the start; commits when the
         block ends, rolls back when it raises. Nested calls become savepoints."""
         if self.in_transaction:
-            with backend.savepoint(self.db):
+            with self.backend.savepoint(self.db):
                 yield self
             return
-        backend.begin_immediate(self.db, self.path)
+        self.backend.begin_immediate(self.db, self.path)
         try:
             yield self
         except BaseException:
-            backend.rollback(self.db)
+            self.backend.rollback(self.db)
             raise
         else:
             try:
                 with self.database_errors():
-                    backend.commit(self.db)
+                    self.backend.commit(self.db)
             except BaseException:
-                backend.rollback(self.db)
+                self.backend.rollback(self.db)
                 raise
 
     @property
     def in_transaction(self) -> bool:
         """True inside :meth:`write` (or any open transaction on this connection)."""
-        return backend.in_transaction(self.db)
+        return self.backend.in_transaction(self.db)
 
     @contextlib.contextmanager
     def refusing(self, prefix: str = ""):
@@ -262,8 +286,8 @@ class StoreCore:
         :class:`RefusedError` whose message is ``prefix`` plus the database's reason."""
         try:
             yield
-        except backend.IntegrityError as exc:
-            raise RefusedError(f"{prefix}{exc}") from None
+        except self.backend.IntegrityError as exc:
+            raise RefusedError(f"{prefix}{self.backend.refusal_text(exc)}") from None
 
     # ------------------------------------------------------------ the clock
 
@@ -290,13 +314,13 @@ class StoreCore:
         query: they run thousands of times in one listing)."""
         try:
             yield
-        except backend.IntegrityError:
+        except self.backend.IntegrityError:
             raise
-        except backend.DatabaseError as exc:
+        except self.backend.DatabaseError as exc:
             raise self._store_error(exc) from None
 
     def _store_error(self, exc) -> StoreError:
-        return StoreError(backend.error_text(self.path, exc))
+        return StoreError(self.backend.error_text(self.path, exc))
 
     def execute(self, sql: str, params=()):
         """Run one statement; return the cursor (``rowcount``, ``fetchone()``...). The
@@ -304,9 +328,9 @@ class StoreCore:
         also turn database errors met while fetching into :class:`StoreError`."""
         try:
             return self.db.execute(sql, params)
-        except backend.IntegrityError:
+        except self.backend.IntegrityError:
             raise
-        except backend.DatabaseError as exc:
+        except self.backend.DatabaseError as exc:
             raise self._store_error(exc) from None
 
     def rows(self, sql: str, params=()) -> list[dict]:
@@ -315,9 +339,9 @@ class StoreCore:
             cur = self.db.execute(sql, params)
             cols = [c[0] for c in cur.description]
             return [dict(zip(cols, r)) for r in cur.fetchall()]
-        except backend.IntegrityError:
+        except self.backend.IntegrityError:
             raise
-        except backend.DatabaseError as exc:
+        except self.backend.DatabaseError as exc:
             raise self._store_error(exc) from None
 
     def one(self, sql: str, params=()) -> dict | None:
@@ -329,14 +353,14 @@ class StoreCore:
         """The first column of every row of a query, in order."""
         try:
             return [r[0] for r in self.db.execute(sql, params).fetchall()]
-        except backend.DatabaseError as exc:
+        except self.backend.DatabaseError as exc:
             raise self._store_error(exc) from None
 
     def scalar(self, sql: str, params=()):
         """The first column of the first row of a query (None when there is no row)."""
         try:
             row = self.db.execute(sql, params).fetchone()
-        except backend.DatabaseError as exc:
+        except self.backend.DatabaseError as exc:
             raise self._store_error(exc) from None
         return row[0] if row else None
 
@@ -346,10 +370,10 @@ class StoreCore:
         table keyed otherwise, the backend's row id, which callers ignore). Constraint and
         trigger refusals propagate (wrap the call in :meth:`refusing`)."""
         try:
-            return backend.insert_row(self.db, table, values)
-        except backend.IntegrityError:
+            return self.backend.insert_row(self.db, table, values)
+        except self.backend.IntegrityError:
             raise
-        except backend.DatabaseError as exc:
+        except self.backend.DatabaseError as exc:
             raise self._store_error(exc) from None
 
     # ------------------------------------------------------------ digests and the audit log

@@ -130,8 +130,8 @@ FROM stock_on_hand s JOIN component_lots l ON l.id = s.component_lot_id"""
 
 
 #: Exact sums in SQL: each decimal text becomes an integer count of 10^-6 units (exact
-#: for values below 10^9 with at most 6 decimals, which the GLOB checks); a lot with any
-#: finer value is summed in Python with Decimal instead.
+#: for values below 10^9 with at most 6 decimals, which the backend's ``micro_sums`` checks);
+#: a lot with any finer value is summed in Python with Decimal instead.
 _SUMS = {
     "received": "SELECT component_lot_id, {n}, {fine} FROM lot_receipts"
                 " GROUP BY component_lot_id",
@@ -151,9 +151,7 @@ def _exact_totals(store: StoreCore) -> dict:
     out: dict[str, dict] = {}
     for key, sql in _SUMS.items():
         col = _SUM_COL[key]
-        n = f"SUM(CAST(ROUND(CAST({col} AS REAL) * 1000000) AS INTEGER))"
-        fine = (f"SUM({col} GLOB '*.[0-9][0-9][0-9][0-9][0-9][0-9][0-9]*'"
-                f" OR CAST({col} AS REAL) >= 1000000000)")
+        n, fine = store.backend.micro_sums(col)
         out[key] = {lid: (Decimal(total) / 1000000 if not inexact else None)
                     for lid, total, inexact in
                     (tuple(r.values()) for r in store.rows(sql.format(n=n, fine=fine)))}

@@ -41,7 +41,8 @@ def _downstream_batches(store: StoreCore, component_lot_id: int | None,
         return [lot_id]
     return store.column(
         "SELECT DISTINCT lot_id FROM (SELECT lot_id FROM weighings WHERE component_lot_id = ? "
-        "UNION SELECT lot_id FROM batch_components WHERE component_lot_id = ?) ORDER BY 1",
+        "UNION SELECT lot_id FROM batch_components WHERE component_lot_id = ?) AS used "
+        "ORDER BY 1",
         [component_lot_id, component_lot_id])
 
 
@@ -96,11 +97,13 @@ def open_recall(store: StoreCore, *, reason: str, by: str, passphrase: str,
                                             "status_before": status, "action": action,
                                             "signature_id": sig["id"] if sig else None})
             records.append(store.ref("recall_batches", rid, b))
+            # each Rx once, as first printed (portable SQL: no bare columns beside MIN)
             for p in store.rows(
-                    "SELECT MIN(id) AS id, patient, rx_number, prescriber, dispensed_quantity,"
-                    " MIN(printed_at) AS printed_at FROM label_prints WHERE lot_id = ? AND "
-                    "kind = 'dispensing' AND rx_number IS NOT NULL GROUP BY rx_number "
-                    "ORDER BY MIN(id)", [b]):
+                    "SELECT lp.id, lp.patient, lp.rx_number, lp.prescriber, "
+                    "lp.dispensed_quantity, f.printed_at FROM label_prints lp JOIN "
+                    "(SELECT MIN(id) AS id, MIN(printed_at) AS printed_at FROM label_prints "
+                    "WHERE lot_id = ? AND kind = 'dispensing' AND rx_number IS NOT NULL "
+                    "GROUP BY rx_number) f ON f.id = lp.id ORDER BY lp.id", [b]):
                 seq += 1
                 store.insert("recall_patients", {
                     "recall_id": rid, "seq": seq, "lot_id": b, "patient": p["patient"],

@@ -75,6 +75,48 @@ def registered_migrations(migration_set) -> list:
         scratch.close()
 
 
+def applied_migrations(db: Database) -> list[tuple[str, str]]:
+    """``[(name, applied_at)]`` of the applied migrations (``_sqlite_migrations``), in
+    order."""
+    from .migrations import migrations
+    return [(m.name, m.applied_at) for m in migrations.applied(db)]
+
+
+def known_migrations() -> list[str]:
+    """Every migration name of the SQLite set, in order."""
+    from .migrations import migrations
+    return [m.name for m in registered_migrations(migrations)]
+
+
+def pending_migrations(db: Database) -> list[str]:
+    """Names of the migrations not applied yet, in order."""
+    from .migrations import migrations
+    return [m.name for m in migrations.pending(db)]
+
+
+def apply_migrations(db: Database) -> None:
+    """Apply the pending migrations (each in its own savepoint, inside the caller's
+    ``BEGIN IMMEDIATE``)."""
+    from .migrations import migrations
+    migrations.apply(db)
+
+
+def micro_sums(col: str) -> tuple[str, str]:
+    """Two aggregate expressions over the decimal-text column ``col``: the exact sum as an
+    integer count of 10^-6 units (exact for values below 10^9 with at most 6 decimals), and
+    how many values fall outside that (finer than 10^-6 or from 10^9 up), for which the
+    caller sums with ``Decimal`` instead (:func:`.inventory._exact_totals`)."""
+    n = f"SUM(CAST(ROUND(CAST({col} AS REAL) * 1000000) AS INTEGER)) AS micro_units"
+    fine = (f"SUM({col} GLOB '*.[0-9][0-9][0-9][0-9][0-9][0-9][0-9]*'"
+            f" OR CAST({col} AS REAL) >= 1000000000) AS inexact")
+    return n, fine
+
+
+def refusal_text(exc: Exception) -> str:
+    """The reason a constraint or trigger gave (SQLite's message as it is)."""
+    return str(exc)
+
+
 def finish_open(db: Database, path: str) -> None:
     """After the schema-version check: WAL journal (files only) and foreign keys on."""
     if path != ":memory:":

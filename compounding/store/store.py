@@ -19,7 +19,6 @@ from decimal import Decimal
 from .. import units as u
 from . import audit as _audit
 from . import batch_create, batches, compounding_record, dispensing, inventory, users
-from . import sqlite as _backend
 from . import weighings as _weighings
 from .core import StoreCore, audit_hash, canonical, sha256, utc_stamp
 from .inventory import LazyLots, to_unit
@@ -158,15 +157,17 @@ class Store(StoreCore):
         """Every batch that used a component lot (see :func:`.dispensing.recall`)."""
         return dispensing.recall(self, component_lot, ingredient)
 
-    # ------------------------------------------------------------ schema and backup (sqlite.py)
+    # ------------------------------------------------------------ schema and backup (backend)
 
     def schema_sql(self) -> str:
-        """Every CREATE statement of the database (see :func:`.sqlite.schema_sql`)."""
-        return _backend.schema_sql(self.db)
+        """Every CREATE statement of the database (see :func:`.sqlite.schema_sql`,
+        :func:`.postgres.schema_sql`)."""
+        return self.backend.schema_sql(self.db)
 
     def backup(self, dest) -> dict:
-        """Copy the database safely while others write (see :func:`.sqlite.backup`)."""
-        return _backend.backup(self, dest)
+        """Copy the database safely while others write (see :func:`.sqlite.backup`; on
+        PostgreSQL refused with the pg_dump way, :func:`.postgres.backup`)."""
+        return self.backend.backup(self, dest)
 
 
 __all__ = ["Store", "StoreCore", "canonical", "sha256", "utc_stamp", "audit_hash", "to_unit",

@@ -132,7 +132,7 @@ class Bench:
         from ..store import Store
         path = str(self.config.db_path)
         cached = getattr(self._local, "store", None)
-        if cached is not None and (cached[0] != path or cached[1].db.conn.in_transaction):
+        if cached is not None and (cached[0] != path or cached[1].in_transaction):
             cached[1].close()
             cached = None
         if cached is None:
@@ -143,7 +143,7 @@ class Bench:
         try:
             yield cached[1]
         except BaseException:
-            if cached[1].db.conn.in_transaction:
+            if cached[1].in_transaction:
                 self._local.store = None
                 cached[1].close()
             raise

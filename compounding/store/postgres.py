@@ -1,0 +1,411 @@
+"""The PostgreSQL backend (issue 20): the same functions as :mod:`.sqlite`, for a group of
+pharmacies whose store lives on a server.
+
+A store path of the form ``postgresql://USER@HOST:PORT/NAME`` (or ``postgres://``) selects
+this module (:func:`is_url`); everything else is a SQLite file. Connections go through
+psycopg 3; a password is never taken from the command line's URL into any message (libpq
+reads it from ``$PGPASSWORD`` or ``~/.pgpass``, see docs/deploy.md).
+
+What differs from SQLite, and how the same guarantees are kept:
+
+- **placeholders**: the record modules write ``?`` and ``:name`` (SQLite's); :func:`translate`
+  rewrites them to psycopg's ``%s`` / ``%(name)s`` outside string literals, once per query
+  text;
+- **the write lock**: SQLite has one writer at a time (``BEGIN IMMEDIATE``). Every write here
+  also appends to the one hash-chained audit log, so writes are serialised the same way: each
+  write transaction (READ COMMITTED) starts with ``pg_advisory_xact_lock`` on
+  :data:`WRITE_LOCK_KEY` and waits at most :data:`BUSY_TIMEOUT_S` (``lock_timeout``); the
+  audit-log trigger takes the same lock, so a script inserting by hand queues too. Readers
+  never wait (MVCC). A lot ID, a sign-off or a stock change is therefore decided by one
+  writer at a time, and re-reading the status under the lock gives one signature per act;
+- **types**: amounts stay exact decimal TEXT, integers BIGINT; the views' REAL columns are
+  ``double precision``; values are loaded as SQLite would give them (``numeric`` without a
+  fraction as ``int``, with one as ``float``; ``boolean`` as 0/1), so a record's digest, the
+  JSON output and the messages are the same on both backends;
+- **refusals**: the triggers raise SQLSTATE 23514 (``check_violation``) with the SQLite
+  trigger's message, which :func:`refusal_text` returns without PostgreSQL's decoration;
+- **migrations**: :mod:`.pg_migrations`, recorded in ``_pg_migrations``; names match the
+  SQLite migrations they mirror.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from datetime import datetime
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.adapt import Loader
+
+from ..errors import RefusedError, StoreError
+
+#: Seconds a write waits for another writer (``lock_timeout``), as SQLite's busy timeout.
+BUSY_TIMEOUT_S = 60
+
+#: Seconds to wait for the server to answer a connection.
+CONNECT_TIMEOUT_S = 10
+
+#: The advisory lock every write transaction takes first (and the audit-log trigger too):
+#: "compound" as a number, chosen once; a DBA's own advisory locks must avoid it.
+WRITE_LOCK_KEY = 20_2606_0001
+
+#: A constraint or trigger refusal (CHECK, UNIQUE, FOREIGN KEY, a trigger's RAISE).
+IntegrityError = psycopg.IntegrityError
+
+#: Any error from the database or the connection.
+DatabaseError = psycopg.Error
+
+_URL = re.compile(r"^postgres(?:ql)?://", re.IGNORECASE)
+
+
+def is_url(path) -> bool:
+    """True when ``path`` names a PostgreSQL database (``postgresql://...``)."""
+    return isinstance(path, str) and bool(_URL.match(path))
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for messages)."""
+    return re.sub(r"^(postgres(?:ql)?://[^:/@]*):[^@/]*@", r"\1:***@", url, flags=re.I)
+
+
+# ---------------------------------------------------------------- placeholders
+
+_TOKEN = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"|::|\?|:[A-Za-z_][A-Za-z0-9_]*|%")
+
+
+@functools.lru_cache(maxsize=2048)
+def translate(sql: str, with_params: bool = True) -> str:
+    """SQLite-style placeholders (``?``, ``:name``) as psycopg's (``%s``, ``%(name)s``), and
+    a literal ``%`` doubled; string literals, quoted names and ``::`` casts are left alone.
+    Without parameters the text is sent as written (psycopg does not read ``%`` then)."""
+    if not with_params:
+        return sql
+
+    def sub(m):
+        t = m.group(0)
+        if t == "?":
+            return "%s"
+        if t == "%":
+            return "%%"
+        if t[0] == ":" and t != "::":
+            return f"%({t[1:]})s"
+        return t.replace("%", "%%")  # psycopg reads % inside literals too
+    return _TOKEN.sub(sub, sql)
+
+
+# ---------------------------------------------------------------- loading values as SQLite does
+
+class _NumericLoader(Loader):
+    """``numeric`` (sums, ROUND) as SQLite would return it: whole numbers as ``int``, others
+    as ``float``. Stored amounts are TEXT and never pass through here."""
+
+    def load(self, data):
+        text = bytes(data).decode()
+        if "." in text or "e" in text.lower() or "N" in text:
+            return float(text)
+        return int(text)
+
+
+class _BoolLoader(Loader):
+    """``boolean`` as SQLite's 0/1."""
+
+    def load(self, data):
+        return 1 if bytes(data) in (b"t", b"true") else 0
+
+
+class Database:
+    """One connection to the store's PostgreSQL database, shaped like the parts of
+    ``sqlite_utils.Database`` the core uses: ``execute(sql, params)`` (SQLite placeholders
+    accepted) returning a cursor, ``close()``; ``url`` (password redacted); ``pg`` the
+    psycopg connection (autocommit: transactions are begun explicitly by the store)."""
+
+    def __init__(self, pg, url: str):
+        self.pg = pg
+        self.url = url
+        self._savepoints = 0
+        self._columns: dict[str, list[str]] = {}
+
+    def execute(self, sql: str, params=None):
+        has = bool(params)
+        return self.pg.execute(translate(sql, has), params if has else None)
+
+    def close(self) -> None:
+        self.pg.close()
+
+
+def connect(path: str) -> Database:
+    """Connect to the PostgreSQL database ``path`` (a ``postgresql://`` URL). The session
+    uses UTC for stored stamps' sake and the machine's local UTC offset for the views' "today"
+    (as SQLite's ``date('now', 'localtime')``); a write waits at most :data:`BUSY_TIMEOUT_S`
+    for the write lock. Raises :class:`StoreError` with one line (password redacted)."""
+    offset = datetime.now().astimezone().utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset else 0
+    tz = f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    try:
+        pg = psycopg.connect(path, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+                             application_name="compounding")
+    except (psycopg.Error, ValueError) as exc:
+        raise StoreError(f"cannot open database {redact(path)}: "
+                         f"{_first_line(exc)}") from None
+    try:
+        pg.adapters.register_loader("numeric", _NumericLoader)
+        pg.adapters.register_loader("bool", _BoolLoader)
+        pg.execute(f"SET lock_timeout = '{BUSY_TIMEOUT_S}s'")
+        pg.execute(f"SET TIME ZONE INTERVAL '{tz}' HOUR TO MINUTE")
+        return Database(pg, path)
+    except psycopg.Error as exc:
+        pg.close()
+        raise StoreError(error_text(path, exc)) from None
+
+
+def finish_open(db: Database, path: str) -> None:
+    """Nothing more to set after the schema check (SQLite turns on WAL here)."""
+
+
+# ---------------------------------------------------------------- migrations
+
+def _migration_table(db: Database) -> bool:
+    return db.pg.execute("SELECT to_regclass('_pg_migrations') IS NOT NULL").fetchone()[0]
+
+
+def applied_migrations(db: Database) -> list[tuple[str, str]]:
+    """``[(name, applied_at)]`` of the applied PostgreSQL migrations, in order."""
+    if not _migration_table(db):
+        return []
+    return [(r[0], r[1]) for r in db.pg.execute(
+        "SELECT name, applied_at FROM _pg_migrations ORDER BY id").fetchall()]
+
+
+def known_migrations() -> list[str]:
+    """Every migration name of the PostgreSQL set, in order."""
+    from .pg_migrations import MIGRATIONS
+    return [name for name, _ in MIGRATIONS]
+
+
+def pending_migrations(db: Database) -> list[str]:
+    """Names of the PostgreSQL migrations not applied yet, in order."""
+    done = {n for n, _ in applied_migrations(db)}
+    return [n for n in known_migrations() if n not in done]
+
+
+def apply_migrations(db: Database) -> None:
+    """Apply the pending migrations inside the caller's write transaction (PostgreSQL DDL is
+    transactional: all of them or none), each recorded in ``_pg_migrations``, then grant the
+    group role ``compounding_writer`` its privileges (:func:`.pg_migrations.grants`) when
+    that role exists."""
+    from .pg_migrations import MIGRATIONS, grants
+    db.pg.execute("""CREATE TABLE IF NOT EXISTS _pg_migrations (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        applied_at TEXT NOT NULL)""")
+    done = {n for n, _ in applied_migrations(db)}
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        db.pg.execute(sql)
+        db.pg.execute("INSERT INTO _pg_migrations (name, applied_at) VALUES "
+                      "(%s, to_char(clock_timestamp() AT TIME ZONE 'UTC', "
+                      "'YYYY-MM-DD HH24:MI:SS.US'))", [name])
+    exists = db.pg.execute("SELECT 1 FROM pg_roles WHERE rolname = 'compounding_writer'")
+    if exists.fetchone():
+        db.pg.execute(grants("compounding_writer", "compounding_reader"))
+
+
+# ---------------------------------------------------------------- transactions
+
+def begin_immediate(db: Database, path: str) -> None:
+    """Start a write transaction holding the store's write lock from the start (the advisory
+    lock :data:`WRITE_LOCK_KEY`; see the module docstring). Waiting longer than
+    :data:`BUSY_TIMEOUT_S` is one :class:`StoreError` line."""
+    try:
+        db.pg.execute("BEGIN")
+        db.pg.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK_KEY])
+    except psycopg.Error as exc:
+        rollback(db)
+        raise StoreError(error_text(path, exc)) from None
+
+
+def commit(db: Database) -> None:
+    """Commit the transaction :func:`begin_immediate` started (releases the lock)."""
+    db.pg.execute("COMMIT")
+
+
+def rollback(db: Database) -> None:
+    """Roll back the open transaction, if any (a broken connection is left as it is)."""
+    try:
+        if not db.pg.closed:
+            db.pg.execute("ROLLBACK")
+    except psycopg.Error:
+        pass
+
+
+def in_transaction(db: Database) -> bool:
+    """True while a transaction is open (or failed and not yet rolled back)."""
+    return db.pg.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+
+class savepoint:
+    """A nested transaction inside an open one (``SAVEPOINT``), as a context manager."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def __enter__(self):
+        self.db._savepoints += 1
+        self.name = f"sp{self.db._savepoints}"
+        self.db.pg.execute(f"SAVEPOINT {self.name}")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.db._savepoints -= 1
+        if exc_type is None:
+            self.db.pg.execute(f"RELEASE SAVEPOINT {self.name}")
+        elif in_transaction(self.db):
+            try:
+                self.db.pg.execute(f"ROLLBACK TO SAVEPOINT {self.name}")
+            except psycopg.Error:
+                pass
+        return False
+
+
+def table_columns(db: Database, table: str) -> list[str]:
+    """Column names of ``table`` in order (cached per connection)."""
+    if table not in db._columns:
+        db._columns[table] = [c for c, _ in columns(db, table)]
+    return db._columns[table]
+
+
+def insert_row(db: Database, table: str, values: dict):
+    """``INSERT INTO table (columns) VALUES (...)``; the new row's ``id`` for a table with
+    an ``id`` column, else None (callers ignore it: those tables are keyed otherwise)."""
+    returning = " RETURNING id" if "id" in table_columns(db, table) else ""
+    cur = db.pg.execute(f"INSERT INTO {table} ({', '.join(values)}) VALUES "
+                        f"({', '.join('%(' + k + ')s' for k in values)}){returning}", values)
+    return cur.fetchone()[0] if returning else None
+
+
+def micro_sums(col: str) -> tuple[str, str]:
+    """As :func:`.sqlite.micro_sums`: the sum of ``col`` in 10^-6 units (``numeric``, exact)
+    and the count of values finer than 10^-6 or from 10^9 up (summed by the caller with
+    ``Decimal``, as on SQLite, so both backends give the same figures)."""
+    n = f"SUM(ROUND(({col})::numeric * 1000000)) AS micro_units"
+    fine = (f"SUM(CASE WHEN {col} ~ '\\.[0-9]{{7}}' OR ({col})::numeric >= 1000000000 "
+            "THEN 1 ELSE 0 END) AS inexact")
+    return n, fine
+
+
+# ---------------------------------------------------------------- checks, schema, backup
+
+def integrity_check(db) -> list[str]:
+    """The PostgreSQL counterpart of ``PRAGMA integrity_check``: the server keeps its pages
+    itself, so what is checked is what the store relies on: every trigger of the migration
+    set present and enabled (a dropped or disabled trigger would open history), and every
+    migration applied. ``["ok"]`` or one line per problem."""
+    from .pg_migrations import expected_triggers
+    problems = []
+    try:
+        rows = db.pg.execute(
+            "SELECT t.tgname, c.relname, t.tgenabled FROM pg_trigger t "
+            "JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE NOT t.tgisinternal AND n.nspname = current_schema()").fetchall()
+        have = {(r[1], r[0]): r[2] for r in rows}
+        for table, name in expected_triggers():
+            state = have.get((table, name))
+            if state is None:
+                problems.append(f"trigger {name} on {table} is missing")
+            elif state == "D":
+                problems.append(f"trigger {name} on {table} is disabled")
+        pending = pending_migrations(db)
+        if pending:
+            problems.append(f"migrations not applied: {', '.join(pending)}")
+    except psycopg.Error as exc:
+        return [f"the check could not run: {_first_line(exc)}"]
+    return problems or ["ok"]
+
+
+def backup(store, dest) -> dict:
+    """Not done by the store on PostgreSQL: a server database is backed up with the server's
+    own tool. Raises :class:`RefusedError` saying which (docs/deploy.md, "Backups")."""
+    raise RefusedError("backup: on PostgreSQL use pg_dump (pg_dump --format=custom "
+                       "--file=DEST DBNAME) and record it with 'compounding db anchor'; "
+                       "see docs/deploy.md")
+
+
+def backup_to(db, dest, count_tables):
+    """See :func:`backup`."""
+    raise RefusedError("backup: on PostgreSQL use pg_dump; see docs/deploy.md")
+
+
+def schema_sql(db: Database) -> str:
+    """Every table, index, trigger and view of the store's schema, as SQL (from the server's
+    catalogue; not byte-identical to ``pg_dump``), tables first, then indexes, triggers,
+    views."""
+    pg = db.pg
+    out = []
+    tables = [r[0] for r in pg.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.relkind = 'r' ORDER BY c.relname")]
+    for t in tables:
+        cols = pg.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull "
+            "FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 "
+            "AND NOT a.attisdropped ORDER BY a.attnum", [t]).fetchall()
+        cons = pg.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                          "WHERE conrelid = %s::regclass ORDER BY conname", [t]).fetchall()
+        body = [f"    {c} {ty}{' NOT NULL' if nn else ''}" for c, ty, nn in cols]
+        body += [f"    {c[0]}" for c in cons]
+        out.append(f"CREATE TABLE {t} (\n" + ",\n".join(body) + "\n);")
+    out += [r[0] + ";" for r in pg.execute(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+        "AND indexname NOT IN (SELECT conname FROM pg_constraint) ORDER BY tablename, "
+        "indexname")]
+    out += [r[0] + ";" for r in pg.execute(
+        "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c "
+        "ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE NOT t.tgisinternal AND n.nspname = current_schema() "
+        "ORDER BY c.relname, t.tgname")]
+    out += [f"CREATE VIEW {r[0]} AS\n{r[1].strip()}" for r in pg.execute(
+        "SELECT viewname, definition FROM pg_views WHERE schemaname = current_schema() "
+        "ORDER BY viewname")]
+    return "\n\n".join(out) + "\n"
+
+
+def columns(db: Database, name: str) -> list[tuple[str, str]]:
+    """``(column, type)`` of a table or view, in order."""
+    return [(r[0], r[1]) for r in db.pg.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped "
+        "ORDER BY a.attnum", [name]).fetchall()]
+
+
+# ---------------------------------------------------------------- messages
+
+def _first_line(exc: Exception) -> str:
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag else None
+    text = primary or str(exc) or type(exc).__name__
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def refusal_text(exc: Exception) -> str:
+    """The reason a constraint or trigger gave, without PostgreSQL's CONTEXT lines: a
+    trigger's message is the same text as the SQLite trigger's."""
+    return _first_line(exc)
+
+
+def error_text(path: str, exc: Exception) -> str:
+    """One line for a person about a database error on ``path`` (password redacted)."""
+    where = redact(path)
+    msg = _first_line(exc)
+    if isinstance(exc, pg_errors.LockNotAvailable):
+        return (f"database {where}: another writer held the write lock for more than "
+                f"{BUSY_TIMEOUT_S} s ({msg})")
+    if isinstance(exc, pg_errors.InsufficientPrivilege):
+        return f"database {where}: permission denied ({msg})"
+    if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
+        return f"database {where} is read-only ({msg})"
+    if isinstance(exc, psycopg.OperationalError):
+        return f"database {where}: the server is unreachable or closed the connection ({msg})"
+    return f"database {where}: {msg}"
