@@ -59,26 +59,36 @@ def _audit_key_in_a_temporary_folder(tmp_path_factory):
 # ---------------------------------------------------------------- the store on both backends
 
 @pytest.fixture(scope="session")
-def pg_cluster(tmp_path_factory):
+def pg_cluster():
     """A throwaway PostgreSQL cluster for the whole session (tests/pg_support.py), stopped
-    at the end; the test is skipped with the reason when none can run here."""
+    and removed at the end; the test is skipped with the reason when none can run here. Its
+    folder is its own (not pytest's numbered temp folders, which another session on the
+    same machine may clean up while this one runs)."""
+    import shutil
+    import tempfile
+
     from pg_support import Unavailable, start_cluster
+    folder = tempfile.mkdtemp(prefix="compounding-pg-")
     try:
-        cluster = start_cluster(tmp_path_factory.mktemp("pg"))
+        cluster = start_cluster(folder)
     except Unavailable as exc:
+        shutil.rmtree(folder, ignore_errors=True)
         pytest.skip(f"PostgreSQL half skipped: {exc}")
     out = cluster.psql("CREATE DATABASE store_tests")
     if out.returncode:
         cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
         pytest.skip(f"PostgreSQL half skipped: CREATE DATABASE failed: {out.stderr.strip()}")
     # the extension once, in public (every test schema has public on its search_path)
     out = cluster.psql("CREATE EXTENSION IF NOT EXISTS citext", dbname="store_tests")
     if out.returncode:
         cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
         pytest.skip(f"PostgreSQL half skipped: the citext extension is missing: "
                     f"{out.stderr.strip()}")
     yield cluster
     cluster.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def fresh_pg_url(cluster) -> str:

@@ -50,3 +50,96 @@ def test_a_url_stays_text_and_a_path_is_a_path(given, expected, tmp_path):
 ])
 def test_a_password_in_the_url_is_never_shown(url, shown):
     assert postgres.redact(url) == shown
+
+
+# ---------------------------------------------------------------- roles and grants (a server)
+
+def _run_script(cluster, sql: str, tmp_path):
+    import subprocess
+    out = subprocess.run(cluster.prefix + [str(cluster.bin / "psql"), "-X", "-q", "-v",
+                                           "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
+                                           str(cluster.port), "-U", "postgres", "-d",
+                                           "postgres", "-f", "-"],
+                         input=sql, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.fixture
+def group_db(pg_cluster, tmp_path):
+    """A database set up exactly as ``db init-roles`` prints, migrated by its owner."""
+    import uuid
+
+    from compounding.store import Store
+    tag = uuid.uuid4().hex[:8]
+    names = {"database": f"ldn_{tag}", "owner": f"own_{tag}", "service": f"svc_{tag}"}
+    _run_script(pg_cluster, postgres.roles_sql(**names), tmp_path)
+    owner_url = pg_cluster.url(names["database"], names["owner"])
+    Store.open(owner_url).close()
+    return pg_cluster, names, owner_url, pg_cluster.url(names["database"], names["service"])
+
+
+def test_the_service_role_writes_records_but_never_rewrites_history(group_db):
+    from datetime import date
+
+    from compounding import units as u
+    from compounding.errors import StoreError
+    from compounding.store import Store
+    from signoff_support import add_users
+    cluster, names, owner_url, service_url = group_db
+    with Store.open(service_url) as s:
+        add_users(s, "ana")
+        s.receive_lot("naltrexone-hcl", "NX1", date(2030, 1, 31), u.parse("5 g"), "ana")
+        assert s.verify() == []
+        for sql in ("UPDATE lot_receipts SET quantity = '1'", "DELETE FROM audit_log",
+                    "TRUNCATE audit_log", "UPDATE users SET role = 'pharmacist'",
+                    "DROP TRIGGER lot_receipts_no_update ON lot_receipts",
+                    "ALTER TABLE audit_log DISABLE TRIGGER ALL"):
+            with pytest.raises(StoreError, match="permission denied|must be owner"):
+                s.execute(sql)
+    # the owner drops a trigger: the service still may not update history, and verify
+    # names the missing trigger
+    with Store.open(owner_url) as o:
+        o.execute("DROP TRIGGER lot_receipts_no_update ON lot_receipts")
+    with Store.open(service_url) as s:
+        with pytest.raises(StoreError, match="permission denied"):
+            s.execute("UPDATE lot_receipts SET quantity = '1'")
+        assert s.verify() == [
+            "integrity_check: trigger lot_receipts_no_update on lot_receipts is missing"]
+
+
+def test_a_service_role_cannot_migrate_and_says_who_can(group_db):
+    from compounding.errors import StoreError
+    from compounding.store import Store
+    cluster, names, owner_url, service_url = group_db
+    with Store.open(owner_url) as o:  # pretend the last migration is new: forget it
+        o.execute("DELETE FROM _pg_migrations WHERE name = 'm015_one_signature_per_act'")
+        o.execute("DROP TRIGGER batches_status_once ON batches")
+        o.execute("DROP FUNCTION trg_batches_status_once()")
+    with pytest.raises(StoreError) as err:
+        Store.open(service_url)
+    assert str(err.value) == (
+        f"database {service_url}: migrations pending (m015_one_signature_per_act) and this "
+        "role may not apply them (permission denied for schema public); run "
+        "'compounding db migrate' as the owner role (docs/deploy.md)")
+    Store.open(owner_url).close()
+    Store.open(service_url).close()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--owner", "Bad-Name"], "--owner: 'Bad-Name' is not a plain PostgreSQL name"),
+    (["--service", "x;drop"], "--service: 'x;drop' is not a plain PostgreSQL name"),
+    (["--database", "1db"], "--database: '1db' is not a plain PostgreSQL name"),
+    (["--database", "d" * 64], "--database: '" + "d" * 64 + "' is not a plain PostgreSQL"),
+    (["--owner", "o\u200b"], "--owner: 'o\\u200b' is not a plain PostgreSQL name"),
+    (["--owner", "own\n"], "--owner: 'own\\n' is not a plain PostgreSQL name"),
+    (["--owner", "x", "--service", "x"], "--owner and --service must be two different roles"),
+])
+def test_init_roles_refuses_names_it_cannot_write_into_sql(args, message):
+    from click.testing import CliRunner
+
+    from compounding.cli import cli
+    res = CliRunner().invoke(cli, ["db", "init-roles", *args])
+    assert res.exit_code != 0 and res.exception is None or isinstance(res.exception,
+                                                                        SystemExit)
+    assert res.output.startswith(f"Error: {message}"), res.output
+    assert len(res.output.strip().splitlines()) == 1

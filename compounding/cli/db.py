@@ -15,10 +15,12 @@ from . import echo_json, json_option, pass_app
 
 
 def db_option(fn):
-    """Add ``--db PATH`` to a command; the command receives ``db_path`` (may be None)."""
+    """Add ``--db PATH`` to a command; the command receives ``db_path`` (may be None): a
+    SQLite file, or a ``postgresql://`` URL for a group's server (issue 20)."""
     @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
-                  help="SQLite database (else $COMPOUNDING_DB, else ./compounding.db). "
-                       "Created and migrated on first use.")
+                  help="SQLite database file, or postgresql://USER@HOST:PORT/NAME "
+                       "(else $COMPOUNDING_DB, else ./compounding.db). Created and "
+                       "migrated on first use.")
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         return fn(*args, **kwargs)
@@ -90,7 +92,7 @@ def db_migrate(app, db_path, as_json):
     store = configure_store(Store.open(path, migrate=False), app)
     try:
         applied = store.migrate()
-        result = {"path": str(path), "applied": applied,
+        result = {"path": store.where, "applied": applied,
                   "migrations": [m["name"] for m in store.applied_migrations()]}
     finally:
         store.close()
@@ -102,7 +104,7 @@ def db_migrate(app, db_path, as_json):
             click.echo(f"Applied {name}")
     else:
         click.echo("Schema up to date")
-    click.echo(f"{path}: {len(result['migrations'])} migrations applied")
+    click.echo(f"{result['path']}: {len(result['migrations'])} migrations applied")
 
 
 @db.command(name="schema")
@@ -286,3 +288,22 @@ def db_copy(app, source, target, as_json):
     click.echo(f"Both ends verify: integrity check passed, {result['audit_entries']:,} audit "
                "entries chain, every record matches the audit log (the copy's own entry "
                "added at the target)")
+
+
+@db.command(name="init-roles")
+@click.option("--database", default="compounding", show_default=True,
+              help="Name of the PostgreSQL database to create.")
+@click.option("--owner", default="compounding_owner", show_default=True,
+              help="Role that owns the tables and runs 'db migrate'.")
+@click.option("--service", default="compounding_service", show_default=True,
+              help="Role the CLI and the bench log in as (no UPDATE or DELETE on history).")
+def db_init_roles(database, owner, service):
+    """Print the SQL a DBA runs (psql, as a superuser) to set up PostgreSQL for a group.
+
+    Creates the owner and service roles, the group roles compounding_writer and
+    compounding_reader, and the database (UTF-8, C collation, citext). The service role
+    gets no UPDATE, DELETE or TRUNCATE on history tables: the migrations, run as the owner,
+    grant it SELECT and INSERT and the few mutable columns only (docs/deploy.md).
+    """
+    from ..store.postgres import roles_sql
+    click.echo(roles_sql(database, owner, service), nl=False)

@@ -50,6 +50,10 @@ CONNECT_TIMEOUT_S = 10
 #: "compound" as a number, chosen once; a DBA's own advisory locks must avoid it.
 WRITE_LOCK_KEY = 20_2606_0001
 
+#: Group roles the migrations grant to (:func:`.pg_migrations.grants`).
+WRITER_ROLE = "compounding_writer"
+READER_ROLE = "compounding_reader"
+
 #: A constraint or trigger refusal (CHECK, UNIQUE, FOREIGN KEY, a trigger's RAISE).
 IntegrityError = psycopg.IntegrityError
 
@@ -194,6 +198,16 @@ def apply_migrations(db: Database) -> None:
     transactional: all of them or none), each recorded in ``_pg_migrations``, then grant the
     group role ``compounding_writer`` its privileges (:func:`.pg_migrations.grants`) when
     that role exists."""
+    pending = ", ".join(pending_migrations(db))
+    try:
+        _apply(db)
+    except pg_errors.InsufficientPrivilege as exc:
+        raise StoreError(f"database {redact(db.url)}: migrations pending ({pending}) and "
+                         f"this role may not apply them ({_first_line(exc)}); run "
+                         "'compounding db migrate' as the owner role (docs/deploy.md)") from None
+
+
+def _apply(db: Database) -> None:
     from .pg_migrations import MIGRATIONS, grants
     db.pg.execute("""CREATE TABLE IF NOT EXISTS _pg_migrations (
         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -207,9 +221,9 @@ def apply_migrations(db: Database) -> None:
         db.pg.execute("INSERT INTO _pg_migrations (name, applied_at) VALUES "
                       "(%s, to_char(clock_timestamp() AT TIME ZONE 'UTC', "
                       "'YYYY-MM-DD HH24:MI:SS.US'))", [name])
-    exists = db.pg.execute("SELECT 1 FROM pg_roles WHERE rolname = 'compounding_writer'")
+    exists = db.pg.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [WRITER_ROLE])
     if exists.fetchone():
-        db.pg.execute(grants("compounding_writer", "compounding_reader"))
+        db.pg.execute(grants(WRITER_ROLE, READER_ROLE))
 
 
 # ---------------------------------------------------------------- transactions
@@ -378,6 +392,77 @@ def columns(db: Database, name: str) -> list[tuple[str, str]]:
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
         "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped "
         "ORDER BY a.attnum", [name]).fetchall()]
+
+
+# ---------------------------------------------------------------- roles
+
+_ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def need_role_name(value: str, option: str) -> str:
+    """``value`` if it is a plain lower-case PostgreSQL name (``a-z``, digits, ``_``, at most
+    63 characters, not starting with a digit): it is written into SQL unquoted. Else
+    :class:`InputError` naming ``option``."""
+    from ..errors import InputError
+    if not isinstance(value, str) or not _ROLE_NAME.fullmatch(value):
+        raise InputError(f"{option}: {value!r} is not a plain PostgreSQL name (lower-case "
+                         "a-z, digits 0-9 and _, at most 63 characters, not starting with "
+                         "a digit)")
+    return value
+
+
+def roles_sql(database: str = "compounding", owner: str = "compounding_owner",
+              service: str = "compounding_service") -> str:
+    """The script a DBA runs with ``psql`` as a superuser to set up a group's database:
+    the roles (``owner`` logs in to migrate and owns every table and trigger; ``service``
+    logs in for the CLI and the bench and belongs to the group role ``compounding_writer``,
+    which the migrations grant SELECT and INSERT, UPDATE of the few mutable columns only, and
+    no DELETE or TRUNCATE; ``compounding_reader`` is for report scripts: SELECT only), the
+    database (owned by ``owner``, UTF-8, byte-order collation ``C`` as SQLite compares
+    text), its privileges and the ``citext`` extension. Passwords are not in the script
+    (``\\password ROLE`` in psql). Names are checked with :func:`need_role_name`."""
+    for value, option in ((database, "--database"), (owner, "--owner"),
+                          (service, "--service")):
+        need_role_name(value, option)
+    if len({owner, service, "compounding_writer", "compounding_reader"}) != 4:
+        from ..errors import InputError
+        raise InputError("--owner and --service must be two different roles, neither "
+                         "compounding_writer nor compounding_reader")
+    return f"""-- compounding: roles and database for a group of pharmacies on PostgreSQL (issue 20).
+-- Run as a superuser:  psql -v ON_ERROR_STOP=1 -f roles.sql   (docs/deploy.md)
+-- Then set passwords:  \\password {owner}   and   \\password {service}
+DO $r$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{owner}') THEN
+        CREATE ROLE {owner} LOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{WRITER_ROLE}') THEN
+        CREATE ROLE {WRITER_ROLE} NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{READER_ROLE}') THEN
+        CREATE ROLE {READER_ROLE} NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{service}') THEN
+        CREATE ROLE {service} LOGIN;
+    END IF;
+END $r$;
+-- the service writes through the group role: never the owner of a table or a trigger
+ALTER ROLE {service} NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+GRANT {WRITER_ROLE} TO {service};
+-- text compares byte by byte, as in SQLite (lot numbers, dates as text sort the same)
+CREATE DATABASE {database} OWNER {owner} TEMPLATE template0 ENCODING 'UTF8'
+    LC_COLLATE 'C' LC_CTYPE 'C';
+REVOKE ALL ON DATABASE {database} FROM PUBLIC;
+GRANT CONNECT ON DATABASE {database} TO {owner}, {WRITER_ROLE}, {READER_ROLE};
+\\connect {database}
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+ALTER SCHEMA public OWNER TO {owner};
+CREATE EXTENSION IF NOT EXISTS citext;
+-- Next, as the owner (creates the tables and grants {WRITER_ROLE}; again after upgrades):
+--   compounding db migrate --db postgresql://{owner}@HOST:5432/{database}
+-- Every site's service then uses:
+--   COMPOUNDING_DB=postgresql://{service}@HOST:5432/{database}
+"""
 
 
 # ---------------------------------------------------------------- messages
