@@ -274,8 +274,8 @@ def make_batch(store, reg):
                               formula_sha256=reg.hashes[f.id])
 
 
-def test_batches_draw_on_their_own_sites_stock(tmp_path, reg):
-    with Store.open(tmp_path / "g.db", clock=Clock()) as store:
+def test_batches_draw_on_their_own_sites_stock(store_path, reg):
+    with Store.open(store_path, clock=Clock()) as store:
         add_users(store, "ana")
         approve_formulas(store, reg)
         store.receive_lot("naltrexone-hcl", "NX-MAIN", date(2027, 5, 31), u.parse("5 g"), "ana")
@@ -303,7 +303,7 @@ def test_batches_draw_on_their_own_sites_stock(tmp_path, reg):
         assert [lot["lot_number"] for lot in store.lots(site="NYC")] == ["NX-NYC", "MCC-NYC"]
         assert {lot["site"] for lot in store.lots()} == {"MAIN", "NYC"}
         main_lot = store.scalar("SELECT id FROM component_lots WHERE lot_number = 'NX-MAIN'")
-        with pytest.raises(sqlite3.IntegrityError, match="own site's stock"):
+        with pytest.raises(store.backend.IntegrityError, match="own site's stock"):
             with store.write():
                 store.execute("INSERT INTO weighings (lot_id, step, what, ingredient, "
                               "component_lot_id, planned_quantity, planned_unit, quantity, "

@@ -971,6 +971,54 @@ def _m015() -> str:
         "NEW.status = OLD.status", "batches: the batch already has that status")])
 
 
+def _site(col: str) -> str:
+    """The ``migrations._site`` rule: a site code, 2-4 of A-Z and 0-9, a letter first."""
+    return f"CHECK ({col} ~ '^[A-Z][A-Z0-9]{{1,3}}$')"
+
+
+def _m020() -> str:
+    """Sites (issue 20, mirroring ``migrations.m020_sites``). PostgreSQL alters ``lot_ids``
+    in place (SQLite rebuilds it): the 10-digit CHECK and UNIQUE (day, seq) give way to the
+    site's forms and UNIQUE (site, day, seq); adding a column with a default rewrites no row
+    and fires no trigger."""
+    sql = [f"""
+ALTER TABLE lot_ids DROP CONSTRAINT lot_ids_lot_id_check;
+ALTER TABLE lot_ids DROP CONSTRAINT lot_ids_day_seq_key;
+ALTER TABLE lot_ids ADD COLUMN site TEXT NOT NULL DEFAULT 'MAIN' {_site('site')};
+ALTER TABLE lot_ids ADD CONSTRAINT lot_ids_site_day_seq_key UNIQUE (site, day, seq);
+ALTER TABLE lot_ids ADD CONSTRAINT lot_ids_lot_id_form CHECK (
+    (site = 'MAIN' AND lot_id ~ '^[0-9]{{10}}$')
+    OR (site <> 'MAIN' AND starts_with(lot_id, site) AND length(lot_id) = length(site) + 11
+        AND substr(lot_id, length(site) + 1) ~ '^[0-9]*$'));
+"""]
+    for table in ("component_lots", "batches", "label_prints"):
+        sql.append(f"ALTER TABLE {table} ADD COLUMN site TEXT NOT NULL DEFAULT 'MAIN' "
+                   f"{_site('site')};")
+    sql.append("""
+CREATE INDEX component_lots_site ON component_lots(site);
+CREATE INDEX batches_site ON batches(site, compounded_on);
+CREATE INDEX label_prints_site ON label_prints(site);
+""")
+    sql += [
+        guard("batches_site_fixed", "batches", "UPDATE OF site", [(
+            "NEW.site IS DISTINCT FROM OLD.site",
+            "batches: a batch stays at the site that made it")]),
+        guard("batches_site_of_lot_id", "batches", "INSERT", [(
+            "NEW.site IS DISTINCT FROM (SELECT site FROM lot_ids WHERE lot_id = NEW.lot_id)",
+            "batches: a batch belongs to the site of its lot ID")]),
+        guard("batch_components_same_site", "batch_components", "INSERT", [(
+            "(SELECT site FROM component_lots WHERE id = NEW.component_lot_id) "
+            "IS DISTINCT FROM (SELECT site FROM batches WHERE lot_id = NEW.lot_id)",
+            "batch_components: a batch draws only on its own site's stock")]),
+        guard("weighings_same_site", "weighings", "INSERT", [(
+            "NEW.component_lot_id IS NOT NULL AND "
+            "(SELECT site FROM component_lots WHERE id = NEW.component_lot_id) "
+            "IS DISTINCT FROM (SELECT site FROM batches WHERE lot_id = NEW.lot_id)",
+            "weighings: a batch draws only on its own site's stock")]),
+    ]
+    return "\n".join(sql)
+
+
 #: ``(name, SQL)`` of every PostgreSQL migration, in order; names as in :mod:`.migrations`.
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_records", _M001),
@@ -984,6 +1032,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m013_adjustments_holds_recalls", _m013()),
     ("m014_recalled_lots_stay_held", _m014()),
     ("m015_one_signature_per_act", _m015()),
+    ("m020_sites", _m020()),
 ]
 
 #: Tables whose columns the writer role may UPDATE (and only these columns): the mutable
