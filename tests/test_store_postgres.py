@@ -143,3 +143,48 @@ def test_init_roles_refuses_names_it_cannot_write_into_sql(args, message):
                                                                         SystemExit)
     assert res.output.startswith(f"Error: {message}"), res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- every command, the same
+
+def test_the_readme_workflow_runs_on_postgresql_with_the_same_output(pg_cluster, tmp_path):
+    """Issue 20: 'every command works the same with the same messages'. The README's
+    workflow (test_readme_runs.py: users, approvals, receiving, a batch weighed, verified,
+    released, labels, dispensing, recall), each command a real process with
+    ``$COMPOUNDING_DB`` naming a PostgreSQL database, must print what the README shows."""
+    import re
+    import shutil
+
+    import test_readme_runs as readme
+    from conftest import fresh_pg_url
+    from compounding.store import Store
+    if shutil.which("faketime") is None or not (readme.BIN / "compounding").exists():
+        pytest.skip("needs faketime and the installed compounding script")
+    url = fresh_pg_url(pg_cluster)
+    (tmp_path / ".venv").symlink_to(readme.BIN.parent)
+    readme.quickstart_block(tmp_path, readme.env_for(tmp_path, path_with_program=False))
+    env = readme.env_for(tmp_path, path_with_program=True)
+    env["COMPOUNDING_DB"] = url
+    ran = 0
+    for command, expected in readme.console_steps():
+        if re.search(r"\bserve\b", command):
+            continue  # the bench section serves quickstart's SQLite sample
+        r = readme.sh(command, tmp_path, env, clock=readme.README_CLOCK)
+        got = [readme.mask(x, tmp_path) for x in (r.stdout + r.stderr).splitlines()]
+        want = [readme.mask(x, tmp_path) for x in expected]
+        assert (r.returncode != 0) == any(x.startswith("Error: ") for x in want), (
+            command, got)
+        i = 0
+        for line in want:
+            if line.strip() == "...":
+                continue
+            while i < len(got) and got[i] != line:
+                i += 1
+            assert i < len(got), (command, line, got)
+            i += 1
+        ran += 1
+    assert ran > 20
+    assert not (tmp_path / "compounding.db").exists()  # it all went to the server
+    with Store.open(url) as s:
+        assert s.verify() == []
+        assert s.column("SELECT status FROM batches") == ["released"]

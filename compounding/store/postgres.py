@@ -341,10 +341,11 @@ def integrity_check(db) -> list[str]:
 
 def backup(store, dest) -> dict:
     """Not done by the store on PostgreSQL: a server database is backed up with the server's
-    own tool. Raises :class:`RefusedError` saying which (docs/deploy.md, "Backups")."""
-    raise RefusedError("backup: on PostgreSQL use pg_dump (pg_dump --format=custom "
-                       "--file=DEST DBNAME) and record it with 'compounding db anchor'; "
-                       "see docs/deploy.md")
+    own tool (``pg_dump``: a consistent snapshot while others write). Raises
+    :class:`RefusedError` saying how (docs/deploy.md, "Backups")."""
+    raise RefusedError("backup: a PostgreSQL store is backed up with the server's pg_dump "
+                       "(pg_dump --format=custom --file=DEST DBNAME), then checked with "
+                       "'compounding db verify' on a restored copy; see docs/deploy.md")
 
 
 def backup_to(db, dest, count_tables):
