@@ -1,5 +1,6 @@
 """Store under real concurrency: two processes creating 200 batches between them, and a
-process killed in the middle of writing. Real OS processes, a real file, no mocks."""
+process killed in the middle of writing. Real OS processes, a real file or a real
+PostgreSQL server (the ``store_path`` fixture runs each test on both), no mocks."""
 
 from __future__ import annotations
 
@@ -64,8 +65,8 @@ def spawn(path, n, mode):
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
-def test_two_processes_create_200_batches_with_distinct_ids(tmp_path):
-    path = tmp_path / "c.db"
+def test_two_processes_create_200_batches_with_distinct_ids(store_path):
+    path = store_path  # a SQLite file, then a PostgreSQL database (issue 20)
     stock(path)
     procs = [spawn(path, 100, "create"), spawn(path, 100, "create")]
     outs = [p.communicate(timeout=600) for p in procs]
@@ -92,8 +93,8 @@ def test_two_processes_create_200_batches_with_distinct_ids(tmp_path):
         s.close()
 
 
-def test_killed_writer_leaves_a_consistent_database(tmp_path):
-    path = tmp_path / "k.db"
+def test_killed_writer_leaves_a_consistent_database(store_path):
+    path = store_path
     stock(path)
     for delay in (0.0, 0.05, 0.13):
         p = spawn(path, 1000, "weigh")
@@ -111,7 +112,7 @@ def test_killed_writer_leaves_a_consistent_database(tmp_path):
         p.stderr.close()
         s = Store.open(path)
         try:
-            assert s.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert s.backend.integrity_check(s.db) == ["ok"]
             assert s.verify() == []
             for b in s.list_batches():
                 rec = s.get_batch(b["lot_id"])
@@ -134,8 +135,8 @@ def test_killed_writer_leaves_a_consistent_database(tmp_path):
             s.close()
 
 
-def test_processes_opening_a_new_database_together_migrate_it_once(tmp_path):
-    path = tmp_path / "fresh.db"
+def test_processes_opening_a_new_database_together_migrate_it_once(store_path):
+    path = store_path
     code = ("import sys; from compounding.store import Store; s = Store.open(sys.argv[1]); "
             "print(len(s.applied_migrations())); s.close()")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -146,5 +147,5 @@ def test_processes_opening_a_new_database_together_migrate_it_once(tmp_path):
     for p, (out, err) in zip(procs, outs):
         assert (p.returncode, err, out) == (0, "", f"{n}\n")
     s = Store.open(path)
-    assert s.db.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == n
+    assert len(s.applied_migrations()) == n
     s.close()

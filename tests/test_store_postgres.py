@@ -188,3 +188,68 @@ def test_the_readme_workflow_runs_on_postgresql_with_the_same_output(pg_cluster,
     with Store.open(url) as s:
         assert s.verify() == []
         assert s.column("SELECT status FROM batches") == ["released"]
+
+
+# ---------------------------------------------------------------- both backends alike
+
+def test_a_refused_statement_leaves_the_transaction_usable_on_both_backends(store_path):
+    """SQLite undoes only the refused statement; PostgreSQL would abort the transaction:
+    the core's ``refusing`` keeps them alike (a savepoint on PostgreSQL)."""
+    from datetime import datetime, timezone
+
+    from compounding.errors import RefusedError
+    from compounding.store import Store
+    with Store.open(store_path, clock=lambda: datetime(2026, 3, 1, tzinfo=timezone.utc)) as s:
+        with s.write():
+            with pytest.raises(RefusedError, match="^x: audit_log: an entry must chain"):
+                with s.refusing("x: "):
+                    s.execute("INSERT INTO audit_log (id, at, actor, action, details, "
+                              "prev_hash, hash) VALUES (7, '2026-03-01T00:00:00Z', 'a', 'b', "
+                              "'{}', ?, ?)", ["0" * 64, "1" * 64])
+            s.audit("note", "ana", {"after": "a refusal"})
+        assert [e["action"] for e in s.audit_log()] == ["note"]
+        assert s.verify() == []
+
+
+def test_a_read_only_role_reads_and_is_refused_writes_in_one_line(group_db):
+    from compounding.errors import StoreError
+    from compounding.store import Store
+    cluster, names, owner_url, service_url = group_db
+    out = cluster.psql(f"CREATE ROLE rd_{names['owner'][4:]} LOGIN IN ROLE compounding_reader")
+    assert out.returncode == 0, out.stderr
+    with Store.open(cluster.url(names["database"], f"rd_{names['owner'][4:]}")) as s:
+        assert s.list_batches() == []
+        with pytest.raises(StoreError) as err:
+            s.audit("note", "ana", {})
+    reader = cluster.url(names["database"], f"rd_{names['owner'][4:]}")
+    assert str(err.value) == (f"database {reader}: permission denied (permission denied for "
+                              "table audit_log)")
+    assert "\n" not in str(err.value)
+
+
+# ---------------------------------------------------------------- hostile URLs (no server needed)
+
+@pytest.mark.parametrize("url, message", [
+    ("postgresql://u@127.0.0.1:1/x\n",
+     "database URL: character U+000A (unnamed character) at position 29 is a control "
+     "character or line break; type the URL again"),
+    ("postgresql://\u200bu@127.0.0.1:1/x",
+     "database URL: character U+200B (ZERO WIDTH SPACE) at position 14 is an invisible "
+     "formatting character; type the URL again"),
+    ("postgresql://u@127.0.0.1:1/\u202ex",
+     "database URL: character U+202E (RIGHT-TO-LEFT OVERRIDE) at position 28 is an "
+     "invisible formatting character; type the URL again"),
+    ("postgresql://u:pw@[::1:5432/x?password=zz",
+     'cannot open database postgresql://u:***@[::1:5432/x?password=***: end of string '
+     'reached when looking for matching "]" in IPv6 host address in URI: '
+     '"postgresql://u:***@[::1:5432/x?password=***"'),
+    ("postgresql://u@127.0.0.1:99999/x",
+     'cannot open database postgresql://u@127.0.0.1:99999/x: connection is bad: invalid '
+     'port number: "99999"'),
+])
+def test_a_bad_url_is_one_line_and_never_shows_a_password(url, message):
+    from compounding.errors import StoreError
+    from compounding.store import Store
+    with pytest.raises(StoreError) as err:
+        Store.open(url)
+    assert str(err.value) == message

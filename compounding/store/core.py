@@ -283,9 +283,13 @@ class StoreCore:
     @contextlib.contextmanager
     def refusing(self, prefix: str = ""):
         """Turn a constraint or trigger refusal of the database inside the block into a
-        :class:`RefusedError` whose message is ``prefix`` plus the database's reason."""
+        :class:`RefusedError` whose message is ``prefix`` plus the database's reason.
+        Inside a transaction the refused statement alone is undone and the transaction goes
+        on (SQLite does this itself; PostgreSQL through a savepoint, see
+        :func:`.postgres.refusal_scope`), so a caller may still record why it refused."""
         try:
-            yield
+            with self.backend.refusal_scope(self.db):
+                yield
         except self.backend.IntegrityError as exc:
             raise RefusedError(f"{prefix}{self.backend.refusal_text(exc)}") from None
 

@@ -30,6 +30,7 @@ What differs from SQLite, and how the same guarantees are kept:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from datetime import datetime
@@ -69,8 +70,32 @@ def is_url(path) -> bool:
 
 
 def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for messages)."""
-    return re.sub(r"^(postgres(?:ql)?://[^:/@]*):[^@/]*@", r"\1:***@", url, flags=re.I)
+    """``url`` with any password (``user:PASSWORD@`` or ``password=`` in the query) replaced
+    by ``***`` (for messages)."""
+    url = re.sub(r"^(postgres(?:ql)?://[^:/@]*):[^@/]*@", r"\1:***@", url, flags=re.I)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.I)
+
+
+def _scrub(text: str, url: str) -> str:
+    """A driver message with the URL (which libpq may quote) and any password redacted."""
+    text = text.replace(url, redact(url))
+    return re.sub(r"(password=)[^&\s\"']*", r"\1***", text, flags=re.I)
+
+
+def check_url(url: str) -> str:
+    """``url`` if a person can read it back: no control or invisible formatting characters
+    (a line break would split the one-line error; a zero-width character would name a role
+    nobody can see). Else :class:`StoreError` naming the character and its position."""
+    import unicodedata
+    for i, ch in enumerate(url, start=1):
+        cat = unicodedata.category(ch)
+        if cat[0] == "C" or cat in ("Zl", "Zp"):
+            kind = ("an invisible formatting character" if cat == "Cf"
+                    else "a control character or line break")
+            raise StoreError(f"database URL: character U+{ord(ch):04X} "
+                             f"({unicodedata.name(ch, 'unnamed character')}) at position {i} "
+                             f"is {kind}; type the URL again")
+    return url
 
 
 # ---------------------------------------------------------------- placeholders
@@ -143,6 +168,7 @@ def connect(path: str) -> Database:
     uses UTC for stored stamps' sake and the machine's local UTC offset for the views' "today"
     (as SQLite's ``date('now', 'localtime')``); a write waits at most :data:`BUSY_TIMEOUT_S`
     for the write lock. Raises :class:`StoreError` with one line (password redacted)."""
+    check_url(path)
     offset = datetime.now().astimezone().utcoffset()
     minutes = int(offset.total_seconds() // 60) if offset else 0
     tz = f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
@@ -151,7 +177,7 @@ def connect(path: str) -> Database:
                              application_name="compounding")
     except (psycopg.Error, ValueError) as exc:
         raise StoreError(f"cannot open database {redact(path)}: "
-                         f"{_first_line(exc)}") from None
+                         f"{_scrub(_first_line(exc), path)}") from None
     try:
         pg.adapters.register_loader("numeric", _NumericLoader)
         pg.adapters.register_loader("bool", _BoolLoader)
@@ -281,6 +307,13 @@ class savepoint:
             except psycopg.Error:
                 pass
         return False
+
+
+def refusal_scope(db: Database):
+    """Inside a transaction, a savepoint around statements that may be refused: PostgreSQL
+    aborts the whole transaction on an error, SQLite only the statement; rolling back to
+    the savepoint gives SQLite's behaviour. Outside a transaction, nothing."""
+    return savepoint(db) if in_transaction(db) else contextlib.nullcontext()
 
 
 def table_columns(db: Database, table: str) -> list[str]:
@@ -484,7 +517,7 @@ def refusal_text(exc: Exception) -> str:
 def error_text(path: str, exc: Exception) -> str:
     """One line for a person about a database error on ``path`` (password redacted)."""
     where = redact(path)
-    msg = _first_line(exc)
+    msg = _scrub(_first_line(exc), path)
     if isinstance(exc, pg_errors.LockNotAvailable):
         return (f"database {where}: another writer held the write lock for more than "
                 f"{BUSY_TIMEOUT_S} s ({msg})")

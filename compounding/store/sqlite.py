@@ -112,6 +112,11 @@ def micro_sums(col: str) -> tuple[str, str]:
     return n, fine
 
 
+def refusal_scope(db: Database):
+    """Nothing to add: SQLite undoes a refused statement and keeps the transaction."""
+    return contextlib.nullcontext()
+
+
 def refusal_text(exc: Exception) -> str:
     """The reason a constraint or trigger gave (SQLite's message as it is)."""
     return str(exc)
