@@ -270,6 +270,10 @@ class Settings(Spec):
     #: of A-Z and 0-9, a letter first. Batches made, lots received and labels printed here
     #: belong to it; lot IDs carry it. ``MAIN`` (the default) keeps the 10-digit lot IDs.
     site: str = DEFAULT_SITE
+    #: The store (issue 20) when neither ``--db`` nor ``$COMPOUNDING_DB`` names one: a
+    #: ``postgresql://USER@HOST:PORT/NAME`` URL (no password: libpq reads ~/.pgpass), or a
+    #: SQLite file (relative to this settings file's folder). docs/deploy.md.
+    database: str | None = Field(default=None, min_length=1, max_length=1000)
     pharmacy: Pharmacy = Pharmacy()
     balance: Balance = Balance()
     measuring: Measuring = Measuring()
@@ -300,6 +304,16 @@ class Settings(Spec):
                          _StockAmount] = {}
     #: Default printer per label template id (``[template_printers]``, issue 14).
     template_printers: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")], str] = {}
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value):
+        import unicodedata
+        for i, ch in enumerate(value or "", start=1):
+            if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp"):
+                raise ValueError(f"character U+{ord(ch):04X} at position {i} is a control or "
+                                 "invisible character")
+        return value
 
     @field_validator("site", mode="before")
     @classmethod

@@ -253,3 +253,49 @@ def test_a_bad_url_is_one_line_and_never_shows_a_password(url, message):
     with pytest.raises(StoreError) as err:
         Store.open(url)
     assert str(err.value) == message
+
+
+# ---------------------------------------------------------------- which store: option, env, settings
+
+@pytest.mark.parametrize("option, env, settings, expected", [
+    ("a.db", "postgresql://e@h/d", "postgresql://s@h/d", "a.db"),
+    (None, "postgresql://e@h/d", "postgresql://s@h/d", "postgresql://e@h/d"),
+    (None, None, "postgresql://s@h/d", "postgresql://s@h/d"),
+    (None, None, None, "CWD/compounding.db"),
+])
+def test_the_store_is_the_option_else_the_environment_else_the_settings(option, env, settings,
+                                                                         expected, tmp_path):
+    environ = {"COMPOUNDING_DB": env} if env else {}
+    got = resolve_db_path(option, environ, tmp_path, settings)
+    assert str(got) == expected.replace("CWD", str(tmp_path))
+
+
+@pytest.mark.parametrize("line, result", [
+    ('database = "postgresql://svc@db:5432/ldn"', "postgresql://svc@db:5432/ldn"),
+    ('database = "stores/site.db"', "DIR/stores/site.db"),
+    ('site = "NYC"', None),
+    ('database = 5', "Error: SETTINGS: database: must be a postgresql:// URL or a file path"),
+    ('database = ""', "Error: SETTINGS: database: must be a postgresql:// URL or a file path"),
+    ('database = "a\\u200bb.db"', "Error: SETTINGS: database: character U+200B at position 2 "
+                                  "is a control or invisible character"),
+    ('database = "a\\nb.db"', "Error: SETTINGS: database: character U+000A at position 2 "
+                              "is a control or invisible character"),
+])
+def test_the_settings_database_key(line, result, tmp_path):
+    from compounding.cli import App
+    from compounding.cli.db import settings_database
+    from compounding.errors import InputError
+    from compounding.settings import Settings
+    path = tmp_path / "s.toml"
+    path.write_text(line + "\n", encoding="utf-8")
+    app = App(str(path), None, environ={}, cwd=tmp_path)
+    if result and result.startswith("Error: "):
+        with pytest.raises(InputError) as err:
+            settings_database(app)
+        assert f"Error: {err.value}" == result.replace("SETTINGS", str(path))
+        return
+    got = settings_database(app)
+    assert (None if got is None else str(got)) == (
+        result.replace("DIR", str(tmp_path)) if result else None)
+    if got is not None:  # the full settings models accept the key too
+        assert Settings.model_validate({"database": line.split('"')[1]}).database

@@ -32,7 +32,7 @@ def open_store(app, db_path):
     (``--by``) are asked for their passphrase ($COMPOUNDING_PASSPHRASE for scripts)."""
     from ..store import Store, resolve_db_path
     from .passphrases import passphrase_source
-    path = resolve_db_path(db_path, app.environ, app.cwd)
+    path = resolve_db_path(db_path, app.environ, app.cwd, settings_database(app))
     site = settings_site(app)  # before opening: a bad site setting touches nothing
     store = Store.open(path)
     store.site = site  # issue 20: what this installation makes, receives and prints
@@ -76,6 +76,40 @@ def settings_site(app) -> str:
     return site_from_toml_text(text, str(path))
 
 
+def settings_database(app):
+    """The settings file's ``database`` (issue 20): a ``postgresql://`` URL as text, or a
+    SQLite path resolved against the settings file's folder; None when there is no settings
+    file or it names none. Read without the settings models; a value that is not text or
+    holds a control or invisible character is one ``Error:`` line naming the file."""
+    import tomllib
+    import unicodedata
+
+    from ..errors import InputError
+    path = app.settings_path
+    if path is None:
+        return None
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: settings file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the settings file ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML ({exc})") from None
+    value = raw.get("database")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{path}: database: must be a postgresql:// URL or a file path")
+    for i, ch in enumerate(value, start=1):
+        if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp"):
+            raise InputError(f"{path}: database: character U+{ord(ch):04X} at position {i} "
+                             "is a control or invisible character")
+    if value[:8].lower() == "postgres":
+        return value
+    return path.parent / value
+
+
 @click.group()
 def db():
     """Create, migrate, inspect, back up and verify the compounding database."""
@@ -88,7 +122,7 @@ def db():
 def db_migrate(app, db_path, as_json):
     """Create the database if needed and apply pending schema migrations."""
     from ..store import Store, resolve_db_path
-    path = resolve_db_path(db_path, app.environ, app.cwd)
+    path = resolve_db_path(db_path, app.environ, app.cwd, settings_database(app))
     store = configure_store(Store.open(path, migrate=False), app)
     try:
         applied = store.migrate()

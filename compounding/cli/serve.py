@@ -59,6 +59,7 @@ def serve(app, host, port, db_path, serve_settings, labels_dir, workers):
     from ..web import BenchConfig, create_app
     from ..web.app import CONFIG_VARIABLE, PARENT_VARIABLE
     from ..web.sessions import private_folder
+    from .db import settings_database
 
     settings = serve_settings or app.settings_option
     try:
@@ -70,7 +71,7 @@ def serve(app, host, port, db_path, serve_settings, labels_dir, workers):
             f"{tempfile.gettempdir()}: {exc.strerror or exc}; set TMPDIR to a writable "
             "folder") from None
     config = BenchConfig(
-        db_path=resolve_db_path(db_path, app.environ, app.cwd),
+        db_path=resolve_db_path(db_path, app.environ, app.cwd, settings_database(app)),
         settings_path=Path(settings) if settings else app.settings_path,
         formulas_dir=app.formulas_dir, templates_dir=app.templates_dir,
         labels_dir=Path(labels_dir) if labels_dir else app.cwd / "labels" / "web",
@@ -96,7 +97,7 @@ def _serve(config, host, port, workers, create_app, config_variable, uvicorn) ->
                    err=True)
     shown = f"[{host}]" if ":" in host else host
     many = f", {workers} worker processes" if workers > 1 else ""
-    click.echo(f"Bench on http://{shown}:{port}/ (database {config.db_path}{many}); "
+    click.echo(f"Bench on http://{shown}:{port}/ (database {_shown_db(config.db_path)}{many}); "
                "Ctrl+C stops", err=True)
     common = dict(host=host, port=port, log_level="warning", access_log=False,
                   server_header=False, proxy_headers=False)
@@ -109,3 +110,12 @@ def _serve(config, host, port, workers, create_app, config_variable, uvicorn) ->
     os.environ[PARENT_VARIABLE] = str(os.getpid())  # workers stop when this process is gone
     uvicorn.run("compounding.web.app:app_from_environment", factory=True, workers=workers,
                 **common)
+
+
+def _shown_db(path) -> str:
+    """The database for a message: a PostgreSQL URL with its password redacted."""
+    text = str(path)
+    if text[:8].lower() == "postgres":
+        from ..store.postgres import redact
+        return redact(text)
+    return text

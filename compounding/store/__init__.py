@@ -29,15 +29,19 @@ def _as_path(value: str) -> Path | str:
     return Path(value)
 
 
-def resolve_db_path(option: str | None, environ=None, cwd=None) -> Path | str:
-    """``--db PATH``, else ``$COMPOUNDING_DB``, else ``compounding.db`` in ``cwd``. A
-    ``postgresql://USER@HOST:PORT/NAME`` URL (issue 20) is returned as text and opens the
+def resolve_db_path(option: str | None, environ=None, cwd=None,
+                    settings_db: Path | str | None = None) -> Path | str:
+    """``--db PATH``, else ``$COMPOUNDING_DB``, else ``settings_db`` (the settings file's
+    ``database``, already resolved against its folder), else ``compounding.db`` in ``cwd``.
+    A ``postgresql://USER@HOST:PORT/NAME`` URL (issue 20) is returned as text and opens the
     PostgreSQL backend; a path is a SQLite file."""
     environ = os.environ if environ is None else environ
     if option:
         return _as_path(option)
     if environ.get(ENV_VAR):
         return _as_path(environ[ENV_VAR])
+    if settings_db:
+        return _as_path(str(settings_db))
     return Path(cwd or Path.cwd()) / DEFAULT_FILE
 
 
