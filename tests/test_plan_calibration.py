@@ -5,12 +5,13 @@ pass, plans that use a recorded calibration and say which, and the calibration r
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timezone
 from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+
+from store_backends import commit
 
 from compounding import units as u
 from compounding.errors import InputError, NotFoundError, RefusedError
@@ -155,9 +156,9 @@ def test_the_estimate_always_fits_the_capsule_body():
 # ---------------------------------------------------------------- the records
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
+def store(store_path, monkeypatch):
     monkeypatch.setattr(core, "_system_clock", lambda: NOW)
-    s = Store.open(tmp_path / "c.db")
+    s = Store.open(store_path)  # SQLite, then PostgreSQL (issue 20)
     add_users(s, "ana", "ben")
     yield s
     s.close()
@@ -225,7 +226,7 @@ def test_only_the_latest_of_a_filler_and_size_can_be_corrected(store):
                                    "microcrystalline-cellulose size 1: calibration 2 was "
                                    "recorded after it by ben at ")
     # the schema refuses it too, whoever writes
-    with pytest.raises(sqlite3.IntegrityError, match="must correct the latest calibration"):
+    with pytest.raises(store.backend.IntegrityError, match="must correct the latest calibration"):
         store.db.execute(
             "INSERT INTO capsule_calibrations (filler, capsule_size, fill_weight_mg, corrects,"
             " reason, recorded_by, recorded_at) VALUES (?, '1', '140', 1, 'x', 'ana', "
@@ -244,7 +245,7 @@ def test_only_the_latest_of_a_filler_and_size_can_be_corrected(store):
 ])
 def test_the_schema_keeps_records_as_written(store, sql):
     rec(store)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(store.backend.IntegrityError):
         store.db.execute(sql)
 
 
@@ -253,6 +254,6 @@ def test_a_row_written_behind_the_stores_back_is_reported(store):
     store.db.execute(
         "INSERT INTO capsule_calibrations (filler, capsule_size, fill_weight_mg, recorded_by, "
         "recorded_at) VALUES (?, '1', '400', 'ana', '2026-11-30T23:40:00Z')", [MCC])
-    store.db.commit()
+    commit(store)
     problems = store.verify()
     assert problems and any("capsule_calibrations" in p for p in problems)

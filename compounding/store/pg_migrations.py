@@ -26,7 +26,7 @@ PostgreSQL spellings of the SQLite rules:
 from __future__ import annotations
 
 from .migrations import (ADJUSTMENT_REASONS, APPEND_ONLY, BATCH_COLUMNS, BATCH_MUTABLE,
-                         CONTACT_OUTCOMES, GENESIS_HASH, MEANINGS, ROLES, RX_APPEND_ONLY,
+                         CALIBRATION_SIZES, CONTACT_OUTCOMES, GENESIS_HASH, MEANINGS, ROLES, RX_APPEND_ONLY,
                          SIGNOFF_APPEND_ONLY, STATUSES, STOCK_APPEND_ONLY, SUBJECTS,
                          TECHNICIAN_MEANINGS, TOKEN_MUTABLE, TRANSITIONS, USER_MUTABLE)
 
@@ -971,6 +971,34 @@ def _m015() -> str:
         "NEW.status = OLD.status", "batches: the batch already has that status")])
 
 
+def _m016() -> str:
+    """Capsule calibrations (issue 11, mirroring ``migrations.m016_capsule_calibrations``)."""
+    return f"""
+CREATE TABLE capsule_calibrations (
+    id {_ID},
+    filler TEXT NOT NULL {_text('filler')},
+    capsule_size TEXT NOT NULL CHECK (capsule_size IN ({_q(CALIBRATION_SIZES)})),
+    fill_weight_mg TEXT NOT NULL {_decimal('fill_weight_mg')},
+    capsules_weighed BIGINT CHECK (capsules_weighed IS NULL OR capsules_weighed >= 1),
+    filler_lot TEXT CHECK (filler_lot IS NULL OR length(trim(filler_lot)) > 0),
+    corrects BIGINT UNIQUE REFERENCES capsule_calibrations(id),
+    reason TEXT,
+    recorded_by TEXT NOT NULL {_text('recorded_by')},
+    recorded_at TEXT NOT NULL {_utc('recorded_at')},
+    CHECK (corrects IS NULL OR length(trim(reason)) > 0),
+    CHECK (corrects IS NOT NULL OR reason IS NULL)
+);
+CREATE INDEX capsule_calibrations_pair ON capsule_calibrations(filler, capsule_size, id);
+{guard("capsule_calibrations_corrects_latest", "capsule_calibrations", "INSERT", [(
+        "NEW.corrects IS NOT NULL AND NEW.corrects IS DISTINCT FROM (SELECT id FROM "
+        "capsule_calibrations WHERE filler = NEW.filler AND capsule_size = NEW.capsule_size "
+        "ORDER BY id DESC LIMIT 1)",
+        "capsule_calibrations: a correction must correct the latest calibration of the same "
+        "filler and capsule size")])}
+{append_only("capsule_calibrations")}
+"""
+
+
 def _site(col: str) -> str:
     """The ``migrations._site`` rule: a site code, 2-4 of A-Z and 0-9, a letter first."""
     return f"CHECK ({col} ~ '^[A-Z][A-Z0-9]{{1,3}}$')"
@@ -1032,6 +1060,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m013_adjustments_holds_recalls", _m013()),
     ("m014_recalled_lots_stay_held", _m014()),
     ("m015_one_signature_per_act", _m015()),
+    ("m016_capsule_calibrations", _m016()),
     ("m020_sites", _m020()),
 ]
 
