@@ -299,3 +299,17 @@ def test_the_settings_database_key(line, result, tmp_path):
         result.replace("DIR", str(tmp_path)) if result else None)
     if got is not None:  # the full settings models accept the key too
         assert Settings.model_validate({"database": line.split('"')[1]}).database
+
+
+@pytest.mark.parametrize("db", ["postgresql://svc@db.example:5432/ldn", "stores/site.db"])
+def test_serve_workers_get_the_same_store(db):
+    """``serve --workers N`` hands its configuration to the workers as text: a URL must
+    come back a URL (a Path would fold its '//'), a file a Path."""
+    from pathlib import Path
+
+    from compounding.web.app import BenchConfig
+    config = BenchConfig(db_path=db if db.startswith("postgresql") else Path(db),
+                         settings_path=None, formulas_dir=Path("f"), templates_dir=Path("t"),
+                         labels_dir=Path("l"))
+    back = BenchConfig.from_environment(config.to_environment())
+    assert back.db_path == config.db_path and type(back.db_path) is type(config.db_path)

@@ -65,10 +65,14 @@ class BenchConfig:
     @classmethod
     def from_environment(cls, text: str) -> "BenchConfig":
         import json
+        from ..store import resolve_db_path
         data = json.loads(text)
-        return cls(**{k: Path(data[k]) if data.get(k) is not None else None
-                      for k in cls.PATHS if k != "labels_dir"},
-                   labels_dir=Path(data["labels_dir"]))
+        out = cls(**{k: Path(data[k]) if data.get(k) is not None else None
+                     for k in cls.PATHS if k != "labels_dir"},
+                  labels_dir=Path(data["labels_dir"]))
+        # a postgresql:// URL stays text (a Path folds its '//'), issue 20
+        out.db_path = resolve_db_path(data["db_path"], {}, None)
+        return out
 
 
 #: How ``serve --workers N`` hands the configuration to its worker processes.
