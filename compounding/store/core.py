@@ -475,8 +475,8 @@ class StoreCore:
 
     def _keyed_schema(self) -> bool:
         try:
-            return bool(backend.columns(self.db, "audit_keys"))
-        except backend.DatabaseError as exc:
+            return bool(self.backend.columns(self.db, "audit_keys"))
+        except self.backend.DatabaseError as exc:
             raise self._store_error(exc) from None
 
     def _chain_key(self, next_id: int, body: dict) -> bytes | None:

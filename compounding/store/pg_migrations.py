@@ -28,7 +28,8 @@ from __future__ import annotations
 from .migrations import (ADJUSTMENT_REASONS, APPEND_ONLY, BATCH_COLUMNS, BATCH_MUTABLE,
                          CALIBRATION_SIZES, CONTACT_OUTCOMES, GENESIS_HASH, MEANINGS, ROLES, RX_APPEND_ONLY,
                          SIGNOFF_APPEND_ONLY, STATUSES, STOCK_APPEND_ONLY, SUBJECTS,
-                         TECHNICIAN_MEANINGS, TOKEN_MUTABLE, TRANSITIONS, USER_MUTABLE)
+                         TECHNICIAN_MEANINGS, TOKEN_MUTABLE, TRANSITIONS, USER_LOCKOUT_MUTABLE,
+                         USER_MUTABLE)
 
 #: The advisory lock of :data:`.postgres.WRITE_LOCK_KEY` (repeated: no import circle).
 WRITE_LOCK_KEY = 20_2606_0001
@@ -999,6 +1000,30 @@ CREATE INDEX capsule_calibrations_pair ON capsule_calibrations(filler, capsule_s
 """
 
 
+def _m018() -> str:
+    """Keyed audit chain and lockout cool-down (issue 12, mirroring
+    ``migrations.m018_audit_key_and_lockout``)."""
+    return f"""
+CREATE TABLE audit_keys (
+    id {_ID},
+    keyed_from BIGINT NOT NULL UNIQUE CHECK (keyed_from >= 1),
+    key_id TEXT NOT NULL CHECK (key_id ~ '^[0-9a-f]{{16}}$'),
+    scheme TEXT NOT NULL CHECK (scheme = 'hmac-sha256'),
+    created_at TEXT NOT NULL {_utc('created_at')}
+);
+{guard("audit_keys_next_entry", "audit_keys", "INSERT", [(
+        "NEW.keyed_from IS DISTINCT FROM COALESCE((SELECT MAX(id) FROM audit_log), 0) + 1",
+        "audit_keys: a key starts at the next audit entry, never earlier")])}
+{append_only("audit_keys")}
+ALTER TABLE users ADD COLUMN locked_until TEXT {_utc('locked_until')};
+ALTER TABLE users ADD COLUMN lockouts BIGINT NOT NULL DEFAULT 0 CHECK (lockouts >= 0);
+UPDATE users SET lockouts = 1,
+    locked_until = to_char((replace(replace(locked_at, 'T', ' '), 'Z', '')::timestamp
+                            + interval '15 minutes'), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+WHERE locked_at IS NOT NULL;
+"""
+
+
 def _site(col: str) -> str:
     """The ``migrations._site`` rule: a site code, 2-4 of A-Z and 0-9, a letter first."""
     return f"CHECK ({col} ~ '^[A-Z][A-Z0-9]{{1,3}}$')"
@@ -1061,6 +1086,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m014_recalled_lots_stay_held", _m014()),
     ("m015_one_signature_per_act", _m015()),
     ("m016_capsule_calibrations", _m016()),
+    ("m018_audit_key_and_lockout", _m018()),
     ("m020_sites", _m020()),
 ]
 
@@ -1068,7 +1094,7 @@ MIGRATIONS: list[tuple[str, str]] = [
 #: columns the SQLite triggers allow to change, and the derived stock totals.
 UPDATABLE = {
     "batches": BATCH_MUTABLE,
-    "users": USER_MUTABLE,
+    "users": USER_MUTABLE + USER_LOCKOUT_MUTABLE,
     "api_tokens": TOKEN_MUTABLE,
     "lot_stock": ("received", "consumed"),
 }
