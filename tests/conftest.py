@@ -68,6 +68,10 @@ def pg_cluster():
     import tempfile
 
     from pg_support import Unavailable, start_cluster
+    lag = pg_mirror_lag()
+    if lag:
+        pytest.skip(f"PostgreSQL half skipped: SQLite migrations not mirrored in "
+                    f"pg_migrations.py yet: {', '.join(lag)}")
     folder = tempfile.mkdtemp(prefix="compounding-pg-")
     try:
         cluster = start_cluster(folder)
@@ -89,6 +93,14 @@ def pg_cluster():
     yield cluster
     cluster.stop()
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def pg_mirror_lag() -> list[str]:
+    """SQLite migrations without their PostgreSQL mirror (issue 20)."""
+    from compounding.store.pg_migrations import MIGRATIONS
+    from compounding.store.sqlite import known_migrations
+    have = {n for n, _ in MIGRATIONS}
+    return [n for n in known_migrations() if n not in have]
 
 
 def fresh_pg_url(cluster) -> str:
