@@ -203,3 +203,38 @@ def test_no_source_file_over_the_size_limit():
     long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert set(long) <= LONG_ALLOWED, long
+
+
+def shadowed_imports(tree: ast.AST) -> list[tuple[str, int, str]]:
+    """(function, line, name) for each name a function imports and then rebinds in the same
+    body (a nested ``def``, a class or an assignment): closures in that body see the later
+    binding, not the module (the bench's approvals page once called ``.approval_state`` on its
+    own route function)."""
+    found = []
+    for fn in ast.walk(tree):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        imported = {}
+        for node in fn.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                for a in node.names:
+                    imported[(a.asname or a.name).split(".")[0]] = node.lineno
+        for node in fn.body:
+            names = []
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names = [node.name]
+            elif isinstance(node, ast.Assign):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            found += [(fn.name, node.lineno, n) for n in names if n in imported]
+    return found
+
+
+def test_shadowed_imports_are_found():
+    src = "def f():\n    from x import a\n    def g(): return a.b\n    def a(): pass\n"
+    assert shadowed_imports(ast.parse(src)) == [("f", 4, "a")]
+
+
+def test_no_function_rebinds_a_name_it_imported():
+    bad = {str(p.relative_to(ROOT)): shadowed_imports(ast.parse(p.read_text()))
+           for p in PACKAGE.rglob("*.py")}
+    assert {k: v for k, v in bad.items() if v} == {}

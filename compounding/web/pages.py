@@ -531,7 +531,7 @@ def register(app, bench) -> None:
                       items=items, error=error)
 
     @app.get("/approvals", response_class=HTMLResponse)
-    def approvals(request: Request):
+    def approvals_list(request: Request):
         s, user = signed_in(request)
         return approvals_page(request, s, user)
 
