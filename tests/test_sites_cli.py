@@ -37,7 +37,7 @@ def batch_at(store, reg, site, nx_lot, patient):
                              by="ana", formula_sha256=reg.hashes[f.id])
     dispensing.record_label_print(store, rec["lot_id"], "dispensing", "dispensing-thermal", 1,
                                   SHA, 1, SHA, "x.pdf", "ana", patient=patient,
-                                  rx_number="RX-" + site)
+                                  rx_number="RX-" + site, dispensed_quantity="30 capsules")
     return rec["lot_id"]
 
 
