@@ -54,9 +54,11 @@ def dispensed_totals(store: StoreCore, lot_id: str, *, batch: dict | None = None
     made = _made(batch)
     row = store.one("SELECT COALESCE(SUM(quantity_milli), 0) AS milli, COUNT(*) AS n "
                     "FROM dispensings WHERE lot_id = ?", [batch["lot_id"]])
+    # ``id <> ?`` only with a row to leave out (PostgreSQL has no ``IS NOT <value>``)
+    others = " AND id <> ?" if exclude_pending is not None else ""
     pend = store.scalar("SELECT COALESCE(SUM(dispense_milli), 0) FROM pending_outputs "
-                        "WHERE lot_id = ? AND label_print_id IS NULL AND id IS NOT ?",
-                        [batch["lot_id"], exclude_pending])
+                        f"WHERE lot_id = ? AND label_print_id IS NULL{others}",
+                        [batch["lot_id"]] + ([exclude_pending] if others else []))
     def q(milli) -> u.Quantity:
         return u.Quantity(Decimal(int(milli)) / MILLI, made.unit)
     dispensed, pending = q(row["milli"]), q(pend)

@@ -1000,6 +1000,76 @@ CREATE INDEX capsule_calibrations_pair ON capsule_calibrations(filler, capsule_s
 """
 
 
+def _m017() -> str:
+    """Dispensings and pending outputs (issue 12, mirroring
+    ``migrations.m017_dispensings_and_pending_outputs``). The running total stays exact
+    integer thousandths (BIGINT), as on SQLite; ``label_prints_reprint`` is replaced by the
+    same trigger limited to kinds other than ``dispensing``, whose reprints are checked
+    against ``dispensings`` instead. ``pending_outputs`` is a work queue, not history: the
+    writer role may set its ``label_print_id`` and DELETE its rows (:data:`DELETABLE`)."""
+    _TRIGGERS.remove(("label_prints", "label_prints_reprint"))
+    return f"""
+CREATE TABLE dispensings (
+    label_print_id BIGINT PRIMARY KEY REFERENCES label_prints(id),
+    lot_id TEXT NOT NULL REFERENCES batches(lot_id),
+    rx_number TEXT NOT NULL {_text('rx_number')},
+    fill BIGINT NOT NULL CHECK (fill >= 0),
+    patient TEXT NOT NULL {_text('patient')},
+    quantity TEXT NOT NULL {_decimal('quantity')},
+    unit TEXT NOT NULL {_text('unit')},
+    quantity_milli BIGINT NOT NULL CHECK (quantity_milli >= 1),
+    made_milli BIGINT NOT NULL CHECK (made_milli >= 1),
+    total_milli BIGINT NOT NULL CHECK (total_milli <= made_milli),
+    UNIQUE (lot_id, rx_number, fill)
+);
+{guard("dispensings_add_up", "dispensings", "INSERT", [(
+        "NEW.total_milli IS DISTINCT FROM COALESCE((SELECT SUM(quantity_milli) FROM "
+        "dispensings WHERE lot_id = NEW.lot_id), 0) + NEW.quantity_milli "
+        "OR EXISTS (SELECT 1 FROM dispensings WHERE lot_id = NEW.lot_id "
+        "AND (made_milli <> NEW.made_milli OR unit <> NEW.unit))",
+        "dispensings: the total dispensed must add up and stay within what the batch made")])}
+{guard("dispensings_label", "dispensings", "INSERT", [(
+        "NOT EXISTS (SELECT 1 FROM label_prints p WHERE p.id = NEW.label_print_id "
+        "AND p.kind = 'dispensing' AND p.reprint = 0 AND p.lot_id = NEW.lot_id "
+        "AND p.rx_number = NEW.rx_number AND p.patient = NEW.patient)",
+        "dispensings: a dispense needs its own first-print dispensing label of the same "
+        "lot, Rx and patient")])}
+DROP TRIGGER label_prints_reprint ON label_prints;
+DROP FUNCTION trg_label_prints_reprint();
+{guard("label_prints_reprint", "label_prints", "INSERT", [(
+        "NEW.kind <> 'dispensing' AND NEW.reprint IS DISTINCT FROM (EXISTS (SELECT 1 FROM "
+        "label_prints WHERE lot_id = NEW.lot_id AND kind = NEW.kind))::int",
+        "label_prints: reprint must be 1 exactly when this batch and kind were printed "
+        "before")])}
+{guard("label_prints_dispensing_reprint", "label_prints", "INSERT", [(
+        "NEW.kind = 'dispensing' AND NEW.reprint = 1 AND NOT EXISTS (SELECT 1 FROM "
+        "dispensings d WHERE d.lot_id = NEW.lot_id AND d.rx_number = NEW.rx_number "
+        "AND d.patient = NEW.patient)",
+        "label_prints: a dispensing reprint repeats an earlier dispense of this lot, Rx and "
+        "patient")])}
+CREATE TABLE pending_outputs (
+    id {_ID},
+    lot_id TEXT NOT NULL REFERENCES batches(lot_id),
+    target TEXT NOT NULL CHECK (target IN ('file', 'printer')),
+    output_path TEXT NOT NULL {_text('output_path')},
+    temp_path TEXT,
+    sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+    record_json TEXT NOT NULL {_json('record_json')},
+    dispense_milli BIGINT CHECK (dispense_milli >= 1),
+    label_print_id BIGINT REFERENCES label_prints(id),
+    host TEXT NOT NULL,
+    pid BIGINT NOT NULL,
+    process_start TEXT NOT NULL,
+    started_by TEXT NOT NULL {_text('started_by')},
+    started_at TEXT NOT NULL {_utc('started_at')},
+    CHECK ((target = 'file') = (temp_path IS NOT NULL))
+);
+CREATE INDEX dispensings_lot ON dispensings(lot_id);
+CREATE INDEX pending_outputs_lot ON pending_outputs(lot_id);
+{append_only("dispensings")}
+"""
+
+
 def _m018() -> str:
     """Keyed audit chain and lockout cool-down (issue 12, mirroring
     ``migrations.m018_audit_key_and_lockout``)."""
@@ -1088,6 +1158,8 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m016_capsule_calibrations", _m016()),
     ("m018_audit_key_and_lockout", _m018()),
     ("m020_sites", _m020()),
+    # registered after m020 on SQLite (it landed later; sqlite-utils applies in order)
+    ("m017_dispensings_and_pending_outputs", _m017()),
 ]
 
 #: Tables whose columns the writer role may UPDATE (and only these columns): the mutable
@@ -1097,7 +1169,12 @@ UPDATABLE = {
     "users": USER_MUTABLE + USER_LOCKOUT_MUTABLE,
     "api_tokens": TOKEN_MUTABLE,
     "lot_stock": ("received", "consumed"),
+    "pending_outputs": ("label_print_id",),
 }
+
+#: Tables whose rows the writer role may DELETE: work queues, never records
+#: (``pending_outputs``: a print's row is removed once the print is recorded or cleared).
+DELETABLE = ("pending_outputs",)
 
 
 def expected_triggers() -> list[tuple[str, str]]:
@@ -1108,11 +1185,14 @@ def expected_triggers() -> list[tuple[str, str]]:
 def grants(writer: str = WRITER_ROLE, reader: str = READER_ROLE) -> str:
     """The privileges of the group roles, as SQL the schema's owner runs (the store runs it
     after every migration when ``writer`` exists): ``writer`` may SELECT and INSERT every
-    table, UPDATE only the columns in :data:`UPDATABLE`, never DELETE or TRUNCATE, and only
+    table, UPDATE only the columns in :data:`UPDATABLE`, DELETE only the rows of
+    :data:`DELETABLE` (work queues), never TRUNCATE, and only
     read ``_pg_migrations``; ``reader`` (scripts, reports) may SELECT everything. Identity
     sequences are usable by ``writer``. Idempotent."""
     updates = "\n".join(f"    EXECUTE format('GRANT UPDATE ({', '.join(cols)}) ON {t} TO %I', "
                         f"'{writer}');" for t, cols in UPDATABLE.items())
+    deletes = "\n".join(f"    EXECUTE format('GRANT DELETE ON {t} TO %I', '{writer}');"
+                        for t in DELETABLE)
     return f"""
 DO $g$
 DECLARE t text;
@@ -1131,6 +1211,7 @@ BEGIN
         EXECUTE format('GRANT SELECT ON %I TO %I', t, '{writer}');
     END LOOP;
 {updates}
+{deletes}
     EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA %I TO %I', current_schema(),
                    '{writer}');
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{reader}') THEN
