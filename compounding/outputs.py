@@ -173,7 +173,7 @@ def publish(tmp, path, *, protect=(), force: bool = False, field: str = "output"
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent if str(path.parent) else Path("."))
+    fsync_folder(path.parent if str(path.parent) else Path("."))
     return path
 
 
@@ -193,7 +193,9 @@ def _link_no_clobber(tmp: Path, path: Path, field: str) -> None:
     tmp.unlink(missing_ok=True)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
+    """Flush ``folder``'s entries (a rename or link just made in it) to disk; a file system
+    that cannot is left as it is."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

@@ -204,6 +204,13 @@ def _show_recall(rec: dict, show_sites: bool = False) -> None:
                    "--outcome reached|message-left|unreachable --by USER")
 
 
+def _sites_shown(store, rec: dict) -> bool:
+    """Whether a recall's report names sites: when its batches or patients are not all at
+    the default site (``store.sites.multi_site``)."""
+    from ..store.sites import multi_site
+    return multi_site(store, [x["site"] for x in rec["batches"] + rec["patients"]])
+
+
 @recall.command(name="open")
 @click.argument("component_lot", required=False, type=params.supplier_lot("component lot"))
 @click.option("--ingredient", help="The supplier lot's ingredient (when two share the number).")
@@ -222,8 +229,7 @@ def recall_open(app, component_lot, ingredient, batch_lot, reason, by, db_path, 
         rec = recalls.open_recall(store, component_lot=component_lot, ingredient=ingredient,
                                   batch=batch_lot, reason=reason, by=by,
                                   passphrase=signer_passphrase(app, by, "recall opened"))
-        from ..store.sites import multi_site
-        show_sites = multi_site(store, [x["site"] for x in rec["batches"] + rec["patients"]])
+        show_sites = _sites_shown(store, rec)
     if as_json:
         echo_json(rec)
         return
@@ -270,11 +276,10 @@ def recall_contact(app, recall_id, rx, outcome, note, by, db_path, as_json):
 def recall_show(app, recall_id, db_path, as_json):
     """Show a recall: its batches, every patient and who is still to be reached."""
     from ..store import recalls
-    from ..store.sites import multi_site
 
     with open_store(app, db_path) as store:
         rec = recalls.show_recall(store, recall_id)
-        show_sites = multi_site(store, [x["site"] for x in rec["batches"] + rec["patients"]])
+        show_sites = _sites_shown(store, rec)
     if as_json:
         echo_json(rec)
         return

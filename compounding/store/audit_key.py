@@ -32,6 +32,7 @@ import stat
 from pathlib import Path
 
 from ..errors import StoreError
+from ..outputs import fsync_folder
 
 #: Environment variable naming the key file (scripts, tests, a service unit).
 ENV_VAR = "COMPOUNDING_AUDIT_KEY"
@@ -126,7 +127,7 @@ def create_key(path: Path) -> bytes:
             if existing is None:  # vanished in between: try once more from the start
                 return create_key(path)
             return existing
-        _sync_folder(path.parent)
+        fsync_folder(path.parent)
     except OSError as exc:
         raise StoreError(f"audit key {path}: cannot create it ({exc.strerror})") from None
     finally:
@@ -135,16 +136,3 @@ def create_key(path: Path) -> bytes:
         except OSError:
             pass
     return key
-
-
-def _sync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -132,7 +132,7 @@ class _NumericLoader(Loader):
     def load(self, data):
         text = bytes(data).decode()
         if "." in text or "e" in text.lower() or "N" in text:
-            return float(text)
+            return float(text)  # float-ok: SQLite's REAL in the views for scripts, never a dose
         return int(text)
 
 
