@@ -11,7 +11,7 @@ How it stays faithful to the schema without taking days:
   the documented way (``users.SCRYPT_COST``, as tests/conftest.py does);
 - each batch's record is built from a real plan (``make_plan``, ``render_plan_text``), a real
   BUD (``compute_bud``) and the store's own JSON/digest helpers (``canonical``, ``sha256``,
-  ``audit_hash``), then written with ``executemany`` in one transaction per 90 days;
+  ``chain_hash`` under the audit key), then written with ``executemany`` in one transaction per 90 days;
 - **every trigger and CHECK of the production schema stays on**: a batch is inserted as
   ``planned``, weighed (the weighing trigger checks step, ingredient, lot expiry and
   re-weighs), moved to ``compounded``, verified (verification trigger), signed and released
@@ -58,7 +58,7 @@ from compounding.store.batch_create import line_need, order_json  # noqa: E402
 from compounding.store.batches import bud_json  # noqa: E402
 from compounding.store.migrations import GENESIS_HASH  # noqa: E402
 from compounding.dates import format_date  # noqa: E402
-from compounding.store.core import audit_hash, canonical, sha256  # noqa: E402
+from compounding.store.core import canonical, chain_hash, sha256  # noqa: E402
 from compounding.store.inventory import to_unit  # noqa: E402
 
 #: Bump when the generated content changes (part of the cache key).
@@ -84,7 +84,7 @@ ORDERS = [
     ("ldn-capsules", dict(quantity="90", strength="3 mg", filler="lactose-monohydrate"), 2),
     ("ldn-capsules", dict(quantity="100", strength="1.5 mg"), 3),
     ("ldn-capsules", dict(quantity="100", strength="0.1 mcg"), 5),
-    ("ldn-capsules", dict(quantity="60", strength="1 mcg"), 4),
+    ("ldn-capsules", dict(quantity="60", strength="1 mcg", confirm_strength=True), 4),
     ("ldn-capsules", dict(quantity="60", strength="10 mcg", filler="sucrose"), 2),
     ("ldn-oral-liquid", dict(quantity="100 mL"), 14),
     ("ldn-oral-liquid", dict(quantity="30 mL"), 8),
@@ -159,7 +159,9 @@ class Proto:
 
     def __init__(self, reg: Registry, settings: Settings, fid: str, kw: dict, potency: str):
         f = reg.get(fid)
-        order = Order.from_text(f, **kw)
+        # the mix holds 1 mcg and 0.1 mcg capsules on purpose: confirmed, as a pharmacist
+        # confirms an ultra-low strength that looks like the usual mg one (plan/core.py)
+        order = Order.from_text(f, **kw, confirm_strength=True)
         plan = make_plan(f, reg.catalogue, settings,
                          order.model_copy(update={"potency_percent": Decimal(potency)}))
         self.formula, self.order, self.plan = f, order, plan
@@ -373,6 +375,11 @@ class Generator:
         self.conn = conn
         last = conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
         self.audit_id, self.prev = (last[0], last[1]) if last else (0, GENESIS_HASH)
+        # the chain is keyed since issue 12 (m018): the setup's API writes keyed it, so the
+        # entries written here are HMAC-SHA256 under the same key file ($COMPOUNDING_AUDIT_KEY
+        # or the user's config folder), as the store writes them
+        with Store.open(self.path) as st:
+            self.key = st.audit_key()[1] if st.key_segments() else None
         self.ids = {t: conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {t}").fetchone()[0]
                     for t in ("component_lots", "lot_receipts", "weighings", "label_prints",
                               "signatures", "verifications")}
@@ -441,7 +448,9 @@ class Generator:
 
         def ins(table, rows):
             if rows:
-                cols = self.cols[table]
+                # columns added later with a default (m020's site: MAIN) are left to it,
+                # as the store leaves them out of a record's digest at their default
+                cols = [k for k in self.cols[table] if k in rows[0]]
                 c.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
                               f"({', '.join('?' * len(cols))})",
                               [[r[k] for k in cols] for r in rows])
@@ -482,7 +491,7 @@ class Generator:
         self.audit_id += 1
         entry = {"id": self.audit_id, "at": at, "actor": actor, "action": action,
                  "lot_id": lot_id, "details": canonical(details), "prev_hash": self.prev}
-        h = audit_hash(entry)
+        h = chain_hash(entry, self.key)
         self.buf["audit_log"].append((entry["id"], at, actor, action, lot_id,
                                       entry["details"], self.prev, h))
         self.prev = h
@@ -729,7 +738,10 @@ class Generator:
         pid = self._next("label_prints")
         by = rng.choice(list(TECHNICIANS))
         done = b.setdefault("printed", set())
-        reprint = int(kind in done)
+        # a dispensing label is a new dispense each time (another Rx): never a reprint
+        # (m017 allows a dispensing reprint only of a recorded dispense); the generated
+        # history records no dispensings rows, so its dispensed totals read zero
+        reprint = int(kind in done) if kind != "dispensing" else 0
         done.add(kind)
         tid = "batch-thermal" if kind == "batch" else "dispensing-thermal"
         version, tsha = self.tpl[tid]

@@ -18,20 +18,77 @@ temporary file beside it, then rename it into place) so:
 
 :func:`temporary` and :func:`publish` split the write in two so a caller can record the
 file in the database between them (labels: a PDF and its print record exist together).
+
+Leftovers (issue 12 part 2, "clean up leftovers on the next open"): a process killed
+between writing its temporary file and renaming it leaves
+``.compounding-tmp-<host>-<pid>-<start>-<random><suffix>`` beside the target. The name
+carries its owner: a short digest of the host name, the process id and a short digest of
+that process's start (Linux boot id and start time, ``/proc``). Before writing into a
+folder, :func:`clean_stale` removes the temporary files of that folder that are of this
+naming, of this host, regular files (never a link), and whose owner is gone (no process
+with that id, or one that started at another time), and says so (one line each, on stderr
+by default, :data:`note`). Anything else is left alone: another host's files (a shared
+folder), a live process's file, files of the older random-only naming (their owner cannot
+be known), and label prints' temporary files (``.compounding-tmp-rec-...``: they may be a
+recorded PDF still to be put in place; :mod:`compounding.store.pending` owns them).
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+import re
 import secrets
+import socket
 import stat
+import sys
 from pathlib import Path
 
 from .errors import InputError
 
 #: Prefix of temporary files; a leftover can be recognised (and cleaned) by it.
 TEMP_PREFIX = ".compounding-tmp-"
+
+#: Temporary files of label prints (recorded in ``pending_outputs``; never cleaned here).
+RECORDED_PREFIX = TEMP_PREFIX + "rec-"
+
+#: ``.compounding-tmp-HOST6-PID-START8-RANDOM16<suffix>`` (see the module docstring).
+_OWNED = re.compile(r"\.compounding-tmp-([0-9a-f]{6})-([1-9][0-9]{0,9})-([0-9a-f]{8})-"
+                    r"[0-9a-f]{16}(\.[^/]{0,16})?\Z")
+
+
+def _digest(text: str, n: int) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:n]
+
+
+def _start_token(pid: int) -> str | None:
+    """A short digest of process ``pid``'s start (boot id and start time from Linux
+    ``/proc``); None when there is no such process or this system cannot tell."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except (OSError, ValueError):
+        return None
+    try:  # field 22, starttime, counted after the command name (which may hold spaces)
+        return _digest(f"{boot}:{text.rsplit(')', 1)[1].split()[19]}", 8)
+    except IndexError:
+        return None
+
+
+def _host_token() -> str:
+    return _digest(socket.gethostname(), 6)
+
+
+def _note_stderr(line: str) -> None:
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+#: Where :func:`clean_stale` says what it removed (``line -> None``); stderr by default.
+note = _note_stderr
 
 DB_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
@@ -118,19 +175,88 @@ def check_output(path, *, protect=(), force: bool = False, field: str = "output"
     return path
 
 
-def temp_name(path) -> Path:
-    """A new temporary name beside ``path`` (``.compounding-tmp-<random><suffix>``): short,
-    whatever the final name's length, so it always fits the file system."""
+def temp_name(path, *, recorded: bool = False) -> Path:
+    """A new temporary name beside ``path``: ``.compounding-tmp-HOST-PID-START-RANDOM
+    <suffix>`` naming its owner (see the module docstring), or with ``recorded`` (a label
+    print tracked in ``pending_outputs``) ``.compounding-tmp-rec-<random><suffix>``. Short
+    (at most 69 characters) whatever the final name's length, so it always fits."""
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
-    return parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}{path.suffix[:16]}"
+    suffix = path.suffix[:16]
+    if recorded:
+        return parent / f"{RECORDED_PREFIX}{secrets.token_hex(8)}{suffix}"
+    pid = os.getpid()
+    start = _start_token(pid) or "0" * 8
+    return parent / f"{TEMP_PREFIX}{_host_token()}-{pid}-{start}-{secrets.token_hex(8)}{suffix}"
+
+
+def _owner_gone(pid: int, start: str) -> bool:
+    """True only when no process ``pid`` runs, or the one that does started at another
+    time than the one that named the file (its id was reused)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False  # a process of another user: it exists
+    now = _start_token(pid)
+    if now is None or start == "0" * 8:
+        return False  # cannot tell: leave it (the conservative side)
+    return now != start
+
+
+def clean_stale(folder) -> list[Path]:
+    """Remove from ``folder`` the temporary files of this naming whose owner is gone (see
+    the module docstring); return them, after saying so through :data:`note` (one line
+    each). Never raises: a file that cannot be removed is reported and left."""
+    folder = Path(folder) if str(folder) else Path(".")
+    host = _host_token()
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(TEMP_PREFIX):  # the common case, cheaply
+            continue
+        m = _OWNED.match(entry.name)
+        if m is None or m.group(1) != host:
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            if not _owner_gone(int(m.group(2)), m.group(3)):
+                continue
+            size = entry.stat(follow_symlinks=False).st_size
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue  # another process cleaned it first
+        except OSError as exc:
+            note(f"Warning: could not remove {entry.name} from {_short(folder)}, a "
+                 f"temporary file left by process {m.group(2)}, which stopped: "
+                 f"{exc.strerror}")
+            continue
+        removed.append(Path(entry.path))
+        note(f"Removed {entry.name} from {_short(folder)} ({size:,} bytes), a temporary "
+             f"file left by process {m.group(2)}, which stopped before finishing its output")
+    return removed
+
+
+def _kill_point(name: str) -> None:
+    """Test hook, as :func:`compounding.store.pending.kill_point`:
+    ``COMPOUNDING_TEST_KILL_AT=NAME`` makes this process kill itself with SIGKILL here."""
+    if os.environ.get("COMPOUNDING_TEST_KILL_AT") == name:
+        import signal
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def temporary(path, data: bytes, *, field: str = "output", tmp=None) -> Path:
     """Write ``data`` to a new temporary file beside ``path`` (``tmp``, else a fresh
     :func:`temp_name`); return the temporary path.
 
-    The folder is created if needed. Mode ``0666 & ~umask``. Nothing is replaced.
+    The folder is created if needed, and stale temporary files of stopped processes are
+    removed from it first (:func:`clean_stale`). Mode ``0666 & ~umask``. Nothing is
+    replaced.
     """
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
@@ -138,6 +264,7 @@ def temporary(path, data: bytes, *, field: str = "output", tmp=None) -> Path:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _oserror(field, path, exc) from None
+    clean_stale(parent)
     tmp = Path(tmp) if tmp is not None else temp_name(path)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
@@ -155,6 +282,7 @@ def temporary(path, data: bytes, *, field: str = "output", tmp=None) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _kill_point("output-temporary")
     return tmp
 
 

@@ -172,3 +172,56 @@ def test_a_broken_snapshot_is_refused_by_name():
 
     with pytest.raises(LabelError, match="formula_snapshot: the batch's stored formula lacks"):
         _SnapshotFormula({"id": "x", "name": "y", "dosage_form": "capsule"})
+_LOAD = """
+import sys
+from compounding.labeling.fonts import register
+from compounding.labeling.templates import load_templates
+register()
+ts = load_templates(sys.argv[1])
+print(sorted((t, h) for t, h in ts.hashes.items()))
+"""
+
+
+def test_processes_racing_on_a_cold_cache_agree_and_a_killed_one_leaves_no_entry(tmp_path,
+                                                                                 monkeypatch):
+    """Four real processes fill one empty cache folder at once, a fifth is killed with
+    SIGKILL while it works: every survivor reads the same templates, and every entry left in
+    the folder is whole (its digest checks)."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = tmp_path / "cache"
+    env = dict(os.environ, **{cache.ENV_VAR: str(folder)})
+    templates_dir = str(Path(__file__).parent.parent / "templates")
+    procs = [subprocess.Popen([sys.executable, "-c", _LOAD, templates_dir], env=env,
+                              stdout=subprocess.PIPE, text=True) for _ in range(5)]
+    procs[-1].send_signal(signal.SIGKILL)
+    outs = [p.communicate(timeout=120)[0] for p in procs[:4]]
+    procs[-1].wait(timeout=60)
+    assert all(p.returncode == 0 for p in procs[:4])
+    assert len(set(outs)) == 1 and outs[0].startswith("[(")
+    monkeypatch.setenv(cache.ENV_VAR, str(folder))
+    entries = [f for f in folder.iterdir() if not f.name.startswith(".")]
+    assert entries
+    for f in entries:
+        kind, _, rest = f.name.partition("-")
+        if kind == "label":
+            kind, _, rest = "label-settings", None, rest.partition("-")[2]
+        assert cache.load(kind, rest[:-len(".bin")]) is not None, f.name
+
+
+def test_opening_the_store_loads_no_sqlite_utils_plugins(tmp_path):
+    """sqlite-utils scans every installed distribution's entry points for plugins when a
+    Database is made without execute_plugins=False (about half of `import click` in time);
+    the store never uses plugins, so opening it (new file and existing file) must not."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom compounding.store import Store\n"
+            "for _ in range(2):\n    Store.open(sys.argv[1]).close()\n"
+            "from sqlite_utils import plugins\nprint(plugins._plugins_loaded)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s.db")],
+                         capture_output=True, text=True, timeout=120)
+    assert (out.returncode, out.stdout, out.stderr) == (0, "False\n", "")

@@ -82,8 +82,10 @@ def serve(command: str, cwd: Path, env: dict, lines: int, clock: str) -> tuple[i
     import selectors
     import time
     argv = ["faketime", clock, "bash", "-c", "exec " + command]
+    # its own process group: faketime runs the server as its child, and a SIGTERM to
+    # faketime alone left the server running after the test (found after a CI run)
     p = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True)
+                         stderr=subprocess.STDOUT, text=True, start_new_session=True)
     got = []
     sel = selectors.DefaultSelector()
     sel.register(p.stdout, selectors.EVENT_READ)
@@ -96,9 +98,27 @@ def serve(command: str, cwd: Path, env: dict, lines: int, clock: str) -> tuple[i
                 break
         code = p.poll() or 0
     finally:
-        p.terminate()
+        import os
+        import signal
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
         p.wait(timeout=30)
     return code, got
+
+
+def assert_shown_in_order(want: list[str], got: list[str], command: str) -> None:
+    """The README's shown lines ``want`` appear in ``got`` in order; a "..." line stands for
+    lines left out."""
+    i = 0
+    for line in want:
+        if line.strip() == "...":
+            continue
+        while i < len(got) and got[i] != line:
+            i += 1
+        assert i < len(got), (command, line, got)
+        i += 1
 
 
 def quickstart_block(cwd: Path, env: dict) -> list[str]:
@@ -135,15 +155,7 @@ def test_workflow_blocks_run_as_written(tmp_path):
             assert code != 0, (command, got)
         else:
             assert code == 0, (command, got)
-        # the shown lines, in order; "..." stands for lines left out
-        i = 0
-        for line in want:
-            if line.strip() == "...":
-                continue
-            while i < len(got) and got[i] != line:
-                i += 1
-            assert i < len(got), (command, line, got)
-            i += 1
+        assert_shown_in_order(want, got, command)
 
 
 def test_quickstart_block_and_its_try_next_commands_run_as_printed(tmp_path):

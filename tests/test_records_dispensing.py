@@ -193,3 +193,67 @@ def test_two_processes_racing_for_the_last_capsules(tmp_path, lot90):
         assert store.verify() == []
     finally:
         store.close()
+
+
+def test_rx_differing_only_by_case_needs_confirm_case(tmp_path, lot90):
+    """Issue 12, class 8: an Rx number that differs from a recorded one only by case (rx-1
+    beside RX-1, for another patient) reads as the same Rx on a label: refused unless
+    --confirm-case; the recorded spelling itself (a reprint) is never refused."""
+    assert dispense(tmp_path, lot90, "Ann Lee", "RX-1", "30").exit_code == 0
+    out = tmp_path / "case.pdf"
+    r = dispense(tmp_path, lot90, "Bo Chan", "rx-1", "30", out=out)
+    assert (r.exit_code, r.output.splitlines()) == (1, [
+        "Error: rx: rx-1 differs from recorded Rx RX-1 only by case; check the prescription "
+        "and type it as recorded, or repeat with --confirm-case if it is a different "
+        "prescription; nothing was printed or recorded"])
+    assert not out.exists()
+    r = dispense(tmp_path, lot90, "Bo Chan", "rx-1", "30", "--confirm-case", out=out)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[-1] == (
+        f"Lot {lot90}: made 90 capsules, dispensed 60 capsules (2 dispenses), 30 capsules "
+        "left.")
+    for rx, patient in (("RX-1", "Ann Lee"), ("rx-1", "Bo Chan")):  # reprints as recorded
+        r = dispense(tmp_path, lot90, patient, rx, "30")
+        assert r.exit_code == 0, r.output
+        assert r.stdout.splitlines()[-2].startswith("Recorded as a REPRINT")
+    r = dispense(tmp_path, lot90, "Cy Dee", "Rx-1", "30")
+    assert (r.exit_code, r.output.splitlines()[0].split(" only by case")[0]) == (
+        1, "Error: rx: Rx-1 differs from recorded Rx RX-1, rx-1")
+    store = Store.open(tmp_path / "c.db")
+    try:
+        assert store.scalar("SELECT COUNT(*) FROM dispensings WHERE lot_id = ?", [lot90]) == 2
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("field", ["patient", "prescriber", "directions"])
+def test_right_to_left_refusal_names_the_field_typed(tmp_path, lot90, field):
+    """A block holding several fields (Rx, prescriber, date) named them all joined
+    ('rx+prescriber+dispensed'); the refusal names the one field at fault."""
+    given = {"patient": "Ann Lee", "prescriber": "Dr C",
+             "directions": "Take one capsule at bedtime"}
+    given[field] = "\u062f. \u0639\u0644\u064a"
+    out = tmp_path / "rtl.pdf"
+    r = run(tmp_path, "labels", "dispense", lot90, "--rx", "RX-7", "--quantity", "30",
+            *[x for k, v in given.items() for x in (f"--{k}", v)], "--output", str(out),
+            "--by", "bob")
+    assert r.exit_code != 0
+    assert r.output.splitlines() == [
+        f"Error: {field}: right-to-left script ('\u062f' (U+062F), '\u0639' (U+0639), "
+        "'\u0644' (U+0644)) is not supported on labels yet (it would print reversed and "
+        "unjoined); write the name in a left-to-right script as on the prescription record"]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("rx", ["<script>alert(1)</script>", "RX 1", "R" * 31, "-RX1",
+                                "RX#1"])
+def test_rx_number_follows_the_prescriptions_rule(tmp_path, lot90, rx):
+    """The #15 attacker: `labels dispense --rx '<script>...'` was accepted, though `rx new`
+    allows only 1 to 30 ASCII letters, digits, '-', '/' and '.'."""
+    out = tmp_path / "rx.pdf"
+    r = dispense(tmp_path, lot90, "Ann Lee", rx, "30", out=out)
+    assert r.exit_code == 2, r.output
+    assert r.output.splitlines()[-1] == (
+        f"Error: rx: {rx!r} is not an Rx number; use 1 to 30 ASCII letters, digits, '-', "
+        "'/' or '.', starting with a letter or digit")
+    assert not out.exists()

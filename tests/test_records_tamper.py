@@ -165,6 +165,7 @@ def test_two_processes_making_the_key_at_once_agree(tmp_path):
     env = {**os.environ, audit_key.ENV_VAR: str(keyfile), "PYTHONPATH": str(ROOT)}
     for _ in range(3):
         keyfile.unlink(missing_ok=True)
+        audit_key.registry_path(keyfile).unlink(missing_ok=True)
         dbs = [tmp_path / f"r{i}.db" for i in range(2)]
         for d in dbs:
             d.unlink(missing_ok=True)
@@ -179,7 +180,9 @@ def test_two_processes_making_the_key_at_once_agree(tmp_path):
         kids = {sqlite3.connect(d).execute("SELECT key_id FROM audit_keys").fetchone()[0]
                 for d in dbs}
         assert kids == {audit_key.key_id(audit_key.read_key(keyfile))}
-        assert [p.name for p in keyfile.parent.iterdir()] == ["audit.key"]  # no leftovers
+        assert sorted(p.name for p in keyfile.parent.iterdir()) == [
+            "audit.key", "audit.key.databases"]  # no leftovers: the key and its registry
+        assert len(audit_key.registry_path(keyfile).read_text().splitlines()) == len(dbs)
 
 
 # ---------------------------------------------------------------- attack 1: edit + rechain
@@ -218,6 +221,83 @@ def test_record_edit_then_recomputed_chain_is_caught(tmp_path, key):
     with Store.open(db) as store:
         assert store.verify() == [f"audit_log {i}: content does not match its hash"
                                   for i in range(1, n + 1)]
+
+
+def _strip_key_and_rechain(db: Path) -> int:
+    """The downgrade: edit a record, delete the audit_keys row (and its reference in the
+    entry that vouched for it), re-digest, recompute the whole chain as plain SHA-256:
+    the database then reads as one from before the chain was keyed."""
+    con = sqlite3.connect(db)
+    names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = "
+                                       "'trigger' AND tbl_name IN ('lot_receipts', "
+                                       "'audit_log', 'audit_keys')")]
+    saved = triggers(con, *names)
+    for name in saved:
+        con.execute(f"DROP TRIGGER {name}")
+    con.execute("UPDATE lot_receipts SET quantity = '5000000' WHERE id = 1")
+    con.execute("DELETE FROM audit_keys")
+    con.commit()
+    with Store.open(db, migrate=False) as s:
+        for eid, details in con.execute("SELECT id, details FROM audit_log").fetchall():
+            body = json.loads(details)
+            refs = [r for r in body.get("records", []) if r["table"] != "audit_keys"]
+            for ref in refs:
+                ref["sha256"] = s.record_digest(ref["table"], tuple(ref["key"]))
+            if "records" in body:
+                body["records"] = refs
+            con.execute("UPDATE audit_log SET details = ? WHERE id = ?",
+                        [canonical(body), eid])
+    rechain(con)
+    for sql in saved.values():
+        con.execute(sql)
+    con.commit()
+    n = con.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
+    con.close()
+    return n
+
+
+def test_keyed_chain_stripped_to_unkeyed_and_recomputed_is_caught(tmp_path, key):
+    """Found by attack: without the registry beside the key, deleting the audit_keys row
+    and recomputing every hash as plain SHA-256 gave 'OK' (entries 1-N unkeyed)."""
+    db = make(tmp_path, key)
+    lines = audit_key.registry_path(key).read_text().splitlines()
+    assert [json.loads(x)["database"] for x in lines] == [str(db.resolve())]
+    assert (key.parent.stat().st_mode & 0o777, audit_key.registry_path(key).stat().st_mode
+            & 0o777) == (0o700, 0o600)
+    n = _strip_key_and_rechain(db)
+    with Store.open(db) as store:
+        report = audit.verify_report(store)
+    assert report["unkeyed"] == [1, n] and report["keyed"] == []
+    assert report["problems"] == [
+        f"audit_keys: {audit_key.registry_path(key)} records this database as keyed from "
+        f"entry 1 with key {json.loads(lines[0])['key_id']}, but its audit_keys no longer "
+        "say so: the keyed chain was removed and recomputed without the key"]
+    r = run("db", "verify", "--db", str(db))
+    assert r.exit_code != 0 and "the keyed chain was removed" in r.output
+
+
+def test_registry_backfilled_by_verify_and_a_new_database_at_the_path_is_its_own(
+        tmp_path, key):
+    """A database keyed before the registry existed is listed by its first clean verify;
+    another database later made at the same path (its entry 1 at another time) is not
+    taken for the first one."""
+    db = make(tmp_path, key)
+    reg = audit_key.registry_path(key)
+    reg.unlink()
+    with Store.open(db) as store:
+        assert store.verify() == []
+    assert len(reg.read_text().splitlines()) == 1
+    with Store.open(db) as store:
+        assert store.verify() == []
+    assert len(reg.read_text().splitlines()) == 1  # listed once
+    db.unlink()
+    make(tmp_path, key)
+    with Store.open(db) as store:
+        assert store.verify() == []
+    assert len(reg.read_text().splitlines()) == 2
+    _strip_key_and_rechain(db)
+    with Store.open(db) as store:
+        assert [p.split(":")[0] for p in store.verify()] == ["audit_keys"]
 
 
 # ---------------------------------------------------------------- attack 2: remove the newest

@@ -146,13 +146,15 @@ def test_dispense_fill_records_it_and_recall_reaches_the_patient(tmp_path, db):
         "Directions: Follow the dose chart. Start with 0.5 mL (0.5 mg) by mouth at bedtime on "
         "01 DEC 2026."]
     assert out.exists()
-    # the second time: refused, nothing written
+    # the second time from another lot: refused, nothing written (the same lot reprints:
+    # test_a_dispensed_fill_reprints_from_its_lot_and_is_never_counted_again)
+    other = make_lot(tmp_path, "ldn-oral-liquid", "200 mL")
     out2 = tmp_path / "again.pdf"
-    r = run(tmp_path, "labels", "dispense", lot, "--rx", "RX-1001", "--fill", "1", "--by",
+    r = run(tmp_path, "labels", "dispense", other, "--rx", "RX-1001", "--fill", "1", "--by",
             "pharm", "--output", str(out2))
     assert (r.exit_code, r.output.splitlines()[-1]) == (
         1, "Error: fill 1 of Rx RX-1001 (1 mg/mL) was already dispensed on 01 DEC 2026 from "
-           f"lot {lot}")
+           f"lot {lot}; to print its label again, give lot {lot}")
     assert not out2.exists()
     # the label print carries the patient: recall reaches them
     store = Store.open(db)
@@ -179,6 +181,122 @@ def test_dispense_fill_records_it_and_recall_reaches_the_patient(tmp_path, db):
     r = run(tmp_path, "recall", "NX1")
     assert [lot, "Zoë", "Nguyễn", "RX-1001", "01", "DEC", "2026", "55", "mL", "Dr", "A.",
             "Example", "pharm"] in [line.split() for line in r.output.splitlines()]
+
+
+def _pdf_lines(path) -> list[str]:
+    import pdfplumber
+    with pdfplumber.open(path) as pdf:
+        return pdf.pages[0].extract_text().splitlines()
+
+
+def test_a_dispensed_fill_reprints_from_its_lot_and_is_never_counted_again(tmp_path, db,
+                                                                           monkeypatch):
+    """Issue 12 part 7: "a reprint is the same Rx printed again". The fill's label comes out
+    again, word for word (the first label's date, not today's), recorded as a reprint of
+    that print; no second fill, no second dispense, the lot's total unchanged. Refused: a
+    fill dispensed from another lot (named), a fill whose days are past."""
+    lot = make_lot(tmp_path, "ldn-oral-liquid", "200 mL", stock=LIQUID_STOCK)
+    assert run(tmp_path, "rx", "new", "RX-1001", "--formula", "ldn-oral-liquid", *BASE,
+               *LIQUID_RULE).exit_code == 0
+    first = tmp_path / "first.pdf"
+    r = run(tmp_path, "labels", "dispense", lot, "--rx", "RX-1001", "--fill", "1", "--by",
+            "pharm", "--output", str(first))
+    assert r.exit_code == 0, r.output
+    # nine days later, the patient lost the label
+    monkeypatch.setattr(core, "_system_clock",
+                        lambda: datetime(2026, 12, 10, 12, 0, tzinfo=timezone.utc))
+    again = tmp_path / "again.pdf"
+    r = run(tmp_path, "labels", "dispense", lot, "--rx", "RX-1001", "--fill", "1", "--by",
+            "pharm", "--output", str(again))
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == f"Wrote {again} (1 dispensing label, template dispensing-thermal v1)"
+    assert lines[2:] == [
+        "Recorded as a REPRINT (this Rx was dispensed from this lot before; not counted "
+        "again).",
+        f"Lot {lot}: made 200 mL, dispensed 55 mL (1 dispense), 145 mL left.",
+        "Fill 1 of Rx RX-1001 (version 1): 55 mL, 01 DEC 2026 to 04 JAN 2027",
+        "Directions: Follow the dose chart. Start with 0.5 mL (0.5 mg) by mouth at bedtime on "
+        "01 DEC 2026."]
+    assert _pdf_lines(again) == _pdf_lines(first)
+    assert any("01 DEC 2026" in line.replace("\u00a0", " ") and "Dispensed" in line
+               for line in _pdf_lines(again))
+    # --json says so too
+    r = run(tmp_path, "labels", "dispense", lot, "--rx", "RX-1001", "--fill", "1", "--by",
+            "pharm", "--output", str(tmp_path / "third.pdf"), "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert (data["reprint"], data["fill"], data["batch_dispensed"]) == (True, 1, "55 mL")
+    store = Store.open(db)
+    try:
+        prints = store.rows("SELECT id, reprint, patient, dispensed_quantity FROM label_prints "
+                            "WHERE kind = 'dispensing' ORDER BY id")
+        assert [(p["reprint"], p["patient"], p["dispensed_quantity"]) for p in prints] == [
+            (0, "Zoë Nguyễn", "55 mL"), (1, "Zoë Nguyễn", "55 mL"), (1, "Zoë Nguyễn", "55 mL")]
+        assert store.scalar("SELECT COUNT(*) FROM prescription_fills") == 1
+        assert store.scalar("SELECT COUNT(*) FROM dispensings") == 1
+        reprints = [e for e in store.audit_log() if e["action"] == "label.reprint"]
+        assert [(e["details"]["fill"], e["details"]["reprint_of"]) for e in reprints] == [
+            (1, prints[0]["id"]), (1, prints[0]["id"])]
+        assert store.verify() == []
+    finally:
+        store.close()
+    # refused: the same fill from another lot (the lot to reprint from is named)
+    other = make_lot(tmp_path, "ldn-oral-liquid", "200 mL")
+    monkeypatch.setattr(core, "_system_clock",
+                        lambda: datetime(2027, 1, 5, 12, 0, tzinfo=timezone.utc))
+    for lot_given, message in [
+            (other, "Error: fill 1 of Rx RX-1001 (1 mg/mL) was already dispensed on 01 DEC "
+                    f"2026 from lot {lot}; to print its label again, give lot {lot}\n"),
+            # 05 JAN 2027: fill 1 (01 DEC - 04 JAN) is over; its label is not printed again
+            (lot, "Error: fill 1 of Rx RX-1001 ran 01 DEC 2026 to 04 JAN 2027, already past; "
+                  "its label is not printed again (nothing was printed or recorded)\n")]:
+        out = tmp_path / "refused.pdf"
+        r = run(tmp_path, "labels", "dispense", lot_given, "--rx", "RX-1001", "--fill", "1",
+                "--by", "pharm", "--output", str(out))
+        assert (r.exit_code, r.output) == (1, message)
+        assert not out.exists()
+    store = Store.open(db)
+    try:
+        assert store.scalar("SELECT COUNT(*) FROM label_prints WHERE kind = 'dispensing'") == 3
+    finally:
+        store.close()
+
+
+def test_a_fill_reprint_is_refused_by_the_store_when_nothing_was_dispensed(tmp_path, db):
+    """The store's own rule (under the write lock): a reprint of a fill that this lot never
+    dispensed is refused, and a second first dispense of a fill is never turned into a
+    reprint unasked (two processes dispensing one fill: one wins, the other is refused)."""
+    from compounding.errors import RefusedError
+    from compounding.store import dispensing
+    from compounding.store.batches import batch_row
+    lot = make_lot(tmp_path, "ldn-oral-liquid", "200 mL", stock=LIQUID_STOCK)
+    store = Store.open(db)
+    try:
+        batch = batch_row(store, lot)
+        given = dict(rx_number="RX-9", patient="Ann Lee", prescriber="Dr C",
+                     directions="Take 1 mL at bedtime", quantity="55 mL", fill=1)
+        with store.write():
+            with pytest.raises(RefusedError) as err:
+                dispensing.check_dispense(store, batch, fill_reprint=True, **given)
+        assert str(err.value) == (f"fill 1 of Rx RX-9 was not dispensed from lot {lot}; there "
+                                  "is no label of it to reprint (nothing was printed or "
+                                  "recorded)")
+        row = store.record_label_print(
+            lot, "dispensing", "dispensing-thermal", 1, "0" * 64, 1, "1" * 64,
+            str(tmp_path / "x.pdf"), "pharm", patient="Ann Lee", rx_number="RX-9",
+            prescriber="Dr C", directions="Take 1 mL at bedtime",
+            dispensed_quantity="55 mL", fill=1)
+        assert row["reprint"] is False
+        with store.write():
+            with pytest.raises(RefusedError) as err:
+                dispensing.check_dispense(store, batch, **given)
+            assert str(err.value).startswith("fill 1 of Rx RX-9 (1 mg/mL) was already "
+                                             "dispensed on 01 DEC 2026")
+            assert dispensing.check_dispense(store, batch, fill_reprint=True, **given)[
+                "reprint_of"] == row["id"]
+    finally:
+        store.close()
 
 
 def test_dispense_refusals(tmp_path, db):
@@ -411,13 +529,25 @@ dispensing-thermal = "zebra1"
         assert lines[-2] == "Fill 1 of Rx RX-1001 (version 1): 55 mL, 01 DEC 2026 to 04 JAN 2027"
         (job,) = fp.wait_jobs(1)
         assert job.startswith(b"^XA")
+        r = dispense()  # again: the fill's label is reprinted on the same printer
+        assert r.exit_code == 0, r.output
+        lines = r.output.splitlines()
+        assert lines[0].startswith("Sent to printer zebra1 (1 dispensing label, template "
+                                   "dispensing-thermal v1, ZPL, ")
+        assert lines[2:4] == [
+            "Recorded as a REPRINT (this Rx was dispensed from this lot before; not counted "
+            "again).",
+            f"Lot {lot}: made 200 mL, dispensed 55 mL (1 dispense), 145 mL left."]
+        assert fp.wait_jobs(2) == [job, job]  # the same label, word for word
     finally:
         fp.close()
         out.close()
     store = Store.open(db)
     try:
         assert store.scalar("SELECT COUNT(*) FROM prescription_fills") == 1
-        assert store.rows("SELECT output_path FROM label_prints WHERE kind = 'dispensing'") \
-            == [{"output_path": f"printer zebra1 ({fp.url})"}]
+        assert store.rows("SELECT output_path, reprint FROM label_prints WHERE kind = "
+                          "'dispensing' ORDER BY id") == [
+            {"output_path": f"printer zebra1 ({fp.url})", "reprint": 0},
+            {"output_path": f"printer zebra1 ({fp.url})", "reprint": 1}]
     finally:
         store.close()

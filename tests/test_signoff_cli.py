@@ -126,7 +126,8 @@ def test_lifecycle_end_to_end(tmp_path):
     c = Cli(tmp_path)
     r = c.ok("users", "add", "pharm", "--role", "pharmacist", "--full-name", "Pat Pharmacist",
              passphrase=PHARM)
-    assert r.output == "Added pharm (Pat Pharmacist, pharmacist, active)\n"
+    assert r.stdout == "Added pharm (Pat Pharmacist, pharmacist, active)\n"
+    assert r.stderr == f"Created new database {tmp_path / 'c.db'}\n"  # issue 12: said once
     r = c.ok("users", "add", "tina", "--role", "technician", "--by", "pharm",
              passphrase=PHARM, new=TINA)
     assert r.output == "Added tina (tina, technician, active), by pharm\n"
@@ -291,6 +292,7 @@ def test_users_list_and_prompts(tmp_path):
 
 def test_first_user_must_be_a_pharmacist(tmp_path):
     c = Cli(tmp_path)
+    c.ok("db", "migrate")  # "Created new database PATH" (stderr) here, not with the refusal
     assert c.refused("users", "add", "tina", "--role", "technician", passphrase=TINA) == (
         "Error: the first user must be a pharmacist (who then adds the others)")
     assert c.ok("users", "list").output.startswith("No users")
@@ -632,3 +634,44 @@ def test_store_api_signatures_and_verify_consistency(tmp_path):
         assert store.verify() == []
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("args, given, who, var", [
+    # a script following the README set only $COMPOUNDING_PASSPHRASE: click said 'Aborted!'
+    (("users", "add", "tina", "--role", "technician", "--by", "pharm"), {"passphrase": PHARM},
+     "new user tina", "COMPOUNDING_NEW_PASSPHRASE"),
+    (("users", "add", "tina", "--role", "technician", "--by", "pharm"), {"new": TINA},
+     "pharm", "COMPOUNDING_PASSPHRASE"),
+    (("users", "passphrase", "pharm"), {"passphrase": PHARM}, "new passphrase of pharm",
+     "COMPOUNDING_NEW_PASSPHRASE"),
+])
+def test_passphrase_input_that_ends_is_one_line_naming_the_variable(tmp_path, args, given,
+                                                                     who, var):
+    c = Cli(tmp_path)
+    c.ok("users", "add", "pharm", "--role", "pharmacist", passphrase=PHARM)
+    r = c(*args, **given, input="")
+    assert r.exit_code == 2, r.output
+    assert r.output.splitlines()[-1] == (
+        f"Error: passphrase: none was typed for {who} (the input ended); type it at the "
+        f"prompt, or set ${var} in a script")
+    assert "Aborted" not in r.output
+    assert [u["name"] for u in c.json("users", "list")] == ["pharm"]
+
+
+def test_passphrase_prompt_without_a_terminal_real_process(tmp_path):
+    import os
+    import subprocess
+    import sys
+    c = Cli(tmp_path)
+    c.ok("users", "add", "pharm", "--role", "pharmacist", passphrase=PHARM)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOUNDING_")}
+    env["COMPOUNDING_PASSPHRASE"] = PHARM
+    p = subprocess.run([sys.executable, "-m", "compounding", *c.pre, "users", "add", "tina",
+                        "--role", "technician", "--by", "pharm", "--db", str(c.db)],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.splitlines()[-1] == (
+        "Error: passphrase: none was typed for new user tina (the input ended); type it at "
+        "the prompt, or set $COMPOUNDING_NEW_PASSPHRASE in a script")
+    assert "Traceback" not in p.stderr and "GetPassWarning" not in p.stderr

@@ -286,3 +286,26 @@ def test_cli_with_the_clock_moved(tmp_path):
     assert (f"Warning: batch {lot} reaches its beyond-use date "
             f"{bud.strftime('%d %b %Y').upper()} in 2 days (fewer than 7; setting "
             "bud_warning_days)") in near.stdout.splitlines()
+
+
+def test_weighing_and_verification_stop_after_the_bud(store, clock):
+    """Issue 15 attack: a batch planned and left for months was weighed after its BUD and
+    its verification passed ("may be released"). The BUD day itself is still in date."""
+    lot = create(store, settings=Settings())["lot_id"]
+    bud = date.fromisoformat(store.get_batch(lot)["bud"])
+    steps = store.get_batch(lot)["steps"]
+    clock.when = at(bud + timedelta(days=1))
+    s = steps[0]
+    with pytest.raises(RefusedError, match=rf"^batch {lot} is past its beyond-use date 27 AUG "
+                                           r"2026 \(today is 28 AUG 2026\): weighing refused$"):
+        store.record_weighing(lot, step=s["step"], amount=u.q(D(s["quantity"]), s["unit"]),
+                              by="ana")
+    assert store.get_batch(lot)["weighings"] == []
+    clock.when = at(bud)  # the BUD day: still in date
+    weigh(store, lot, ["0"] * 4)
+    clock.when = at(bud + timedelta(days=1))
+    res = signoff.verify_batch(store, lot, by="pharm", passphrase=PASS)
+    assert res["passed"] is False
+    assert [c["detail"] for c in res["checks"] if not c["passed"]] == [
+        "BUD recomputed from the lots used: 27 AUG 2026 (study-capped); it has passed "
+        "(today is 28 AUG 2026): reject the batch"]

@@ -106,6 +106,27 @@ def test_inventory_list_this_site_and_all_sites(group):
                                                            ("MAIN", "MCC-MAIN")}
 
 
+def test_inventory_list_pages_within_the_site_or_across_all_sites(group):
+    """--limit/--no-limit (issue 18) page this site's lots, or every site's with --all-sites;
+    the count in the note is of the same lots."""
+    r = run(group, "nyc.toml", "inventory", "list", "--limit", "1")
+    assert r.exit_code == 0, r.output
+    assert [line.split()[1] for line in r.stdout.splitlines()[2:]] == ["NX-NYC"]
+    assert r.stderr == ("Showing site NYC only; other sites hold component lots too "
+                        "(--all-sites)\n"
+                        "Showing the 1 earliest-expiring of 2 lots; --limit N for more, "
+                        "--no-limit for every one.\n")
+    r = run(group, "nyc.toml", "inventory", "list", "--all-sites", "--limit", "3")
+    assert r.exit_code == 0, r.output
+    assert [(line.split()[0], line.split()[2]) for line in r.stdout.splitlines()[2:]] == [
+        ("MAIN", "NX-MAIN"), ("NYC", "NX-NYC"), ("MAIN", "MCC-MAIN")]
+    assert r.stderr == ("Showing the 3 earliest-expiring of 4 lots; --limit N for more, "
+                        "--no-limit for every one.\n")
+    r = run(group, "nyc.toml", "inventory", "list", "--all-sites", "--no-limit")
+    assert r.exit_code == 0 and r.stderr == "", r.output
+    assert len(r.stdout.splitlines()[2:]) == 4
+
+
 def test_recall_searches_every_site_and_names_them(group):
     _, main, nyc = group
     r = run(group, "main.toml", "recall", "--batch", nyc)

@@ -121,11 +121,13 @@ def test_copy_json_and_into_an_empty_store(tmp_path):
                    "another file name"),
     ("a-dir", 2, "Error: --to: {tmp} is a directory; name a file in it"),
     ("from-dir", 2, "Error: --from {tmp}: not a file (a directory or a device?)"),
-    ("corrupt-to", 1, "Error: --to: {dst} is not a compounding database or is corrupt (file "
-                      "is not a database); it was not changed"),
+    # issue 12 part 6: a foreign or truncated file is found from its header
+    ("corrupt-to", 1, "Error: --to: database {dst} is not an SQLite file (it does not start "
+                      "with the SQLite header); it was not changed"),
     ("missing", 2, "Error: --from {tmp}/none.db: no such database file"),
-    ("truncated", 2, "Error: --from: {src} is not a compounding database or is corrupt "
-                     "(database disk image is malformed); it was not changed"),
+    ("truncated", 2, "Error: --from: database {src} is truncated or damaged (100 bytes; its "
+                     "header says ...); it was not changed; restore it from a backup "
+                     "(compounding db backup)"),
     ("no-dir", 1, "Error: --to: directory {tmp}/nowhere does not exist"),
     ("unverified", 1, "Error: --from {src} does not verify (2 problems; the first: "
                       "schema: trigger component_lots_no_update is missing (a migration made "
@@ -177,8 +179,13 @@ def test_refusals_copy_nothing(tmp_path, case, code, message):
         con.close()
     before = state(dst)
     r = copy("--from", str(src), "--to", str(to))
-    assert (r.exit_code, r.output) == (code, message.format(src=src, dst=dst, tmp=tmp_path)
-                                       + "\n")
+    expected = message.format(src=src, dst=dst, tmp=tmp_path) + "\n"
+    if "..." in expected:  # the page count in the header depends on the schema
+        start, end = expected.split("...")
+        assert r.exit_code == code and r.output.startswith(start) \
+            and r.output.endswith(end), r.output
+    else:
+        assert (r.exit_code, r.output) == (code, expected)
     assert state(dst) == before
     assert not list(tmp_path.glob("*.partial-*"))
 

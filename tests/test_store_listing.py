@@ -90,6 +90,10 @@ def test_batch_list_shows_the_newest_fifty_by_default(db, monkeypatch):
     (["--limit", "1_000"], "'1_000' is not a whole number"),
     (["--limit", "\u0663"], "'\u0663' is not a whole number"),  # Arabic-Indic 3: int() takes it
     (["--limit", "5\u200b"], "is not a whole number"),  # zero-width space
+    (["--limit", "9" * 300], "Error: Invalid value for '--limit': 99999999999999999999... is "
+                             "more than 1,000,000,000 (use --all for every batch)"),
+    (["--limit", "9" * 5000], "is more than 1,000,000,000"),  # past int()'s 4,300 digits
+    (["--limit", "1000000001"], "1000000001 is more than 1,000,000,000"),
 ])
 def test_batch_list_refuses_bad_limits(db, args, message):
     path, _ = db

@@ -114,8 +114,8 @@ def test_corrupt_file_is_refused_and_untouched(tmp_path):
     before = sha(path)
     result = CliRunner().invoke(cli, ["inventory", "list", "--db", str(path)])
     assert result.exit_code == 1
-    assert result.output == (f"Error: {path} is not a compounding database or is corrupt "
-                             "(file is not a database); it was not changed\n")
+    assert result.output == (f"Error: database {path} is not an SQLite file (it does not "
+                             "start with the SQLite header); it was not changed\n")
     assert sha(path) == before
     assert sorted(os.listdir(tmp_path)) == ["bad.db"]
 
@@ -150,7 +150,8 @@ def test_read_only_file_is_refused_untouched(tmp_path, monkeypatch):
     with pytest.raises(StoreError) as err:
         Store.open(path)
     assert str(err.value) == (f"database {path} is read-only (the file or its directory); "
-                              "it needs write access for its journal")
+                              "this command writes, so it needs write access (commands that "
+                              "only read work on a read-only database)")
     assert sha(path) == before
 
 
@@ -179,13 +180,15 @@ def test_db_path_resolution(tmp_path, monkeypatch):
     names = [m.name for m in migrations._migrations]  # m004 and later: issue 7 and on
     assert names[:4] == ["m001_records", "m002_immutability_triggers", "m003_views",
                          "m004_users_and_signoffs"]
-    assert r.output == "".join(f"Applied {n}\n" for n in names) + \
+    assert r.stdout == "".join(f"Applied {n}\n" for n in names) + \
         f"{opt_db}: {len(names)} migrations applied\n"
+    assert r.stderr == f"Created new database {opt_db}\n"  # issue 12
     r = CliRunner().invoke(cli, ["db", "migrate", "--db", str(opt_db)])
     assert r.output == f"Schema up to date\n{opt_db}: {len(names)} migrations applied\n"
 
 
 def test_db_schema_command_prints_sql(tmp_path):
+    CliRunner().invoke(cli, ["db", "migrate", "--db", str(tmp_path / "s.db")])
     r = CliRunner().invoke(cli, ["db", "schema", "--db", str(tmp_path / "s.db")])
     assert r.exit_code == 0
     assert r.output == sch.fresh_schema()

@@ -362,7 +362,7 @@ def test_prescription_list_show_and_chart(sample, tmp_path):
     assert c.get("/rx/view", params={"rx": "RX-NONE"}).status_code == 404
 
 
-def test_dispense_a_fill_records_it_and_refuses_a_second(sample, tmp_path):
+def test_dispense_a_fill_records_it_and_reprints_a_second(sample, tmp_path):
     db, settings, c = bench_with(sample, tmp_path)
     rx_new(db, settings, extra=LIQUID)
     csrf = sign_in(c, *TECH)
@@ -401,13 +401,20 @@ def test_dispense_a_fill_records_it_and_refuses_a_second(sample, tmp_path):
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert (count(db, "label_prints"), count(db, "prescription_fills")) == \
         (prints + 1, fills + 1)
+    # the same fill from the same lot again: its label is reprinted (issue 12 part 7),
+    # recorded as a reprint, no second fill, nothing counted again
     r = c.post("/rx/dispense", data={"csrf_token": csrf, "rx": "RX-2001", "fill": "1",
                                      "lot": liq})
-    assert r.status_code == 403
-    (shown,) = errors_of(r.text)
-    assert shown.startswith("fill 1 of Rx RX-2001 (1 mg/mL) was already dispensed on ")
+    assert r.status_code == 303, errors_of(r.text)
+    page = c.get("/rx/view", params={"rx": "RX-2001"})
+    assert FLASH_RE.findall(page.text) == [
+        f"Fill 1 of Rx RX-2001 label printed again from lot {liq}: 55 mL, {fmt(first)} to "
+        f"{fmt(last)}; label printed to PDF. Directions: Follow the dose chart. Start with "
+        f"0.5 mL (0.5 mg) by mouth at bedtime on {fmt(first)}. Recorded as a REPRINT (this "
+        f"fill was dispensed from this lot on {fmt(first)}; not counted again)."]
     assert (count(db, "label_prints"), count(db, "prescription_fills")) == \
-        (prints + 1, fills + 1)
+        (prints + 2, fills + 1)
+    assert count(db, "label_prints WHERE reprint = 1 AND kind = 'dispensing'") == 1
     # recall of the lot reaches the patient
     rec = c.get("/api/v1/recall", params={"batch": liq}).json()
     assert any(d["patient"] == "Zoë Nguyễn" and d["rx_number"] == "RX-2001"

@@ -72,11 +72,25 @@ class LazyGroup(click.Group):
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, name)
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _one_line_usage_error(exc) from None
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except CompoundingError as exc:
             raise _convert(exc) from None
+        except click.UsageError as exc:
+            raise _one_line_usage_error(exc) from None
+
+
+def _one_line_usage_error(exc: click.UsageError) -> click.ClickException:
+    """A usage error as the one ``Error: ...`` line every other error is, exit code 2
+    (click would print the command's usage and a "Try ... --help" line before it)."""
+    return CompoundingException(exc.format_message(), exc.exit_code)
 
 
 class App:

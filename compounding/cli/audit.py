@@ -44,7 +44,7 @@ def audit(app, lot, user, since, db_path, as_json):
     if lot is not None:
         lot = lotid.validate_lot_id(lot, "batch")
     start = parse_date(since, "since").isoformat() if since else None
-    with open_store(app, db_path) as store:
+    with open_store(app, db_path, read_only=True) as store:
         if user is not None:
             from ..store.users import get_user
             known = get_user(store, user)

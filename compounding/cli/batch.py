@@ -214,7 +214,7 @@ def batch_show(app, lot, db_path, as_json):
     """Show the compounding record of batch LOT: plan, lots, weighings, BUD, prints."""
     from ..store import device_records
 
-    with open_store(app, db_path) as store:
+    with open_store(app, db_path, read_only=True) as store:
         rec = store.get_batch(lot)
         plan_text = store.scalar("SELECT plan_text FROM batches WHERE lot_id = ?",
                                  [rec["lot_id"]])
@@ -289,9 +289,12 @@ class _Count(click.ParamType):
             text = str(value)
         else:
             text = str(value).strip()
-        if not text.isascii() or not text.isdigit() or int(text) < 1:
+        if not text.isascii() or not text.isdigit() or int(text[:20]) < 1:
             self.fail(f"{value!r} is not a whole number of at least 1 (digits 0-9)", param,
                       ctx)
+        if len(text.lstrip("0")) > 10 or int(text) > 1_000_000_000:
+            self.fail(f"{text[:20]}{'...' if len(text) > 20 else ''} is more than "
+                      "1,000,000,000 (use --all for every batch)", param, ctx)
         return int(text)
 
 
@@ -317,7 +320,7 @@ def batch_list(app, status, limit, show_all, all_sites, db_path, as_json):
     if show_all and limit is not None:
         raise click.UsageError("give --limit N or --all, not both")
     n = None if show_all else (limit or LIST_DEFAULT)
-    with open_store(app, db_path) as store:
+    with open_store(app, db_path, read_only=True) as store:
         site = None if all_sites else store.site
         rows = store.list_batches(status, n, site)
         total = (store.count_batches(status, site) if n is not None and len(rows) == n

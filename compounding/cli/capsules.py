@@ -101,7 +101,7 @@ def capsules_list(app, filler, capsule_size, db_path, as_json):
         # a blank or unknown size is refused, not read as "every size" or "none recorded"
         raise InputError(f"--size: {capsule_size!r} is not a capsule size; sizes: "
                          f"{', '.join(CAPSULE_BODY_ML)}", field="--size")
-    with open_store(app, db_path) as store:
+    with open_store(app, db_path, read_only=True) as store:
         rows = calibrations.history(store, filler=filler, capsule_size=size)
     if as_json:
         echo_json(rows)

@@ -8,6 +8,7 @@ the database uses (``--db``, else ``$COMPOUNDING_DB``, else ``./compounding.db``
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import click
 
@@ -20,21 +21,31 @@ def db_option(fn):
     @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
                   help="SQLite database file, or postgresql://USER@HOST:PORT/NAME "
                        "(else $COMPOUNDING_DB, else ./compounding.db). Created and "
-                       "migrated on first use.")
+                       "migrated on first use by a command that writes; a command that "
+                       "only reads needs it to exist and opens it read-only.")
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         return fn(*args, **kwargs)
     return wrapper
 
 
-def open_store(app, db_path):
-    """Open the store for a command: resolve the path, create, migrate; people acting
-    (``--by``) are asked for their passphrase ($COMPOUNDING_PASSPHRASE for scripts)."""
+def open_store(app, db_path, *, read_only: bool = False):
+    """Open the store for a command: resolve the path; people acting (``--by``) are asked
+    for their passphrase ($COMPOUNDING_PASSPHRASE for scripts).
+
+    ``read_only`` (commands that only read, issue 12): the database must exist and is opened
+    read-only (a read-only file or folder works; a mistyped --db is one error line naming
+    the path, and nothing is created). Otherwise the database is created if needed, saying
+    "Created new database PATH" on stderr, and migrated. A write that waits on another
+    process's lock says so on stderr after about 2 s."""
     from ..store import Store, resolve_db_path
     from .passphrases import passphrase_source
     path = resolve_db_path(db_path, app.environ, app.cwd, settings_database(app))
     site = settings_site(app)  # before opening: a bad site setting touches nothing
-    store = Store.open(path)
+    new = not read_only and is_new_database(path)
+    store = Store.open(path, read_only=read_only)
+    if new:
+        click.echo(f"Created new database {path}", err=True)
     store.site = site  # issue 20: what this installation makes, receives and prints
     # issue 7: whoever acts under a name (--by) gives their passphrase once per command
     store.passphrase_source = passphrase_source(app.environ)
@@ -45,7 +56,8 @@ def open_store(app, db_path):
 def configure_store(store, app):
     """The settings the store itself needs (issue 12), looked up only when used: where the
     audit key file is (``$COMPOUNDING_AUDIT_KEY``, else ``[records] audit_key_file``, else
-    the user's config folder) and the lockout cool-down (``[users] lockout_minutes``)."""
+    the user's config folder), the lockout cool-down (``[users] lockout_minutes``), and
+    where a write that waits on another process's lock says so (stderr)."""
     def key_path():
         from ..store.audit_key import ENV_VAR, resolve_path
         setting = None
@@ -54,7 +66,24 @@ def configure_store(store, app):
         return resolve_path(setting, app.environ, app.settings_path)
     store.audit_key_path = key_path
     store.lockout_minutes = lambda: app.settings.users.lockout_minutes
+    store.on_wait = lambda message: click.echo(message, err=True)
     return store
+
+
+def is_new_database(path) -> bool:
+    """True when opening the SQLite file ``path`` for writing creates the database (no file,
+    or empty). A ``postgresql://`` URL (text) is never created here: the DBA creates the
+    database (docs/deploy.md), so False."""
+    import stat
+    if isinstance(path, str):
+        return False
+    try:
+        st = Path(path).stat()
+        return stat.S_ISREG(st.st_mode) and st.st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
 
 
 def settings_site(app) -> str:
@@ -123,11 +152,19 @@ def db_migrate(app, db_path, as_json):
     """Create the database if needed and apply pending schema migrations."""
     from ..store import Store, resolve_db_path
     path = resolve_db_path(db_path, app.environ, app.cwd, settings_database(app))
+    new = is_new_database(path)
     store = configure_store(Store.open(path, migrate=False), app)
+    if new:
+        click.echo(f"Created new database {path}", err=True)
     try:
         applied = store.migrate()
+        # PostgreSQL (issue 20): the group roles' privileges granted again, each time
+        regrant = getattr(store.backend, "renew_grants", None)
+        granted = bool(regrant and regrant(store.db))
         result = {"path": store.where, "applied": applied,
                   "migrations": [m["name"] for m in store.applied_migrations()]}
+        if regrant:
+            result["grants_renewed"] = granted
     finally:
         store.close()
     if as_json:
@@ -138,6 +175,9 @@ def db_migrate(app, db_path, as_json):
             click.echo(f"Applied {name}")
     else:
         click.echo("Schema up to date")
+    if result.get("grants_renewed"):
+        click.echo("Privileges of compounding_writer and compounding_reader granted as the "
+                   "migrations grant them")
     click.echo(f"{result['path']}: {len(result['migrations'])} migrations applied")
 
 
@@ -146,7 +186,7 @@ def db_migrate(app, db_path, as_json):
 @pass_app
 def db_schema(app, db_path):
     """Print the database schema as SQL (tables, indexes, triggers, views)."""
-    with open_store(app, db_path) as store:
+    with open_store(app, db_path, read_only=True) as store:
         click.echo(store.schema_sql(), nl=False)
 
 
@@ -199,7 +239,7 @@ def db_anchor(app, output, force, db_path):
 
     from ..store import audit
 
-    with open_store(app, db_path) as store:
+    with open_store(app, db_path, read_only=True) as store:
         got = audit.anchor(store)
         protect = (store.path,)
     text = json.dumps(got, indent=2, ensure_ascii=False) + "\n"
@@ -226,12 +266,15 @@ def db_verify(app, anchor_file, db_path, as_json):
     migrations made it; the audit hash chain (HMAC-SHA256 with the audit key, plain SHA-256
     for entries from before the chain was keyed); that every record still matches the audit
     entry that wrote it; with --anchor, that the log still holds the anchored entries.
-    Exit 0 when everything is consistent; exit 1 with one line per problem otherwise.
+    Exit 0 when everything is consistent; exit 1 with one line per problem otherwise. An
+    audit entry dated more than 5 s before the entry before it (clock moved back, or an
+    entry inserted) is a warning line on stderr naming both entries; it does not change the
+    exit status.
     """
     from ..store import audit
 
     anchored = audit.read_anchor(anchor_file) if anchor_file else None
-    with open_store(app, db_path) as store:
+    with open_store(app, db_path, read_only=True) as store:
         report = audit.verify_report(store, anchored)
     problems = report["problems"]
     if as_json:
@@ -242,6 +285,9 @@ def db_verify(app, anchor_file, db_path, as_json):
     else:
         for p in problems:
             click.echo(p, err=True)
+    if not as_json:
+        for w in report["warnings"]:
+            click.echo(f"Warning: {w}", err=True)
     if problems:
         raise click.exceptions.Exit(1)
 
@@ -271,20 +317,23 @@ def verify_summary(report: dict) -> list[str]:
 
 @db.command(name="copy")
 @click.option("--from", "source", required=True, metavar="SRC",
-              help="The store to copy (an existing SQLite file; it is only read).")
+              help="The store to copy: an existing SQLite file or a postgresql:// URL (it is "
+                   "only read).")
 @click.option("--to", "target", required=True, metavar="DST",
-              help="Where to copy it: a new file, or an existing store holding no records.")
+              help="Where to copy it: a new SQLite file, a postgresql:// URL (connect as "
+                   "the owner role), or an existing store holding no records.")
 @json_option
 @pass_app
 def db_copy(app, source, target, as_json):
     """Copy a whole store from SRC to DST: every record, with the audit chain intact.
 
     One transaction on DST: a copy that is interrupted (even killed) leaves DST as it was;
-    a new DST file appears only complete. Refused, with nothing copied: a SRC that does not
-    verify or is not migrated, a DST that already holds records of a site being copied
-    (or of any site: merging two stores is not supported yet). Both ends verify afterwards
-    (an HMAC-keyed audit chain needs the same key file at both ends). Prints the rows copied
-    per table.
+    a new DST file appears only complete. Either end may be SQLite or PostgreSQL. Refused,
+    with nothing copied: a SRC that does not verify or is not migrated, a DST that already
+    holds records of a site being copied (or of any site: merging two stores is not
+    supported yet), a PostgreSQL database that does not sort text in byte order (C
+    collation). Both ends verify afterwards (an HMAC-keyed audit chain needs the same key
+    file at both ends). Prints the rows copied per table.
     """
     from pathlib import Path
 
@@ -295,18 +344,24 @@ def db_copy(app, source, target, as_json):
     for option, value in (("--from", source), ("--to", target)):
         if not value.strip():
             raise InputError(f"{option}: give a database path")
-    src_path = Path(source)
-    shown = source if source.isprintable() else repr(source)  # one line, control chars seen
-    if not src_path.exists():
-        raise InputError(f"--from {shown}: no such database file")
-    if not src_path.is_file():
-        raise InputError(f"--from {shown}: not a file (a directory or a device?)")
+    from ..store.core import backend_for
+    from ..store import sqlite as sqlite_backend
+    if backend_for(source) is sqlite_backend:
+        src_path = Path(source)
+        shown = source if source.isprintable() else repr(source)  # one line, control chars
+        if not src_path.exists():
+            raise InputError(f"--from {shown}: no such database file")
+        if not src_path.is_file():
+            raise InputError(f"--from {shown}: not a file (a directory or a device?)")
+    else:
+        src_path = source
     try:
         src = StoreCore.open(src_path, migrate=False)
     except StoreError as exc:
         raise InputError(f"--from: {exc}") from None
     try:
-        result = copy_to_path(src, Path(target))
+        result = copy_to_path(src, target if backend_for(target) is not sqlite_backend
+                              else Path(target))
     finally:
         src.close()
     if as_json:

@@ -127,11 +127,18 @@ def _today():
     return datetime.now().astimezone().date()
 
 
+#: How many lots `inventory list` shows unless told otherwise (issue 18).
+LIST_DEFAULT = 50
+
+
 @inventory.command(name="list")
 @click.option("--expiring-within", "days", type=WholeNumber(min=0, unbounded=True),
               help="Only lots expiring within DAYS days (expired lots included).")
 @click.option("--ingredient", help="Only lots of this ingredient.")
 @click.option("--all", "show_all", is_flag=True, help="Include lots with nothing on hand.")
+@click.option("--limit", type=WholeNumber(min=1, max=1_000_000_000), default=None,
+              help=f"Show the N earliest-expiring lots (default {LIST_DEFAULT}).")
+@click.option("--no-limit", is_flag=True, help="Show every lot.")
 @click.option("--low", is_flag=True,
               help="Only ingredients at or below their reorder point ([reorder_points] in "
                    "the settings): usable stock is unexpired and not on hold.")
@@ -141,43 +148,62 @@ def _today():
 @db_option
 @json_option
 @pass_app
-def inventory_list(app, days, ingredient, show_all, low, all_sites, db_path, as_json):
-    """List component lots with stock on hand, earliest expiry first (this site's)."""
+def inventory_list(app, days, ingredient, show_all, limit, no_limit, low, all_sites, db_path,
+                   as_json):
+    """List component lots with stock on hand, earliest expiry first (this site's): the
+    first 50 unless --limit or --no-limit says otherwise.
+
+    When there are more, a note on stderr says how many were left out.
+    """
     from .. import units as u
     from ..dates import format_date
     from ..store.sites import others_note
 
+    if no_limit and limit is not None:
+        raise click.UsageError("give --limit N or --no-limit, not both")
     if low:
         if all_sites:
             raise click.UsageError("--low looks at this site's stock (its reorder points); "
                                    "not with --all-sites")
+        if limit is not None or no_limit:
+            raise click.UsageError("--low lists every ingredient at or below its reorder "
+                                   "point; --limit and --no-limit do not apply to it")
         _list_low(app, db_path, as_json)
         return
-    with open_store(app, db_path) as store:
+    n = None if no_limit else (limit or LIST_DEFAULT)
+    include_empty = show_all or days is not None
+    with open_store(app, db_path, read_only=True) as store:
         lots = store.lots(ingredient=ingredient, expiring_within=days,
-                          include_empty=show_all or days is not None,
+                          include_empty=include_empty, limit=n,
                           site=None if all_sites else store.site)
+        total = len(lots)
+        if n is not None and len(lots) == n:
+            total = store.count_lots(ingredient=ingredient, expiring_within=days,
+                                     include_empty=include_empty,
+                                     site=None if all_sites else store.site)
         note = None if all_sites else others_note(store, "component_lots", "component lots")
     if note:
         click.echo(note, err=True)
     if as_json:
         echo_json([lot_json(x) for x in lots])
-        return
-    if not lots:
+    elif not lots:
         click.echo("No component lots" + (f" expiring within {days} days" if days is not None
                                           else " with stock on hand"))
-        return
-    rows = []
-    for x in lots:
-        state = "EXPIRED" if x["expired"] else f"{x['days_to_expiry']} days"
-        if x.get("on_hold"):
-            state += ", ON HOLD"
-        rows.append(([x["site"]] if all_sites else []) + [
-            x["ingredient"], x["lot_number"], format_date(x["expires"]), state,
-            u.plain(x["potency_percent"]) + "%", show_amount(x["on_hand"], x["unit"]),
-            show_amount(x["reserved"], x["unit"])])
-    click.echo(table(rows, (["SITE"] if all_sites else []) + [
-        "INGREDIENT", "LOT", "EXPIRES", "LEFT", "POTENCY", "ON HAND", "RESERVED"]))
+    else:
+        rows = []
+        for x in lots:
+            state = "EXPIRED" if x["expired"] else f"{x['days_to_expiry']} days"
+            if x.get("on_hold"):
+                state += ", ON HOLD"
+            rows.append(([x["site"]] if all_sites else []) + [
+                x["ingredient"], x["lot_number"], format_date(x["expires"]), state,
+                u.plain(x["potency_percent"]) + "%", show_amount(x["on_hand"], x["unit"]),
+                show_amount(x["reserved"], x["unit"])])
+        click.echo(table(rows, (["SITE"] if all_sites else []) + [
+            "INGREDIENT", "LOT", "EXPIRES", "LEFT", "POTENCY", "ON HAND", "RESERVED"]))
+    if total > len(lots):
+        click.echo(f"Showing the {len(lots):,} earliest-expiring of {total:,} lots; --limit N "
+                   f"for more, --no-limit for every one.", err=True)
 
 
 @inventory.command(name="label")
@@ -464,7 +490,7 @@ def inventory_movements(app, lot, ingredient, db_path, as_json):
     from ..store import stock
     from ..units import plain
 
-    with open_store(app, db_path) as store:
+    with open_store(app, db_path, read_only=True) as store:
         m = stock.movements(store, lot, ingredient)
     if as_json:
         echo_json({**m, "on_hand": plain(m["on_hand"]),
@@ -490,7 +516,7 @@ def _list_low(app, db_path, as_json):
         raise click.ClickException("no reorder points in the settings: add "
                                    "[reorder_points] with an amount per ingredient, e.g. "
                                    '"naltrexone-hcl" = "5 g"')
-    with open_store(app, db_path) as store:
+    with open_store(app, db_path, read_only=True) as store:
         low = stock.low_stock(store, points)
     if as_json:
         echo_json([{"ingredient": x["ingredient"], "usable": x["usable"].as_json(),

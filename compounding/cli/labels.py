@@ -165,6 +165,9 @@ def labels_print(app, lot, template_id, copies, start_position, output, printer,
 @click.option("--quantity",
               help="Quantity dispensed, in the batch's unit (e.g. '30 capsules', '30 mL'). "
                    "Not with --fill.")
+@click.option("--confirm-case", is_flag=True,
+              help="Dispense under an Rx number that differs from a recorded one only by "
+                   "letter case (refused without it: check the prescription first).")
 @click.option("--fill", "fill_no", type=WholeNumber(min=1),
               help="Dispense fill N of the recorded prescription --rx (see `rx show`): "
                    "patient, prescriber, quantity and directions come from it, and the fill is "
@@ -181,8 +184,9 @@ def labels_print(app, lot, template_id, copies, start_position, output, printer,
 @db_option
 @json_option
 @pass_app
-def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quantity, fill_no,
-                    template_id, output, printer, fmt, by, force, db_path, as_json):
+def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quantity,
+                    confirm_case, fill_no, template_id, output, printer, fmt, by, force,
+                    db_path, as_json):
     """Print a dispensing (patient) label for LOT and record it (patient, Rx number, date).
 
     With --fill N the label is for fill N of prescription --rx (issue 17): its directions,
@@ -238,6 +242,7 @@ def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quanti
     templates = _templates(app)
     with open_store(app, db_path) as store:
         batch = store.get_batch(lot)
+        _need_rx_case(store, rx_number, confirm_case)
         # the same checks and label facts as the bench's dispensing form (issue 15)
         disp = dispensing_for(batch, patient=patient, directions=directions,
                               prescriber=prescriber, rx_number=rx_number, quantity=quantity,
@@ -247,15 +252,24 @@ def labels_dispense(app, lot, patient, directions, prescriber, rx_number, quanti
     _report(result, as_json)
 
 
+def _need_rx_case(store, rx_number: str, confirm_case: bool) -> None:
+    """Refuse an Rx number that differs from a recorded one only by case (issue 12, class
+    8: the same rule as a supplier lot's --confirm-case), unless confirmed."""
+    from ..errors import RefusedError
+    from ..store.identifiers import rx_case_variants
+    variants = rx_case_variants(store, rx_number)
+    if variants and not confirm_case:
+        raise RefusedError(f"rx: {rx_number} differs from recorded Rx {', '.join(variants)} "
+                           "only by case; check the prescription and type it as recorded, or "
+                           "repeat with --confirm-case if it is a different prescription; "
+                           "nothing was printed or recorded", field="rx")
+
+
 def remaining_line(lot_id: str, totals: dict) -> str:
-    """``Lot L: made 90 capsules, dispensed 60 capsules (2 dispenses), 30 capsules left.``"""
-    from .. import units as u
-    n = totals["dispenses"]
-    pending = (f", {u.fmt(totals['pending'])} being printed" if totals["pending_milli"]
-               else "")
-    return (f"Lot {lot_id}: made {u.fmt(totals['made'])}, dispensed "
-            f"{u.fmt(totals['dispensed'])} ({n} dispense{'s' if n != 1 else ''}){pending}, "
-            f"{u.fmt(totals['remaining'])} left.")
+    """``Lot L: made 90 capsules, dispensed 60 capsules (2 dispenses), 30 capsules left.``
+    (:func:`compounding.store.dispensing.remaining_text`, shared with the bench)."""
+    from ..store.dispensing import remaining_text
+    return remaining_text(lot_id, totals)
 
 
 def _date(iso: str) -> str:

@@ -14,12 +14,28 @@ ENV_PASSPHRASE = "COMPOUNDING_PASSPHRASE"
 ENV_NEW_PASSPHRASE = "COMPOUNDING_NEW_PASSPHRASE"
 
 
+def ask_passphrase(text: str, who: str, env_name: str, **kw) -> str:
+    """Prompt without echo; input that ends (a script, stdin not a terminal, Ctrl-D) is one
+    line naming what was missing and the variable a script sets, not click's 'Aborted!'."""
+    import getpass
+    import warnings
+    try:
+        with warnings.catch_warnings():  # no terminal: Python's two-line warning is noise
+            warnings.simplefilter("ignore", getpass.GetPassWarning)
+            return click.prompt(text, hide_input=True, err=True, **kw)
+    except click.Abort:
+        from ..errors import InputError
+        raise InputError(f"passphrase: none was typed for {who} (the input ended); type it "
+                         f"at the prompt, or set ${env_name} in a script",
+                         field="passphrase") from None
+
+
 def passphrase_source(environ):
     """``name -> passphrase`` for the store: the person acting (``--by``) authenticates."""
     def source(name: str) -> str:
         if environ.get(ENV_PASSPHRASE):
             return environ[ENV_PASSPHRASE]
-        return click.prompt(f"Passphrase for {name}", hide_input=True, err=True)
+        return ask_passphrase(f"Passphrase for {name}", name, ENV_PASSPHRASE)
     return source
 
 
@@ -27,8 +43,7 @@ def signer_passphrase(app, name: str, meaning: str) -> str:
     """The signer's passphrase for one signature, the meaning shown at the prompt."""
     if app.environ.get(ENV_PASSPHRASE):
         return app.environ[ENV_PASSPHRASE]
-    return click.prompt(f"Passphrase for {name} (signing: {meaning})", hide_input=True,
-                        err=True)
+    return ask_passphrase(f"Passphrase for {name} (signing: {meaning})", name, ENV_PASSPHRASE)
 
 
 def new_passphrase(app, name: str, signer: bool) -> str:
@@ -38,5 +53,6 @@ def new_passphrase(app, name: str, signer: bool) -> str:
         return app.environ[ENV_NEW_PASSPHRASE]
     if not signer and app.environ.get(ENV_PASSPHRASE):
         return app.environ[ENV_PASSPHRASE]
-    return click.prompt(f"New passphrase for {name}", hide_input=True,
-                        confirmation_prompt=True, err=True)
+    return ask_passphrase(f"New passphrase for {name}", f"new user {name}",
+                ENV_PASSPHRASE if not signer else ENV_NEW_PASSPHRASE,
+                confirmation_prompt=True)

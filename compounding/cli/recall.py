@@ -105,7 +105,7 @@ def recall_lookup(app, component_lot, ingredient, batch_lot, db_path, as_json):
         raise InputError("give a supplier lot (COMPONENT_LOT) or --batch LOT, not both")
     if batch_lot is not None and ingredient:
         raise InputError("--ingredient applies to a supplier lot, not to --batch")
-    with open_store(app, db_path) as store:
+    with open_store(app, db_path, read_only=True) as store:
         if batch_lot is not None:
             rec = dispensing.recall_batch(store, batch_lot)
             show_sites = multi_site(store, [rec["site"], *(
@@ -277,7 +277,7 @@ def recall_show(app, recall_id, db_path, as_json):
     """Show a recall: its batches, every patient and who is still to be reached."""
     from ..store import recalls
 
-    with open_store(app, db_path) as store:
+    with open_store(app, db_path, read_only=True) as store:
         rec = recalls.show_recall(store, recall_id)
         show_sites = _sites_shown(store, rec)
     if as_json:
@@ -295,7 +295,7 @@ def recall_list(app, status, db_path, as_json):
     """List recalls, newest first, with their progress."""
     from ..store import recalls
 
-    with open_store(app, db_path) as store:
+    with open_store(app, db_path, read_only=True) as store:
         rows = recalls.list_recalls(store, status)
     if as_json:
         echo_json(rows)

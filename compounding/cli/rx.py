@@ -128,7 +128,7 @@ def rx_show(app, rx_number, version, db_path, as_json):
     """Show a prescription: schedule, doses as measured, half doses, fills and versions."""
     from ..store import prescriptions as records
 
-    with open_store(app, db_path) as store:
+    with open_store(app, db_path, read_only=True) as store:
         rec = records.get(store, rx_number, version)
     _show(rec, as_json)
 
@@ -143,7 +143,7 @@ def rx_list(app, patient, db_path, as_json):
     from ..dates import format_date
     from ..store import prescriptions as records
 
-    with open_store(app, db_path) as store:
+    with open_store(app, db_path, read_only=True) as store:
         rows = records.list_latest(store, patient)
     if as_json:
         echo_json([_json_row(r) for r in rows])
@@ -181,7 +181,7 @@ def rx_chart(app, rx_number, fill_no, page_size, output, force, db_path, as_json
     from ..rx.chart import chart_file_name, chart_for_record, render_chart
     from ..store import prescriptions as records
 
-    with open_store(app, db_path) as store:
+    with open_store(app, db_path, read_only=True) as store:
         rec = records.get(store, rx_number)
         protect = (store.path,)
     if output:

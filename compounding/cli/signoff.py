@@ -37,8 +37,8 @@ def batch_verify(app, lot, by, db_path, as_json):
     Checks: the formula version was approved; every plan step weighed; each weighing within
     the formula's weighing tolerance of the plan; every component lot of the right
     ingredient and unexpired at compounding (the active one at the planned potency); the
-    BUD recomputed from the lots used equals the BUD on record; the verifier is a pharmacist
-    who neither compounded nor weighed the batch. Exit 0 when every check passes (the batch
+    BUD recomputed from the lots used equals the BUD on record and has not passed; the
+    verifier is a pharmacist who neither compounded nor weighed the batch. Exit 0 when every check passes (the batch
     may then be released), 1 when one fails (release is blocked; reject it or fix and verify
     again).
     """

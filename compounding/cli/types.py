@@ -28,8 +28,15 @@ class WholeNumber(click.IntRange):
         if isinstance(value, str) and not (value.isascii() and value.isdigit()):
             self.fail(f"{value!r} is not a whole number written with the digits 0-9",
                       param, ctx)
-        if (not self.unbounded and isinstance(value, str) and int(value) > SQLITE_MAX_INTEGER
-                and (self.max is None or self.max > SQLITE_MAX_INTEGER)):
-            # an id or count past what SQLite stores: an OverflowError traceback otherwise
-            self.fail(f"{value} is too large; at most {SQLITE_MAX_INTEGER}", param, ctx)
+        if isinstance(value, str):
+            digits = value.lstrip("0")
+            # a number past 20 digits is shown by its first 20 and its length: one short line,
+            # not the number echoed back in full (and past int()'s 4,300-digit limit)
+            shown = value if len(digits) <= 20 else f"{value[:20]}... ({len(value):,} digits)"
+            if (not self.unbounded and (self.max is None or self.max > SQLITE_MAX_INTEGER)
+                    and (len(digits) > 19 or int(digits or "0") > SQLITE_MAX_INTEGER)):
+                # an id or count past what SQLite stores: an OverflowError traceback otherwise
+                self.fail(f"{shown} is too large; at most {SQLITE_MAX_INTEGER}", param, ctx)
+            if self.max is not None and len(digits) > 20:
+                self.fail(f"{shown} is not in the range {self._describe_range()}", param, ctx)
         return super().convert(value, param, ctx)

@@ -10,7 +10,8 @@ import click
 
 from . import echo_json, json_option, params, pass_app, table
 from .db import db_option, open_store
-from .passphrases import (ENV_NEW_PASSPHRASE, ENV_PASSPHRASE, new_passphrase,  # noqa: F401
+from .passphrases import (ENV_NEW_PASSPHRASE, ENV_PASSPHRASE, ask_passphrase,  # noqa: F401
+                          new_passphrase,
                           passphrase_source, signer_passphrase)
 
 @click.group()
@@ -65,7 +66,7 @@ def users_list(app, db_path, as_json):
     """
     from ..store import users as people
 
-    with open_store(app, db_path) as store:
+    with open_store(app, db_path, read_only=True) as store:
         rows = people.list_users(store)
     if as_json:
         echo_json(rows)
@@ -179,8 +180,8 @@ def users_passphrase(app, name, db_path):
     with open_store(app, db_path) as store:
         old = signer_passphrase(app, name, "change passphrase")
         new = (app.environ.get(ENV_NEW_PASSPHRASE)
-               or click.prompt(f"New passphrase for {name}", hide_input=True,
-                               confirmation_prompt=True, err=True))
+               or ask_passphrase(f"New passphrase for {name}", f"new passphrase of {name}",
+                                 ENV_NEW_PASSPHRASE, confirmation_prompt=True))
         u = people.change_passphrase(store, name, old, new)
     click.echo(f"Passphrase changed for {u['name']}")
 

@@ -28,7 +28,7 @@ def batch_worksheet(app, lot, output, force, db_path):
 
     from ..store import device_records
 
-    with open_store(app, db_path) as store:
+    with open_store(app, db_path, read_only=True) as store:
         batch = device_records.with_sources(store, store.get_batch(lot))
         protect = (store.path,)
     path = Path(output) if output else app.cwd / "labels" / f"{batch['lot_id']}-worksheet.pdf"

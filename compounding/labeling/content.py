@@ -98,6 +98,9 @@ class Dispensing:
     quantity: str  # formatted by the units layer
     #: the fill of a recorded prescription (issue 17), None for a label typed in full
     fill: int | None = None
+    #: True for the label of a fill already dispensed, printed again (issue 12 part 7: a
+    #: reprint is recorded as one and never counted again); only with ``fill``
+    reprint: bool = False
 
 
 @dataclass(frozen=True)

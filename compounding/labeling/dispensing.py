@@ -31,6 +31,10 @@ def dispensing_for(batch: dict, *, patient: str, directions: str, prescriber: st
                 rx_number=rx_number)
     if not isinstance(quantity, str) or not quantity.strip():
         raise InputError("quantity: must not be empty", field="quantity")
+    # the Rx number follows the prescriptions' rule (the #15 attacker: an Rx number of
+    # '<script>alert(1)</script>' was accepted here, though `rx new` refuses it)
+    from ..rx.prescription import check_rx_number
+    rx_number = check_rx_number(rx_number)
     return Dispensing(patient=patient.strip(), directions=directions.strip(),
                       prescriber=prescriber.strip(), rx_number=rx_number.strip(),
                       dispensed_on=dispensed_on, quantity=dispensed_quantity(batch, quantity))

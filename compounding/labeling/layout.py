@@ -166,6 +166,10 @@ def _texts(template: LabelTemplate, item: LabelData, keep: int | None = None):
         if not text.strip():
             continue
         font = BOLD if b.bold else REGULAR
+        if len(b.fields) > 1:  # a refusal names the field at fault, not the whole block
+            for f, p in zip(b.fields, parts):
+                if p.strip():
+                    clean(p, f, font)
         text = clean(text, fname, font)
         out.append((b, fname, font, tuple(w for w in text.split(" ") if w)))
     return out

@@ -136,6 +136,8 @@ def dispensing_record(dispensing: Dispensing | None) -> dict:
            "dispensed_quantity": dispensing.quantity.replace("\u00a0", " ")}
     if dispensing.fill:
         out["fill"] = dispensing.fill
+        if dispensing.reprint:
+            out["fill_reprint"] = True
     return out
 
 
@@ -151,7 +153,7 @@ def write_recorded(store, *, lot_id: str, output: Path, data: bytes, digest: str
     from ..store import pending
     notes = list(pending.recover(store))
     protect = (store.path,)
-    tmp = temp_name(output)
+    tmp = temp_name(output, recorded=True)
     pid = pending.begin(store, lot_id=lot_id, target="file", output_path=str(output),
                         temp_path=str(tmp), sha256=digest, by=by,
                         record={"lot_id": lot_id, "pdf_sha256": digest,

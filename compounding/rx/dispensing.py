@@ -8,6 +8,14 @@ sooner, may not last). A fill whose dates have all passed is refused (correct th
 prescription with a new start date). The label print, the dispense and the fill record
 are one transaction: both are kept or neither (and the PDF gets its name only after it).
 
+A fill already dispensed from the same lot is a reprint (issue 12 part 7: "a reprint is the
+same Rx printed again"): the label of that dispense is printed again from its records (the
+prescription version, patient, prescriber, directions, quantity and dispensing date of the
+first label), recorded as a reprint and never counted again, and no fill is recorded. A
+fill dispensed from another lot is refused, naming the lot to reprint from; a fill whose
+days have all passed is not reprinted (conservative: the patient should have none of that
+supply left; the first label's PDF stays on record).
+
 Not pure: it orchestrates the store and the label printer, like
 :mod:`compounding.labeling.printing`.
 """
@@ -74,6 +82,51 @@ def prepare(store, *, lot_id: str, rx_number: str, fill_no: int) -> dict:
             "directions": supply["directions"]}
 
 
+def _local_day(stamp: str) -> date:
+    """The pharmacy's calendar day (local time, as ``store.today()``) of a store UTC stamp."""
+    from datetime import datetime
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone().date()
+
+
+def prepare_reprint(store, *, lot_id: str, rx_number: str, fill_no: int) -> dict | None:
+    """When fill ``fill_no`` of Rx ``rx_number`` (in the lot's strength) was already
+    dispensed from ``lot_id``: everything the reprint of its label needs, from the records of
+    that dispense: ``{"prescription"`` (the version the fill was recorded against),
+    ``"fill"`` (its plan), ``"batch"``, ``"strength"``, ``"quantity"``, ``"directions"``,
+    ``"reprint_of"`` (the fill record), ``"label"`` (the first label print) and
+    ``"dispensed_on"`` (the first label's day)``}``. None when that fill was not dispensed.
+
+    Raises :class:`RefusedError` for a fill dispensed from another lot (naming it) or whose
+    days have all passed; :class:`InputError` / :class:`NotFoundError` for an unknown Rx,
+    fill or lot (issue 12 part 7)."""
+    from ..store import prescriptions as records
+
+    p = records.get(store, rx_number)
+    _fill_plan(p, fill_no)
+    batch = store.get_batch(lot_id)
+    lot = batch["lot_id"]
+    made = u.parse(batch["strength"], {u.MASS, u.CONCENTRATION}, field="strength")
+    strength_text = u.fmt(u.readable(made))
+    done = [f for f in p["fills"] if f["fill"] == fill_no and f["strength"] == strength_text]
+    if not done:
+        return None
+    f = done[0]
+    if f["lot_id"] != lot:
+        raise RefusedError(f"fill {fill_no} of Rx {rx_number} ({strength_text}) was already "
+                           f"dispensed on {format_date(f['dispensed_at'])} from lot "
+                           f"{f['lot_id']}; to print its label again, give lot {f['lot_id']}")
+    if store.today() > date.fromisoformat(f["last_day"]):
+        raise RefusedError(f"fill {fill_no} of Rx {rx_number} ran {format_date(f['first_day'])} "
+                           f"to {format_date(f['last_day'])}, already past; its label is not "
+                           "printed again (nothing was printed or recorded)")
+    version = records.get(store, rx_number, version=f["prescription_version"])
+    label = store.one("SELECT * FROM label_prints WHERE id = ?", [f["label_print_id"]])
+    return {"prescription": version, "fill": _fill_plan(version, fill_no), "batch": batch,
+            "strength": strength_text, "quantity": f["quantity"],
+            "directions": f["directions"], "reprint_of": f, "label": label,
+            "dispensed_on": _local_day(label["printed_at"])}
+
+
 def dispense_fill(store, templates, settings, *, lot_id: str, rx_number: str, fill_no: int,
                   template_id: str, by: str, output: Path | None = None,
                   printer: str | None = None, fmt: str | None = None, force: bool = False):
@@ -87,7 +140,11 @@ def dispense_fill(store, templates, settings, *, lot_id: str, rx_number: str, fi
     leaves both or neither, see :mod:`compounding.store.pending`). The fill is checked again
     under the write lock, so two processes dispensing one fill cannot both record it. To a
     printer: the print record, the send and the fill record are one write transaction (a
-    printer that is not ready records nothing)."""
+    printer that is not ready records nothing).
+
+    A fill already dispensed from this lot prints its label again (:func:`prepare_reprint`):
+    the result's ``reprint`` is True, the record is the first dispense's fill record, and
+    nothing is counted or recorded as a fill."""
     from ..labeling.content import Dispensing, dispensed_quantity
     from ..labeling.printing import print_labels
     from ..store import prescriptions as records
@@ -95,6 +152,23 @@ def dispense_fill(store, templates, settings, *, lot_id: str, rx_number: str, fi
     if (output is None) == (printer is None):
         raise InputError("print: give either a printer or an output file", field="printer")
     by = store.acting(by)  # authenticate before the write lock is taken
+    again = prepare_reprint(store, lot_id=lot_id, rx_number=rx_number, fill_no=fill_no)
+    if again is not None:
+        first = again["label"]
+        disp = Dispensing(patient=first["patient"], directions=first["directions"],
+                          prescriber=first["prescriber"], rx_number=first["rx_number"],
+                          dispensed_on=again["dispensed_on"],
+                          quantity=dispensed_quantity(again["batch"], again["quantity"]),
+                          fill=fill_no, reprint=True)
+        if printer is not None:  # no fill to record: the print's own steps (announced,
+            from ..printing.jobs import print_job  # sent, recorded) keep a kill on record
+            result = print_job(store, templates, settings, lot_id, template_id=template_id,
+                               by=by, printer=printer, fmt=fmt, dispensing=disp)
+        else:
+            result = print_labels(store, templates, settings, lot_id,
+                                  template_id=template_id, by=by, output=output,
+                                  dispensing=disp, force=force)
+        return result, again["reprint_of"], again
     ready = prepare(store, lot_id=lot_id, rx_number=rx_number, fill_no=fill_no)
     p = ready["prescription"]
     disp = Dispensing(patient=p["patient"], directions=ready["directions"],

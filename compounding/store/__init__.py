@@ -19,13 +19,24 @@ ENV_VAR = "COMPOUNDING_DB"
 DEFAULT_FILE = "compounding.db"
 
 
-def _as_path(value: str) -> Path | str:
+def _as_path(value: str, source: str = "--db") -> Path | str:
     """A ``postgresql://`` URL stays text (a ``Path`` would fold its ``//``); anything else
-    is a SQLite file path."""
-    if str(value)[:8].lower() == "postgres":
+    is a SQLite file path. Refused (:class:`StoreError` naming ``source``): an empty value,
+    SQLite's ``:memory:`` (every write would vanish when the command ends) and ``file:``
+    URIs (read and written as different files): a database here is a file path or a
+    PostgreSQL URL (issue 12 part 6 attack)."""
+    text = str(value)
+    if not text.strip():
+        raise StoreError(f"{source}: empty; give a database file path or a "
+                         "postgresql://USER@HOST:PORT/NAME URL")
+    if text.strip() == ":memory:" or text[:5].lower() == "file:":
+        raise StoreError(f"{source}: {text!r} is not allowed (an in-memory database or a "
+                         "file: URI); give a database file path or a "
+                         "postgresql://USER@HOST:PORT/NAME URL")
+    if text[:8].lower() == "postgres":
         from .postgres import is_url
-        if is_url(str(value)):
-            return str(value)
+        if is_url(text):
+            return text
     return Path(value)
 
 
@@ -36,12 +47,15 @@ def resolve_db_path(option: str | None, environ=None, cwd=None,
     A ``postgresql://USER@HOST:PORT/NAME`` URL (issue 20) is returned as text and opens the
     PostgreSQL backend; a path is a SQLite file."""
     environ = os.environ if environ is None else environ
-    if option:
+    if option is not None and str(option) != "":
         return _as_path(option)
+    if option is not None:
+        raise StoreError("--db: empty; give a database file path or a "
+                         "postgresql://USER@HOST:PORT/NAME URL")
     if environ.get(ENV_VAR):
-        return _as_path(environ[ENV_VAR])
+        return _as_path(environ[ENV_VAR], f"${ENV_VAR}")
     if settings_db:
-        return _as_path(str(settings_db))
+        return _as_path(str(settings_db), "settings database")
     return Path(cwd or Path.cwd()) / DEFAULT_FILE
 
 

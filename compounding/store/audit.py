@@ -14,12 +14,39 @@ from __future__ import annotations
 
 import json
 
+from datetime import datetime, timedelta
+
 from ..errors import InputError, StoreError
 from . import audit_key
 from . import sqlite as backend
 from .core import StoreCore, audit_entry, audit_hash, chain_hash
 from .migrations import GENESIS_HASH, migrations
 from .records import RECORD_KEYS
+
+#: How far an audit entry's time may fall behind the entry before it without a warning
+#: from ``db verify`` (issue 12): entries are appended one at a time under the write lock,
+#: each stamped from its process's clock, so a later entry is never earlier except by a
+#: clock correction (NTP steps are typically well under a second) or a clock moved back -
+#: or an entry inserted out of place. 5 s leaves ordinary corrections alone.
+CLOCK_TOLERANCE = timedelta(seconds=5)
+
+
+def _when(stamp) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _span(delta: timedelta) -> str:
+    """``2 h 5 min 3 s`` (whole seconds, largest unit first; days when there are any)."""
+    secs = int(delta.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if secs >= size or (unit == "s" and not parts):
+            parts.append(f"{secs // size} {unit}")
+            secs %= size
+    return " ".join(parts)
 
 
 def audit_log(store: StoreCore, lot_id: str | None = None, action: str | None = None,
@@ -67,6 +94,12 @@ def verify_report(store: StoreCore, anchor: dict | None = None) -> dict:
       record row is vouched for by some entry (no row slipped in by SQL);
     - with ``anchor`` (:func:`read_anchor`): the log still has at least the anchored number
       of entries and the entry at that position still has the anchored hash.
+
+    ``warnings`` (not problems: they do not make the store inconsistent, but a person should
+    look): an entry whose time is more than :data:`CLOCK_TOLERANCE` before the entry
+    before it (``audit_log 42: its time ... is 2 h 0 min before entry 41's (...)``): the
+    clock was moved back, or the entry was inserted; and an entry whose time cannot be
+    read.
     """
     problems = []
     check = store.backend.integrity_check(store.db)
@@ -86,8 +119,20 @@ def verify_report(store: StoreCore, anchor: dict | None = None) -> dict:
     unchecked: dict[str, list[int]] = {}
     keyed: list[dict] = []
     vouched: dict[str, set] = {t: set() for t in RECORD_KEYS}
+    warnings: list[str] = []
+    last_at, last_id, last_stamp = None, None, None  # the entry before (issue 12: time)
     for row in store.rows("SELECT * FROM audit_log ORDER BY id"):
         count += 1
+        at = _when(row["at"])
+        if at is None:
+            warnings.append(f"audit_log {row['id']}: its time {row['at']!r} cannot be read")
+        else:
+            if last_at is not None and at < last_at - CLOCK_TOLERANCE:
+                warnings.append(
+                    f"audit_log {row['id']}: its time {row['at']} is "
+                    f"{_span(last_at - at)} before entry {last_id}'s ({last_stamp}): the "
+                    "clock was moved back, or the entry was inserted; check both entries")
+            last_at, last_id, last_stamp = at, row["id"], row["at"]
         if row["id"] != expected_id:
             problems.append(f"audit_log: entry {expected_id} is missing")
         expected_id = row["id"] + 1
@@ -127,15 +172,49 @@ def verify_report(store: StoreCore, anchor: dict | None = None) -> dict:
             r = tuple(row[c] for c in cols)
             if r not in vouched[table]:
                 problems.append(f"{table} {'/'.join(map(str, r))}: not on the audit log")
+    problems.extend(_registry_problems(store, key_path, key, starts, count))
     first_keyed = starts[0][0] if starts else None
     last_unkeyed = min(count, first_keyed - 1) if first_keyed else count
     anchored = None
     if anchor is not None:
         anchored = _check_anchor(store, anchor, count)
         problems.extend(anchored["problems"])
-    return {"problems": problems, "entries": count,
+    return {"problems": problems, "warnings": warnings, "entries": count,
             "unkeyed": [1, last_unkeyed] if last_unkeyed >= 1 else None,
             "keyed": keyed, "key_file": str(key_path), "anchor": anchored}
+
+
+def _registry_problems(store: StoreCore, key_path, key: bytes | None,
+                       starts: list[tuple[int, str]], count: int) -> list[str]:
+    """What the key's registry (:func:`.audit_key.register`, kept beside the key file and
+    out of the database's reach) says against this database: it was keyed from entry N,
+    yet its ``audit_keys`` no longer say so (the row deleted and the chain recomputed as
+    plain SHA-256, which reads as a database from before the keyed chain). A database that
+    verifies keyed and is not listed yet (keyed before the registry existed) is added."""
+    ident = store.keyed_identity()
+    if ident is None:
+        return []
+    first = store.one("SELECT at FROM audit_log WHERE id = 1")
+    first_at = first["at"] if first else None
+    mine = [r for r in audit_key.registrations(key_path, ident)
+            if r.get("first_at") == first_at]
+    out = []
+    for r in mine:
+        if count >= r["keyed_from"] and (r["keyed_from"], r.get("key_id")) not in starts:
+            out.append(f"audit_keys: {audit_key.registry_path(key_path)} records this "
+                       f"database as keyed from entry {r['keyed_from']} with key "
+                       f"{r.get('key_id')}, but its audit_keys no longer say so: the keyed "
+                       "chain was removed and recomputed without the key")
+    if not out and key is not None and starts:
+        listed = {(r["keyed_from"], r.get("key_id")) for r in mine}
+        kid = audit_key.key_id(key)
+        for keyed_from, key_id_ in starts:
+            if key_id_ == kid and (keyed_from, key_id_) not in listed and count >= keyed_from:
+                try:
+                    audit_key.register(key_path, ident, first_at, keyed_from, key_id_)
+                except StoreError:
+                    pass  # a read-only config folder: the check is lost, nothing else
+    return out
 
 
 def _segment_key(starts: list[tuple[int, str]], entry_id: int) -> str | None:
@@ -152,22 +231,38 @@ def schema_problems(store: StoreCore) -> list[str]:
     migrations make (derived by running those migrations on a scratch database, never from
     a kept copy): a missing one (a dropped trigger lets plain SQL rewrite history), one with
     other SQL (a trigger made toothless), and one no migration made."""
-    if store.backend is not backend:
-        # PostgreSQL (issue 20): its integrity check names every trigger of the migration
-        # set that is missing or disabled (postgres.integrity_check); the full SQL-text
-        # comparison is SQLite's only for now
-        return []
     applied = [m["name"] for m in store.applied_migrations()]
-    expected = backend.schema_as_migrated(migrations, applied)
-    actual = backend.schema_objects(store.db)
-    out = []
+    if store.backend is not backend:
+        # PostgreSQL (issue 20): the same comparison against a scratch schema the
+        # migrations are run in (.pg_schema), grants and functions included
+        from . import pg_schema
+        try:
+            expected = pg_schema.schema_as_migrated(store.db, applied)
+        except pg_schema.NotCompared as exc:
+            return [f"schema: not compared: this role may not create a scratch schema to run "
+                    f"the migrations in ({exc}); run db verify as the owner role"]
+        actual = pg_schema.schema_objects(store.db)
+    else:
+        expected = backend.schema_as_migrated(migrations, applied)
+        actual = backend.schema_objects(store.db)
+    out, grants = [], []
     for (kind, name), sql in sorted(expected.items()):
         if (kind, name) not in actual:
-            out.append(f"schema: {kind} {name} is missing (a migration made it)")
+            (grants if kind == "grants" else out).append(
+                f"schema: {kind} {name} is missing (a migration made it)")
         elif _squash(actual[(kind, name)]) != _squash(sql):
-            out.append(f"schema: {kind} {name} differs from what its migration made")
+            (grants if kind == "grants" else out).append(
+                f"schema: {kind} {name} differs from what its migration made")
     for kind, name in sorted(set(actual) - set(expected)):
-        out.append(f"schema: {kind} {name} was not made by any migration")
+        (grants if kind == "grants" else out).append(
+            f"schema: {kind} {name} was not made by any migration")
+    if grants:  # PostgreSQL: one line, the objects named (they are usually many at once)
+        names = [g.split(" ")[2] for g in grants]
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5
+                                        else "")
+        out.append(f"schema: the group roles' privileges differ from what the migrations "
+                   f"grant on {len(names)} object{'s' if len(names) != 1 else ''} ({shown});"
+                   " compounding db migrate as the owner role grants them again")
     return out
 
 

@@ -136,3 +136,62 @@ def create_key(path: Path) -> bytes:
         except OSError:
             pass
     return key
+
+
+# ---------------------------------------------------------------- keyed databases
+
+#: Beside the key file: one JSON line per database keyed with it (issue 12, part 4).
+REGISTRY_SUFFIX = ".databases"
+
+
+def registry_path(key_path: Path) -> Path:
+    """The file beside the key that lists the databases keyed with it."""
+    key_path = Path(key_path)
+    return key_path.with_name(key_path.name + REGISTRY_SUFFIX)
+
+
+def register(key_path: Path, database: str, first_at: str, keyed_from: int,
+             key_id_: str) -> None:
+    """Record outside the database that ``database`` (its resolved path; ``first_at``: the
+    time of its audit entry 1, which tells it from another database later made at the same
+    path) is keyed from entry ``keyed_from`` with key ``key_id_``.
+
+    Why: the database's own ``audit_keys`` row says where its keyed chain begins; whoever
+    holds only the file could delete that row and recompute the whole chain as plain
+    SHA-256, which reads as a database from before the chain was keyed. This line, kept
+    with the key and out of the database's reach, says otherwise (:func:`registrations`).
+    One ``O_APPEND`` write of a short line (atomic among processes), mode 0600."""
+    import json
+    line = json.dumps({"database": database, "first_at": first_at, "keyed_from": keyed_from,
+                       "key_id": key_id_}, sort_keys=True, ensure_ascii=False) + "\n"
+    path = registry_path(key_path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise StoreError(f"audit key {key_path}: cannot record the keyed database in {path} "
+                         f"({exc.strerror})") from None
+
+
+def registrations(key_path: Path, database: str) -> list[dict]:
+    """The lines :func:`register` wrote for ``database`` (``[]`` without a registry file;
+    a damaged line is skipped: it can only lose a check, never invent a database)."""
+    import json
+    try:
+        text = registry_path(key_path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            reg = json.loads(line)
+        except ValueError:
+            continue
+        if (isinstance(reg, dict) and reg.get("database") == database
+                and isinstance(reg.get("keyed_from"), int)):
+            out.append(reg)
+    return out

@@ -67,6 +67,11 @@ def batch_steps(store: StoreCore, lot_id: str) -> list[dict]:
                       " WHERE lot_id = ? ORDER BY step", [lot_id])
 
 
+#: The largest listing limit taken (SQLite's LIMIT is a 64-bit integer: a 30-digit limit
+#: must be refused, not crash).
+MAX_LIMIT = 1_000_000_000
+
+
 def list_batches(store: StoreCore, status: str | None = None,
                  limit: int | None = None, site: str | None = None) -> list[dict]:
     """Batches (the ``batch_summary`` view, plus each batch's ``site``), newest first (lot
@@ -90,9 +95,10 @@ def list_batches(store: StoreCore, status: str | None = None,
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY s.lot_id DESC"
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InputError(f"limit: {limit!r} must be a whole number of at least 1",
-                             field="limit")
+        if isinstance(limit, bool) or not isinstance(limit, int) or \
+                not 1 <= limit <= MAX_LIMIT:
+            raise InputError(f"limit: {str(limit)[:40]!r} must be a whole number from 1 to "
+                             f"{MAX_LIMIT:,}", field="limit")
         sql += " LIMIT ?"
         params.append(limit)
     return store.rows(sql, params)

@@ -19,11 +19,17 @@ What it promises:
 An audit chain keyed with an HMAC key (issue 12) verifies only where the same key file is
 available: the key is not in the database and is not copied (docs/deploy.md).
 
-The copy speaks to both ends through the store core and the backend seam
-(:mod:`.sqlite`: ``load_order``, ``iter_rows``, ``insert_many``, ``read_snapshot``,
-``suspended_triggers``): a PostgreSQL backend provides the same functions (triggers
-suspended with ``SET LOCAL session_replication_role = replica``), and the copy runs
-between any two.
+The copy speaks to each end through its own backend (:mod:`.sqlite` or :mod:`.postgres`:
+``load_order``, ``columns``, ``iter_rows``, ``insert_many``, ``read_snapshot``,
+``suspended_triggers``, ``checkpoint``), so it runs between any two: SQLite to SQLite,
+SQLite to PostgreSQL, PostgreSQL to SQLite and PostgreSQL to PostgreSQL. On PostgreSQL the
+source is read in one REPEATABLE READ snapshot, the target's triggers are disabled only
+inside the copy's own transaction (``ALTER TABLE ... DISABLE TRIGGER`` needs the owner
+role: copy into PostgreSQL as the owner that ran ``db migrate``), identity sequences are
+moved past the copied ids, and both ends must sort text in byte order as SQLite does
+(``LC_COLLATE 'C'``). Tables the triggers maintain (``lot_stock``, the derived totals) are
+copied as they stand in the same snapshot as the rows they are derived from, so they agree;
+``db verify`` checks them at the target before the commit.
 """
 
 from __future__ import annotations
@@ -33,7 +39,6 @@ import os
 from pathlib import Path
 
 from ..errors import RefusedError, StoreError
-from . import sqlite as backend
 from .audit import verify
 from .core import StoreCore
 from .migrations import SITE_TABLES
@@ -41,7 +46,17 @@ from .records import RECORD_KEYS
 
 #: Tables the copy leaves alone: the migration bookkeeping (the target has its own, and
 #: the same migrations applied is a precondition).
-NOT_COPIED = frozenset({"_sqlite_migrations"})
+NOT_COPIED = frozenset({"_sqlite_migrations", "_pg_migrations"})
+
+
+def backend_ops(store: StoreCore):
+    """The module with the copy's functions for ``store``'s backend: :mod:`.sqlite` itself,
+    or :mod:`.pg_copy` for :mod:`.postgres`."""
+    from . import sqlite
+    if store.backend is sqlite:
+        return sqlite
+    from . import pg_copy
+    return pg_copy
 
 
 def sites_in(store: StoreCore) -> list[str]:
@@ -63,12 +78,12 @@ def check_source(src: StoreCore) -> None:
     pending = src.pending_migrations()
     if pending:
         n = len(pending)
-        raise RefusedError(f"--from {src.path}: its schema is not up to date ({n} migration"
-                           f"{'s' if n != 1 else ''} pending); run compounding db migrate "
-                           f"--db {src.path} first (nothing was copied)")
+        raise RefusedError(f"--from {_shown(src)}: its schema is not up to date ({n} "
+                           f"migration{'s' if n != 1 else ''} pending); run compounding db "
+                           f"migrate --db {_shown(src)} first (nothing was copied)")
     problems = verify(src)
     if problems:
-        raise RefusedError(f"--from {src.path} does not verify ({_problems(problems)}; the "
+        raise RefusedError(f"--from {_shown(src)} does not verify ({_problems(problems)}; the "
                            f"first: {problems[0]}); run compounding db verify (nothing was "
                            "copied)")
 
@@ -83,42 +98,72 @@ def copy_store(src: StoreCore, dst: StoreCore, *, actor: str | None = None) -> d
     :class:`StoreError` when the copy does not verify at the target (rolled back).
     """
     check_source(src)
-    mine = [m["name"] for m in src.applied_migrations()]
-    theirs = [m["name"] for m in dst.applied_migrations()]
+    if hasattr(backend_ops(src), "same_store") and backend_ops(src) is backend_ops(dst) \
+            and backend_ops(src).same_store(src.db, dst.db):
+        raise RefusedError(f"--to {_shown(dst)} is the same database and schema as --from; "
+                           "choose another target (nothing was copied)")
+    for end, option in ((src, "--from"), (dst, "--to")):
+        if hasattr(backend_ops(end), "check_byte_order"):
+            backend_ops(end).check_byte_order(end.db, option)
+    # the same migrations (as a set: the PostgreSQL mirror registers m017 after m020)
+    mine = {m["name"] for m in src.applied_migrations()}
+    theirs = {m["name"] for m in dst.applied_migrations()}
     if mine != theirs:
-        raise RefusedError(f"--to {dst.path}: its schema differs from --from {src.path}'s "
-                           "(migrate both with this version of compounding; nothing was "
-                           "copied)")
+        differ = sorted(mine ^ theirs)
+        raise RefusedError(f"--to {_shown(dst)}: its schema differs from --from "
+                           f"{_shown(src)}'s (migration{'s' if len(differ) != 1 else ''} "
+                           f"{', '.join(differ)} applied at one end only; migrate both with "
+                           "this version of compounding; nothing was copied)")
+    sb, tb = backend_ops(src), backend_ops(dst)
     counts: dict[str, int] = {}
     with dst.write():  # the target's write lock for the whole copy; one transaction
         if holds_records(dst):
             _refuse_nonempty(src, dst)
-        with backend.read_snapshot(src.db), backend.suspended_triggers(dst.db):
-            for table in backend.load_order(src.db):
-                if table in NOT_COPIED:
-                    continue
-                cols = [c for c, _ in backend.columns(src.db, table)]
+        tables = [t for t in sb.load_order(src.db) if t not in NOT_COPIED]
+        there = {t for t in tb.load_order(dst.db) if t not in NOT_COPIED}
+        if set(tables) != there:
+            differ = sorted(set(tables) ^ there)
+            raise RefusedError(f"--to {_shown(dst)}: tables differ from --from "
+                               f"{_shown(src)}'s ({', '.join(differ)}; nothing was copied)")
+        plan = []
+        for table in tables:
+            cols = [c for c, _ in sb.columns(src.db, table)]
+            theirs_cols = {c for c, _ in tb.columns(dst.db, table)}
+            if set(cols) != theirs_cols:
+                differ = sorted(set(cols) ^ theirs_cols)
+                raise RefusedError(f"--to {_shown(dst)}: table {table} has other columns "
+                                   f"than at --from ({', '.join(differ)}; nothing was "
+                                   "copied)")
+            plan.append((table, cols))
+        with sb.read_snapshot(src.db), tb.suspended_triggers(dst.db):
+            for table, cols in plan:
                 n = 0
-                for rows in backend.iter_rows(src.db, table, cols):
+                for rows in sb.iter_rows(src.db, table, cols):
                     with dst.database_errors():
-                        backend.insert_many(dst.db, table, cols, rows)
+                        tb.insert_many(dst.db, table, cols, rows)
                     n += len(rows)
                 counts[table] = n
         for table, n in counts.items():
             there = dst.scalar(f"SELECT COUNT(*) FROM {table}")
             if there != n:
-                raise StoreError(f"copy: {table} has {there} rows at {dst.path}, {n} were "
+                raise StoreError(f"copy: {table} has {there} rows at {_shown(dst)}, {n} were "
                                  "copied; the copy was rolled back")
         problems = verify(dst)
         if problems:
-            raise StoreError(f"copy: the copy does not verify at {dst.path} "
+            raise StoreError(f"copy: the copy does not verify at {_shown(dst)} "
                              f"({_problems(problems)}; the first: {problems[0]}); it was "
                              "rolled back")
         sites = sites_in(dst)
         dst.audit("db.copy", actor or _os_user(),
-                  {"from": str(src.path), "sites": sites, "counts": counts})
-    return {"from": str(src.path), "to": str(dst.path), "sites": sites, "counts": counts,
+                  {"from": _shown(src), "sites": sites, "counts": counts})
+    return {"from": _shown(src), "to": _shown(dst), "sites": sites, "counts": counts,
             "audit_entries": counts.get("audit_log", 0)}
+
+
+def _shown(store: StoreCore) -> str:
+    """The store's path or URL as it may be shown (a URL's password as ``***``)."""
+    redact = getattr(store.backend, "redact", None)
+    return redact(store.path) if redact else str(store.path)
 
 
 def _problems(problems: list) -> str:
@@ -129,10 +174,10 @@ def _refuse_nonempty(src: StoreCore, dst: StoreCore) -> None:
     theirs = sites_in(dst)
     same = sorted(set(sites_in(src)) & set(theirs))
     if same:
-        raise RefusedError(f"--to {dst.path} already holds records of site "
+        raise RefusedError(f"--to {_shown(dst)} already holds records of site "
                            f"{', '.join(same)}; copying would double them (nothing was "
                            "copied)")
-    raise RefusedError(f"--to {dst.path} already holds records"
+    raise RefusedError(f"--to {_shown(dst)} already holds records"
                        + (f" (site {', '.join(theirs)})" if theirs else "")
                        + "; merging two stores is not supported yet: copy into a new file "
                        "or an empty store (nothing was copied)")
@@ -146,17 +191,31 @@ def _os_user() -> str:
 
 
 def copy_to_path(src: StoreCore, dest, *, clock=None, actor: str | None = None) -> dict:
-    """:func:`copy_store` into the SQLite file ``dest``: an existing store there is copied
-    into (if it holds no records); a new file is built as ``DEST.partial-PID`` beside it and
+    """:func:`copy_store` into ``dest``: a ``postgresql://`` URL (a new database is migrated
+    first, so connect as its owner role; a failed copy leaves it migrated and empty), or
+    the SQLite file ``dest``: an existing store there is copied into (if it holds no
+    records); a new file is built as ``DEST.partial-PID`` beside it and
     linked to ``dest`` only once complete and verified, so a copy killed half-way never
     leaves a ``dest`` that looks like a store and is not one (a stale ``.partial-`` file
     may remain; delete it). Raises as :func:`copy_store`."""
     from ..outputs import check_output
+    from .core import backend_for
+    from . import sqlite
 
+    if backend_for(str(dest)) is not sqlite:
+        try:
+            dst = StoreCore.open(str(dest), clock=clock)
+        except StoreError as exc:
+            raise StoreError(f"--to: {exc}") from None
+        try:
+            return copy_store(src, dst, actor=actor)
+        finally:
+            dst.close()
     dest = Path(dest)
+    protect = [src.path] if src.backend is sqlite else []
     # never the source, its -wal/-shm/-journal, a link, a directory or a device; an
     # existing file is copied into only if it is a store holding no records
-    check_output(dest, protect=[src.path], force=True, field="--to")
+    check_output(dest, protect=protect, force=True, field="--to")
     if dest.exists():
         try:
             dst = StoreCore.open(dest, clock=clock)
@@ -176,10 +235,10 @@ def copy_to_path(src: StoreCore, dest, *, clock=None, actor: str | None = None) 
         dst = StoreCore.open(partial, clock=clock)
         try:
             result = copy_store(src, dst, actor=actor)
-            backend.checkpoint(dst.db)
+            backend_ops(dst).checkpoint(dst.db)
         finally:
             dst.close()
-        backend.publish(partial, dest, "copy")
+        sqlite.publish(partial, dest, "copy")
     finally:
         partial.unlink(missing_ok=True)
     result["to"] = str(dest)

@@ -13,7 +13,9 @@ Everything is on record, exactly and forever:
 
 Transactions: every write runs in :meth:`StoreCore.write`, which takes the database's write
 lock up front (SQLite: ``BEGIN IMMEDIATE``, see :func:`.sqlite.begin_immediate`) and waits
-on the busy timeout; nested writes become savepoints.
+on the busy timeout; nested writes become savepoints. The threads of one process queue for
+it first come, first served (:mod:`.write_gate`), so the busy timeout is only ever a wait
+for another process.
 
 The SQLite-specific parts (connecting, pragmas, the lock, error texts) are in
 :mod:`.sqlite`; this module's own SQL is portable.
@@ -36,6 +38,7 @@ from .. import units as u
 from ..sites import DEFAULT_SITE
 from ..errors import InputError, RefusedError, StoreError
 from . import sqlite as backend
+from . import write_gate
 from .migrations import GENESIS_HASH
 from .records import ADDED_COLUMNS, MUTABLE_COLUMNS, RECORD_KEYS
 
@@ -161,13 +164,17 @@ class StoreCore:
     """
 
     def __init__(self, db, path: str, clock: Callable[[], datetime] | None = None,
-                 backend_module=None):
+                 backend_module=None, read_only: bool = False):
         self.db = db
         self.path = path
         self.backend = backend_module or backend_for(path)
         self.clock = clock or _system_clock
+        self.read_only = read_only
         self.passphrase_source: Callable[[str], str] | None = None
         self.authenticated: set[str] = set()
+        #: ``message -> None``, called when a write has waited ~2 s for another process's
+        #: lock (the CLI prints it on stderr); None: wait silently
+        self.on_wait: Callable[[str], None] | None = None
         self.site: str = DEFAULT_SITE
         #: Where the audit key file is (issue 12; :mod:`.audit_key`): a path, a callable
         #: returning one (looked up on the first audit entry), or None for
@@ -178,22 +185,54 @@ class StoreCore:
         #: lockout_minutes``): an int or a callable returning one, asked only on a lockout.
         self.lockout_minutes: int | Callable[[], int] = 15
         self._key: tuple[Path, bytes] | None = None
+        self._keyed_now = False
+        #: This process's first-come-first-served queue for the database's write lock.
+        self._write_gate = write_gate.gate(write_gate.gate_key(path))
 
     # ------------------------------------------------------------ opening
 
     @classmethod
     def open(cls, path, *, clock: Callable[[], datetime] | None = None,
-             migrate: bool = True):
+             migrate: bool = True, read_only: bool = False):
         """Open (creating and migrating if needed) the database at ``path``: a SQLite file,
         or a ``postgresql://USER@HOST:PORT/NAME`` URL (issue 20, :mod:`.postgres`).
 
         SQLite: WAL journal, foreign keys on, a busy timeout so parallel commands wait. A
-        missing or read-only directory, a file that is not a database, an unreachable server,
-        or a schema newer than this version raise a one-line :class:`StoreError` and leave
-        the database untouched.
+        missing or read-only directory, a file that is not a database, a truncated file, an
+        unreachable server, or a schema newer than this version raise a one-line
+        :class:`StoreError` and leave the database untouched.
+
+        ``read_only=True`` (commands that only read, issue 12 part 6): nothing is created
+        and nothing is written. SQLite: the file must exist and is opened ``mode=ro``, so a
+        read-only file or folder works; a database with migrations pending is migrated first
+        when it can be written, else refused with one line. PostgreSQL: the session is
+        ``default_transaction_read_only`` (the server refuses any write) and pending
+        migrations are refused with one line (run ``db migrate``). Writes on a read-only
+        store fail with one :class:`StoreError` line.
         """
         path = str(path)
         chosen = backend_for(path)
+        if read_only and path != ":memory:":
+            db = chosen.connect(path, read_only=True)
+            try:
+                opened = cls(db, path, clock, chosen, read_only=True)
+                opened._check_not_newer()
+                pending = opened.pending_migrations() if migrate else []
+            except chosen.DatabaseError as exc:
+                db.close()
+                raise StoreError(chosen.error_text(path, exc)) from None
+            except BaseException:
+                db.close()
+                raise
+            if not pending:
+                return opened
+            db.close()
+            if not chosen.writable(path):
+                raise StoreError(f"database {opened.where} needs {len(pending)} schema "
+                                 f"migration{'s' if len(pending) != 1 else ''} "
+                                 f"({pending[0]}...) and a command that only reads does not "
+                                 "apply them; run `compounding db migrate` with write access "
+                                 "(nothing was changed)")
         db = chosen.connect(path)
         try:
             opened = cls(db, path, clock, chosen)
@@ -261,19 +300,31 @@ class StoreCore:
             with self.backend.savepoint(self.db):
                 yield self
             return
-        self.backend.begin_immediate(self.db, self.path)
+        if self.read_only:
+            raise StoreError(f"database {self.where} was opened read-only (a command that "
+                             "only reads); nothing was written")
+        # first come, first served among this process's threads; then the database's own
+        # lock, whose wait is then only for another process (see .write_gate)
+        gate = self._write_gate
+        if gate is not None:
+            write_gate.enter(gate, self.where)
         try:
-            yield self
-        except BaseException:
-            self.backend.rollback(self.db)
-            raise
-        else:
+            self.backend.begin_immediate(self.db, self.path, self.on_wait)
             try:
-                with self.database_errors():
-                    self.backend.commit(self.db)
+                yield self
             except BaseException:
                 self.backend.rollback(self.db)
                 raise
+            else:
+                try:
+                    with self.database_errors():
+                        self.backend.commit(self.db)
+                except BaseException:
+                    self.backend.rollback(self.db)
+                    raise
+        finally:
+            if gate is not None:
+                gate.release()
 
     @property
     def in_transaction(self) -> bool:
@@ -437,7 +488,31 @@ class StoreCore:
                 "INSERT INTO audit_log (id, at, actor, action, lot_id, details, prev_hash, hash)"
                 " VALUES (:id, :at, :actor, :action, :lot_id, :details, :prev_hash, :hash)",
                 entry)
+            if key is not None and self._keyed_now:
+                self.register_keyed(next_id, entry["at"] if next_id == 1 else None)
         return audit_entry(entry)
+
+    def keyed_identity(self) -> str | None:
+        """How the key's registry (:func:`.audit_key.register`) names this database: the
+        resolved path of a SQLite file; None for an in-memory database or another backend
+        (PostgreSQL: not covered yet)."""
+        if self.backend is not backend or str(self.path) in ("", ":memory:"):
+            return None
+        return str(Path(self.path).resolve())
+
+    def register_keyed(self, keyed_from: int, first_at: str | None = None) -> None:
+        """Record beside the key file that this database is keyed from entry ``keyed_from``
+        (issue 12: so that deleting the ``audit_keys`` row and recomputing the chain
+        unkeyed is caught by ``db verify``)."""
+        from . import audit_key
+        ident = self.keyed_identity()
+        if ident is None or self._key is None:
+            return
+        if first_at is None:
+            first = self.one("SELECT at FROM audit_log WHERE id = 1")
+            first_at = first["at"] if first else None
+        path, key = self._key
+        audit_key.register(path, ident, first_at, keyed_from, audit_key.key_id(key))
 
     # ------------------------------------------------------------ the audit key
 
@@ -485,6 +560,7 @@ class StoreCore:
         and records where the keyed chain begins (``audit_keys``, vouched for by this very
         entry: ``body`` gets its reference). None before m018 (unkeyed, as before)."""
         from . import audit_key
+        self._keyed_now = False
         segments = self.key_segments()
         if not segments:
             if not self._keyed_schema():
@@ -495,6 +571,7 @@ class StoreCore:
                                              "scheme": "hmac-sha256",
                                              "created_at": self.stamp()})
             body["records"] = [*body.get("records", []), self.ref("audit_keys", rid)]
+            self._keyed_now = True
             return key
         current = segments[-1]
         path, key = self.audit_key()

@@ -19,6 +19,7 @@ from decimal import Decimal
 from .. import units as u
 from . import inventory, users, weighings
 from .core import StoreCore
+from .sites import own_batch
 
 
 def receive_scanned(store: StoreCore, scanned, quantity: u.Quantity, by: str, *,
@@ -140,6 +141,7 @@ def check_before_reading(store: StoreCore, lot_id: str, *, step: int | None,
 
     lot_id = validate_lot_id(lot_id)
     batch = batch_row(store, lot_id)
+    own_batch(store, batch, "record a weighing for")  # issue 20
     if batch["status"] not in weighings.OPEN_STATUSES:
         raise RefusedError(f"batch {lot_id} is {batch['status']}; weighings can no longer be "
                            "recorded")

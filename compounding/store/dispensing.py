@@ -16,6 +16,7 @@ from ..errors import InputError, NotFoundError, RefusedError
 from . import lotid
 from .batches import batch_row, corrections
 from .core import StoreCore, need_text
+from .sites import own_batch
 from .users import acting
 
 
@@ -68,17 +69,33 @@ def dispensed_totals(store: StoreCore, lot_id: str, *, batch: dict | None = None
             "dispensed_milli": int(row["milli"]), "pending_milli": int(pend)}
 
 
+def remaining_text(lot_id: str, totals: dict) -> str:
+    """One line for a person from :func:`dispensed_totals`: ``Lot L: made 90 capsules,
+    dispensed 60 capsules (2 dispenses), 30 capsules left.`` (the CLI and the bench)."""
+    n = totals["dispenses"]
+    pending = (f", {u.fmt(totals['pending'])} being printed" if totals["pending_milli"]
+               else "")
+    return (f"Lot {lot_id}: made {u.fmt(totals['made'])}, dispensed "
+            f"{u.fmt(totals['dispensed'])} ({n} dispense{'s' if n != 1 else ''}){pending}, "
+            f"{u.fmt(totals['remaining'])} left.")
+
+
 def check_dispense(store: StoreCore, batch: dict, *, rx_number: str, patient: str,
                    prescriber: str | None, directions: str | None, quantity: str,
-                   fill: int | None = None, exclude_pending: int | None = None) -> dict:
+                   fill: int | None = None, exclude_pending: int | None = None,
+                   fill_reprint: bool = False) -> dict:
     """Decide whether a dispensing label is a new dispense or a reprint, and refuse one that
     would take more than the batch has left (issue 12, part 7). Call under the write lock.
 
     A reprint is the same lot, Rx number (and fill) printed again with the same patient,
     prescriber, directions and quantity: it is not counted again. The same Rx number with
     another patient, or with other directions or quantity, is refused (a new supply is a
-    new Rx, or the next fill of a recorded prescription). Returns ``{"reprint", "milli",
-    "quantity" (exact text in the batch's unit), "unit", "totals"}``. Raises
+    new Rx, or the next fill of a recorded prescription). A fill of a recorded prescription
+    (``fill``) is dispensed once: printed again only when the caller asks for its reprint
+    (``fill_reprint``, :func:`compounding.rx.dispensing.prepare_reprint`), else refused as
+    already dispensed, so two processes dispensing one fill never turn the second into a
+    reprint unasked. Returns ``{"reprint", "milli", "quantity" (exact text in the batch's
+    unit), "unit", "totals", "reprint_of" (the first label's print id, or None)}``. Raises
     :class:`RefusedError` with what was made, dispensed and is left, or
     :class:`InputError` for a quantity that is not in the batch's unit."""
     lot = batch["lot_id"]
@@ -99,20 +116,22 @@ def check_dispense(store: StoreCore, batch: dict, *, rx_number: str, patient: st
         raise RefusedError(f"Rx {rx_number} was dispensed from lot {lot} for another patient "
                            f"({other['patient']}); one Rx number is one patient")
     prev = store.one(
-        "SELECT d.patient, d.fill, p.prescriber, p.directions, p.dispensed_quantity, "
-        "p.printed_at FROM dispensings d JOIN label_prints p ON p.id = d.label_print_id "
+        "SELECT d.patient, d.fill, d.label_print_id, p.prescriber, p.directions, "
+        "p.dispensed_quantity, p.printed_at FROM dispensings d "
+        "JOIN label_prints p ON p.id = d.label_print_id "
         "WHERE d.lot_id = ? AND d.rx_number = ? AND d.fill = ?", [lot, rx_number, fill or 0])
     if prev is not None:
-        if fill:  # the wording of rx.dispensing.prepare, which refuses it before a race
+        same = (prev["patient"] == patient and prev["prescriber"] == prescriber
+                and prev["directions"] == directions
+                and _milli(_parse_any(prev["dispensed_quantity"]), made, quantity) == milli)
+        if fill and not (fill_reprint and same):
+            # the wording of rx.dispensing.prepare, which refuses it before a race
             from ..dates import format_date
             made_strength = u.parse(batch["strength"], {u.MASS, u.CONCENTRATION},
                                     field="strength")
             raise RefusedError(f"fill {fill} of Rx {rx_number} "
                                f"({u.fmt(u.readable(made_strength))}) was already dispensed "
                                f"on {format_date(prev['printed_at'])} from lot {lot}")
-        same = (prev["patient"] == patient and prev["prescriber"] == prescriber
-                and prev["directions"] == directions
-                and _milli(_parse_any(prev["dispensed_quantity"]), made, quantity) == milli)
         if not same:
             raise RefusedError(
                 f"Rx {rx_number} was dispensed from lot {lot} on {prev['printed_at'][:10]} "
@@ -120,7 +139,11 @@ def check_dispense(store: StoreCore, batch: dict, *, rx_number: str, patient: st
                 "that label exactly (patient, prescriber, directions, quantity); a new supply "
                 "needs a new Rx number or the next fill of a recorded prescription (--fill N)")
         return {"reprint": True, "milli": milli, "quantity": u.plain(q.to(made.unit).value),
-                "unit": made.unit, "totals": totals}
+                "unit": made.unit, "totals": totals, "reprint_of": prev["label_print_id"]}
+    if fill_reprint:
+        raise RefusedError(f"fill {fill} of Rx {rx_number} was not dispensed from lot {lot}; "
+                           "there is no label of it to reprint (nothing was printed or "
+                           "recorded)")
     if totals["dispensed_milli"] + totals["pending_milli"] + milli > totals["made_milli"]:
         left = totals["remaining"]
         pending = (f", {u.fmt(totals['pending'])} being printed now"
@@ -131,7 +154,7 @@ def check_dispense(store: StoreCore, batch: dict, *, rx_number: str, patient: st
             f"dispense{'s' if totals['dispenses'] != 1 else ''}{pending}, "
             f"{u.fmt(left)} left; nothing was printed or recorded")
     return {"reprint": False, "milli": milli, "quantity": u.plain(q.to(made.unit).value),
-            "unit": made.unit, "totals": totals}
+            "unit": made.unit, "totals": totals, "reprint_of": None}
 
 
 def _parse_any(text: str) -> u.Quantity:
@@ -144,7 +167,8 @@ def record_label_print(store: StoreCore, lot_id: str, kind: str, template_id: st
                        patient: str | None = None, rx_number: str | None = None,
                        prescriber: str | None = None, directions: str | None = None,
                        dispensed_quantity: str | None = None, fill: int | None = None,
-                       pending_id: int | None = None, recovered: dict | None = None) -> dict:
+                       pending_id: int | None = None, recovered: dict | None = None,
+                       fill_reprint: bool = False) -> dict:
     """Record a label print; returns the ``label_prints`` row (``reprint`` as bool; for a
     dispensing label also ``"dispensing"``: :func:`dispensed_totals` after this print).
 
@@ -154,7 +178,10 @@ def record_label_print(store: StoreCore, lot_id: str, kind: str, template_id: st
     repeats an earlier dispense of the same lot, Rx and fill exactly (a reprint; see
     :func:`check_dispense`). ``pending_id``: the ``pending_outputs`` row of this print (its
     reservation is not counted twice). ``recovered``: details for a print recorded by the
-    recovery of a killed process (:mod:`.pending`). Runs in one write transaction."""
+    recovery of a killed process (:mod:`.pending`). ``fill_reprint``: the label of fill
+    ``fill``, already dispensed from this lot, printed again (recorded as a reprint with
+    ``reprint_of`` in the audit entry; refused when that fill was not dispensed from this
+    lot). Runs in one write transaction."""
     lot_id = lotid.validate_lot_id(lot_id)
     by = acting(store, by) if recovered is None else by
     need_text(kind, "kind")
@@ -162,6 +189,9 @@ def record_label_print(store: StoreCore, lot_id: str, kind: str, template_id: st
         raise InputError("copies: must be 1 or more")
     with store.write():
         batch = batch_row(store, lot_id)
+        if recovered is None:  # a recovered print happened already; it is recorded
+            own_batch(store, batch, "dispense from" if kind == "dispensing"
+                      else "print a label of")
         disp = None
         if kind == "dispensing":
             if not (patient and rx_number and dispensed_quantity):
@@ -170,7 +200,7 @@ def record_label_print(store: StoreCore, lot_id: str, kind: str, template_id: st
             disp = check_dispense(store, batch, rx_number=rx_number, patient=patient,
                                   prescriber=prescriber, directions=directions,
                                   quantity=dispensed_quantity, fill=fill,
-                                  exclude_pending=pending_id)
+                                  exclude_pending=pending_id, fill_reprint=fill_reprint)
             reprint = disp["reprint"]
         else:
             reprint = store.one("SELECT 1 AS yes FROM label_prints WHERE lot_id = ? AND "
@@ -203,6 +233,8 @@ def record_label_print(store: StoreCore, lot_id: str, kind: str, template_id: st
             details["made"] = u.fmt(t["made"])
         if fill:
             details["fill"] = int(fill)
+        if fill_reprint:
+            details["reprint_of"] = disp["reprint_of"]
         if recovered:
             details["recovered"] = recovered
         store.audit("label.reprint" if reprint else "label.print", by, details,

@@ -21,3 +21,16 @@ def case_variants(store, ingredient: str, lot_number: str) -> list[str]:
                       "ORDER BY id", [ingredient])
     return [r["lot_number"] for r in rows
             if r["lot_number"] != lot_number and fold(r["lot_number"]) == key]
+
+
+def rx_case_variants(store, rx_number: str) -> list[str]:
+    """Recorded Rx numbers (on dispensing labels or prescriptions) equal to ``rx_number``
+    except for case; ``[]`` when there is none or ``rx_number`` itself is recorded. An Rx number is one
+    prescription of one patient, so ``rx-1001`` beside a recorded ``RX-1001`` is either a
+    typing slip or a new Rx that reads the same on a label (issue 12, class 8)."""
+    key = fold(rx_number)
+    rows = store.rows("SELECT DISTINCT rx_number FROM label_prints WHERE rx_number IS NOT NULL "
+                      "UNION SELECT DISTINCT rx_number FROM prescriptions ORDER BY 1")
+    if any(r["rx_number"] == rx_number for r in rows):
+        return []  # a recorded Rx as typed (a reprint, or a variant confirmed before)
+    return [r["rx_number"] for r in rows if fold(r["rx_number"]) == key]

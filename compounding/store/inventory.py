@@ -1,8 +1,12 @@
 """Component lots and inventory: receipts, stock on hand, expiry, picking lots for a batch.
 
-Quantity on hand is derived (receipts minus weighings), never a number edited by hand; it
-is computed exactly with ``Decimal`` from the decimal text of each receipt and weighing. The
-``lot_stock`` totals (kept by triggers, migration m005) only let SQL skip used-up lots.
+Quantity on hand is derived (receipts minus weighings plus stock adjustments), never a
+number edited by hand, and exact: either summed with ``Decimal`` from the decimal text of
+each record (one lot), or read from ``lot_on_hand`` (migration m021, issue 18), where
+triggers keep every lot's totals as exact decimal text worked out with integers from
+``lot_stock_exact`` (m019, :mod:`.exact_sums`), so a listing reads one row a lot on ten
+years of records and does no arithmetic per lot. The REAL
+``lot_stock`` totals (m005) only let the picker skip used-up lots.
 
 Owns the tables ``component_lots`` and ``lot_receipts`` (and reads ``lot_stock`` and the
 view ``stock_on_hand``); the weighings that consume stock belong to :mod:`.weighings`.
@@ -11,7 +15,7 @@ view ``stock_on_hand``); the weighings that consume stock belong to :mod:`.weigh
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from ..dates import format_date
 from .. import units as u
@@ -26,6 +30,9 @@ from .users import acting
 LOT_CHARS = 40
 #: Longest manufacturer name (the same bound as the catalogue's trade items).
 MANUFACTURER_CHARS = 120
+#: Decimal precision for sums of stored amounts: at most 8 + 36 digits each (the longest a
+#: density conversion writes is 28 significant digits), far below 120, so nothing rounds.
+EXACT_PREC = 120
 
 
 def to_unit(qty: u.Quantity, unit: str, density: u.Quantity | None, what: str) -> Decimal:
@@ -129,57 +136,17 @@ SELECT s.component_lot_id AS id, s.ingredient, s.lot_number, s.manufacturer, s.e
 FROM stock_on_hand s JOIN component_lots l ON l.id = s.component_lot_id"""
 
 
-#: Exact sums in SQL: each decimal text becomes an integer count of 10^-6 units (exact
-#: for values below 10^9 with at most 6 decimals, which the backend's ``micro_sums`` checks);
-#: a lot with any finer value is summed in Python with Decimal instead.
-_SUMS = {
-    "received": "SELECT component_lot_id, {n}, {fine} FROM lot_receipts"
-                " GROUP BY component_lot_id",
-    "consumed": "SELECT component_lot_id, {n}, {fine} FROM weighings"
-                " WHERE component_lot_id IS NOT NULL GROUP BY component_lot_id",
-    "reserved": "SELECT bc.component_lot_id, {n}, {fine} FROM batches b"
-                " JOIN batch_components bc ON bc.lot_id = b.lot_id"
-                " WHERE b.status = 'planned' AND NOT EXISTS (SELECT 1 FROM weighings w"
-                " WHERE w.lot_id = bc.lot_id AND w.component_lot_id = bc.component_lot_id)"
-                " GROUP BY bc.component_lot_id",
-}
-_SUM_COL = {"received": "quantity", "consumed": "consumed_quantity",
-            "reserved": "bc.planned_quantity"}
+def _lot_out(store: StoreCore, row: dict, today: date) -> dict:
+    """One lot's stock summed with Decimal from its records (exact: no rounding at any
+    length; density-converted weighings carry 28 significant digits, and Decimal's default
+    context would round their sum)."""
+    with localcontext() as ctx:
+        ctx.prec = EXACT_PREC
+        return _lot_sums(store, row, today)
 
 
-def _exact_totals(store: StoreCore) -> dict:
-    out: dict[str, dict] = {}
-    for key, sql in _SUMS.items():
-        col = _SUM_COL[key]
-        n, fine = store.backend.micro_sums(col)
-        out[key] = {lid: (Decimal(total) / 1000000 if not inexact else None)
-                    for lid, total, inexact in
-                    (tuple(r.values()) for r in store.rows(sql.format(n=n, fine=fine)))}
-    return out
-
-
-def adjustment_totals(store: StoreCore, component_lot_id: int | None = None) -> dict:
-    """Exact sum of the stock adjustments (issue 19, :mod:`.stock`) per component lot id
-    (Decimal, lot unit; lots without adjustments are absent). Adjustments are few (write-offs
-    and counts), so they are summed here in Python rather than kept as running totals."""
-    sql, params = "SELECT component_lot_id, quantity FROM stock_adjustments", []
-    if component_lot_id is not None:
-        sql += " WHERE component_lot_id = ?"
-        params.append(component_lot_id)
-    out: dict[int, Decimal] = {}
-    for r in store.rows(sql, params):
-        out[r["component_lot_id"]] = out.get(r["component_lot_id"], Decimal(0)) + \
-            Decimal(r["quantity"])
-    return out
-
-
-def _lot_out(store: StoreCore, row: dict, today: date, totals: dict | None = None) -> dict:
+def _lot_sums(store: StoreCore, row: dict, today: date) -> dict:
     lid = row["id"]
-    if totals is not None:
-        got = [totals[k].get(lid, Decimal(0)) for k in ("received", "consumed", "reserved")]
-        if all(x is not None for x in got):
-            return _lot_dict(row, today, *got, totals["adjusted"].get(lid, Decimal(0)),
-                             lid in totals["held"])
     received = sum((_dec(r) for r in store.column(
         "SELECT quantity FROM lot_receipts WHERE component_lot_id = ?", [lid])), Decimal(0))
     consumed = sum((_dec(r) for r in store.column(
@@ -190,7 +157,9 @@ def _lot_out(store: StoreCore, row: dict, today: date, totals: dict | None = Non
         " WHERE bc.component_lot_id = ? AND b.status = 'planned' AND NOT EXISTS"
         " (SELECT 1 FROM weighings w WHERE w.lot_id = bc.lot_id"
         "  AND w.component_lot_id = bc.component_lot_id)", [lid])), Decimal(0))
-    adjusted = adjustment_totals(store, lid).get(lid, Decimal(0))
+    adjusted = sum((_dec(r) for r in store.column(
+        "SELECT quantity FROM stock_adjustments WHERE component_lot_id = ?", [lid])),
+        Decimal(0))
     return _lot_dict(row, today, received, consumed, reserved, adjusted,
                      current_hold(store, lid) is not None)
 
@@ -248,48 +217,160 @@ def expiry_cutoff(today: date, days) -> date:
         return date.max
 
 
-def lots(store: StoreCore, ingredient: str | None = None, expiring_within: int | None = None,
-         today: date | None = None, include_empty: bool = True,
-         lot_number: str | None = None, site: str | None = None) -> list[dict]:
-    """Component lots with stock on hand (Decimal), earliest expiry first; each with the
-    ``site`` that holds it; ``site=`` only that site's (None: every site, issue 20).
+#: A lot with its maintained exact totals (migration m021's ``lot_on_hand``, kept from
+#: m019's ``lot_stock_exact`` by triggers): decimal text, NULL when the lot has an amount
+#: SQL cannot add (then summed with Decimal from its records).
+_TOTALS = ("received", "consumed", "adjusted", "on_hand")
+_EXACT_SQL = f"""
+SELECT l.id, l.ingredient, l.lot_number, l.manufacturer, l.expires, l.potency_percent, l.unit,
+       l.created_by AS received_by, l.created_at AS received_at, l.site,
+       {', '.join(f'h.{c}' for c in _TOTALS)}
+FROM component_lots l JOIN lot_on_hand h ON h.component_lot_id = l.id"""
+_ROW_COLS = 10
+#: Lots that may have stock: exactly those with stock, plus the rare lots SQL cannot add
+#: (decided in Python).
+_MAY_HAVE_STOCK = "(h.on_hand_sign > 0 OR h.on_hand_sign IS NULL)"
 
-    ``expiring_within=N``: only lots whose expiry is at most N days after ``today``
-    (expired lots included). ``include_empty=False`` leaves out lots with nothing on hand.
-    """
-    today = today or store.today()
+
+def _reserved(store: StoreCore) -> dict[int, Decimal]:
+    """Stock reserved by planned batches not yet weighed from the lot, per lot (exact)."""
+    out: dict[int, Decimal] = {}
+    with localcontext() as ctx:
+        ctx.prec = EXACT_PREC
+        for r in store.rows(
+                "SELECT bc.component_lot_id AS lid, bc.planned_quantity AS q FROM batches b"
+                " JOIN batch_components bc ON bc.lot_id = b.lot_id WHERE b.status = 'planned'"
+                " AND NOT EXISTS (SELECT 1 FROM weighings w WHERE w.lot_id = bc.lot_id"
+                " AND w.component_lot_id = bc.component_lot_id)"):
+            out[r["lid"]] = out.get(r["lid"], Decimal(0)) + _dec(r["q"])
+    return out
+
+
+def _where(store: StoreCore, today: date, ingredient, expiring_within, lot_number,
+           include_empty, site) -> tuple[str, list]:
     where, params = [], []
     if ingredient is not None:
-        where.append("s.ingredient = ?")
+        where.append("l.ingredient = ?")
         params.append(ingredient)
     if lot_number is not None:
-        where.append("s.lot_number = ?")
+        where.append("l.lot_number = ?")
         params.append(lot_number)
     if site is not None and not store.only_site("component_lots", site):
         where.append("l.site || '' = ?")  # off the site index: the other filters' plan
         params.append(site)
     if expiring_within is not None:
-        where.append("s.expires <= ?")
+        where.append("l.expires <= ?")
         params.append(expiry_cutoff(today, expiring_within).isoformat())
-    sql = _LOT_SQL
     if not include_empty:
-        # skip used-up lots in SQL (lot_stock totals); the exact Decimal check follows
-        sql += " LEFT JOIN lot_stock ls ON ls.component_lot_id = l.id"
-        where.append("COALESCE(ls.received, 0) - COALESCE(ls.consumed, 0) > 0.000000001")
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY s.expires, s.ingredient, s.lot_number"
-    rows = store.rows(sql, params)
-    if len(rows) <= 50:
-        out = [_lot_out(store, r, today) for r in rows]
-    else:  # many lots: the same exact totals from three grouped queries
-        totals = _exact_totals(store)
-        totals["adjusted"] = adjustment_totals(store)
-        totals["held"] = held_lot_ids(store)
-        out = [_lot_out(store, r, today, totals) for r in rows]
-    if not include_empty:
-        out = [r for r in out if r["on_hand"] > 0]
+        where.append(_MAY_HAVE_STOCK)
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+#: The largest listing limit taken (more than any store holds; SQLite's LIMIT and the
+#: cursor's fetch size are C integers, so a 300-digit limit must be refused, not crash).
+MAX_LIMIT = 1_000_000_000
+
+
+def _check_limit(limit) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InputError(f"limit: {str(limit)[:40]!r} must be a whole number from 1 to "
+                         f"{MAX_LIMIT:,}", field="limit")
+
+
+def lots(store: StoreCore, ingredient: str | None = None, expiring_within: int | None = None,
+         today: date | None = None, include_empty: bool = True,
+         lot_number: str | None = None, limit: int | None = None,
+         site: str | None = None) -> list[dict]:
+    """Component lots with their stock, earliest expiry first (then ingredient, lot number);
+    each with the ``site`` that holds it; ``site=`` only that site's (None: every site,
+    issue 20).
+
+    Each lot is a dict of its record plus ``received``, ``consumed``, ``adjusted``,
+    ``on_hand``, ``reserved`` (by planned batches not yet weighed from it) and ``available``
+    (Decimal, in the lot's unit, mg or mL, exact), ``on_hold``, ``days_to_expiry`` and
+    ``expired`` (against ``today``, default the store's day).
+
+    ``expiring_within=N``: only lots whose expiry is at most N days after ``today`` (expired
+    lots included). ``include_empty=False`` leaves out lots with nothing on hand (exactly:
+    a lot with 0.000000001 mg is listed). ``limit``: at most that many lots (the
+    earliest-expiring), None for all; a bad limit is an :class:`InputError` naming ``limit``.
+
+    The totals come from ``lot_on_hand`` (migration m021: one row a lot, kept exact by
+    triggers from receipts, weighings and adjustments through m019's ``lot_stock_exact``),
+    so the cost does not grow with the records on file (issue 18); a lot with an amount SQL
+    cannot add exactly is summed with Decimal from its records.
+    """
+    today = today or store.today()
+    where, params = _where(store, today, ingredient, expiring_within, lot_number,
+                           include_empty, site)
+    if limit is not None:
+        _check_limit(limit)
+    sql = _EXACT_SQL + where + " ORDER BY l.expires, l.ingredient, l.lot_number"
+    reserved = _reserved(store)
+    held = held_lot_ids(store)
+    out: list[dict] = []
+    with store.database_errors():  # a damaged file: one StoreError line
+        cur = store.db.execute(sql, params)
+        cols = [c[0] for c in cur.description][:_ROW_COLS]
+        while limit is None or len(out) < limit:
+            batch = cur.fetchmany(min(limit or 500, 500))
+            if not batch:
+                break
+            for values in batch:
+                r = _from_totals(store, dict(zip(cols, values[:_ROW_COLS])),
+                                 values[_ROW_COLS:], today, reserved, held)
+                if include_empty or r["on_hand"] > 0:
+                    out.append(r)
+                    if limit is not None and len(out) == limit:
+                        break
+        cur.close()
     return out
+
+
+def _from_totals(store: StoreCore, row: dict, totals, today: date, reserved: dict,
+                 held: set) -> dict:
+    """A lot's exact stock from its maintained totals (or its records, when SQL could not
+    add them): no arithmetic but ``available`` (on hand less reserved, exact)."""
+    if totals[-1] is None:
+        return _lot_out(store, row, today)  # summed with Decimal from the records
+    received, consumed, adjusted, on_hand = (Decimal(t) for t in totals)
+    res = reserved.get(row["id"])
+    if res is None:
+        res, available = Decimal(0), on_hand
+    else:
+        with localcontext() as ctx:
+            ctx.prec = EXACT_PREC
+            available = on_hand - res
+    expires = date.fromisoformat(row["expires"])
+    row.update(potency_percent=_dec(row["potency_percent"]), received=received,
+               consumed=consumed, adjusted=adjusted, on_hand=on_hand,
+               on_hold=row["id"] in held, reserved=res, available=available,
+               days_to_expiry=(expires - today).days, expired=expires < today)
+    return row
+
+
+def count_lots(store: StoreCore, ingredient: str | None = None,
+               expiring_within: int | None = None, today: date | None = None,
+               include_empty: bool = True, site: str | None = None) -> int:
+    """How many lots :func:`lots` would list without a limit (exact: SQL counts by the
+    maintained sign of on hand; a lot SQL could not add is summed with Decimal)."""
+    today = today or store.today()
+    # the lot filters alone (component_lots' indexes); lot_on_hand joined only for the sign
+    where, params = _where(store, today, ingredient, expiring_within, None, True, site)
+    with store.database_errors():
+        if include_empty:
+            return store.db.execute("SELECT COUNT(*) FROM component_lots l" + where,
+                                    params).fetchone()[0]
+        if where:
+            base = ("FROM component_lots l JOIN lot_on_hand h ON h.component_lot_id = l.id"
+                    + where + " AND ")
+        else:  # every lot: lot_on_hand's sign index alone
+            base = "FROM lot_on_hand h WHERE "
+        count = store.db.execute(f"SELECT COUNT(*) {base}h.on_hand_sign > 0",
+                                 params).fetchone()[0]
+        rare = [r[0] for r in store.db.execute(
+            f"SELECT h.component_lot_id {base}h.on_hand_sign IS NULL", params).fetchall()]
+    return count + sum(lot(store, lid, today)["on_hand"] > 0 for lid in rare)
 
 
 def find_lot(store: StoreCore, ingredient: str, lot_number: str) -> dict:

@@ -1276,3 +1276,153 @@ CREATE INDEX dispensings_lot ON dispensings(lot_id);
 CREATE INDEX pending_outputs_lot ON pending_outputs(lot_id);
 {append_only('dispensings')}
 """)
+
+
+# ---------------------------------------------------------------- issue 18: exact stock sums
+
+#: The movement kinds m019 feeds into ``lot_stock_exact``: column prefix -> (table, amount
+#: column, signed). Every record that changes a component lot's stock is one of these. Frozen
+#: with m019 (a released migration's SQL never changes): a new kind gets its columns and
+#: triggers in a new migration (docs/store.md, "Exact stock totals").
+M019_KINDS = {"received": ("lot_receipts", "quantity", False),
+               "consumed": ("weighings", "consumed_quantity", False),
+               "adjusted": ("stock_adjustments", "quantity", True)}
+
+
+@migrations()
+def m019_exact_lot_stock(db):
+    """Exact stock on hand without summing history (issue 18): `lot_stock_exact` keeps each
+    component lot's received, consumed (weighed) and adjusted (issue 19's signed adjustments)
+    totals as whole numbers (each amount cut into 9-decimal chunks, see
+    `compounding/store/exact_sums.py`), kept by triggers on `component_lots`, `lot_receipts`,
+    `weighings` and `stock_adjustments`, and refused by triggers when they differ from the
+    exact sums of those records; an amount SQL cannot cut exactly is counted in `inexact`
+    (that lot is then summed with Decimal). `inventory list` reads one row a lot. Also
+    `batches_status_lot`, so the newest batches of one status come off an index."""
+    from .exact_sums import CHUNKS, total_sql
+
+    def values(lot: str, only: str | None = None) -> dict[str, str]:
+        out, inexact = {}, []
+        for kind, (table, column, signed) in M019_KINDS.items():
+            parts, bad = total_sql(table, column, lot, signed)
+            if only in (None, kind):
+                out.update({f"{kind}_{c}": p for c, p in zip(CHUNKS, parts)})
+            inexact.append(bad)
+        out["inexact"] = " + ".join(inexact)
+        return out
+
+    cols = list(values("0"))
+    col_defs = ",\n    ".join(f"{c} INTEGER NOT NULL" for c in cols)
+    derived = " OR ".join(f"NEW.{c} IS NOT {v}"
+                          for c, v in values("NEW.component_lot_id").items())
+    msg = ("lot_stock_exact is derived from lot_receipts, weighings and stock_adjustments; "
+           "it cannot be")
+
+    def refresh(kind: str) -> str:
+        return ", ".join(f"{c} = {v}" for c, v in values("NEW.component_lot_id", kind).items())
+
+    sql = [f"""
+CREATE TABLE lot_stock_exact (
+    component_lot_id INTEGER PRIMARY KEY REFERENCES component_lots(id),
+    {col_defs}
+);
+INSERT INTO lot_stock_exact (component_lot_id, {', '.join(cols)})
+SELECT id, {', '.join(values('component_lots.id').values())} FROM component_lots;
+CREATE TRIGGER lot_stock_exact_derived_insert BEFORE INSERT ON lot_stock_exact
+WHEN {derived}
+BEGIN SELECT RAISE(ABORT, '{msg} edited'); END;
+CREATE TRIGGER lot_stock_exact_derived_update BEFORE UPDATE ON lot_stock_exact
+WHEN NEW.component_lot_id IS NOT OLD.component_lot_id OR {derived}
+BEGIN SELECT RAISE(ABORT, '{msg} edited'); END;
+CREATE TRIGGER lot_stock_exact_no_delete BEFORE DELETE ON lot_stock_exact
+BEGIN SELECT RAISE(ABORT, '{msg} deleted'); END;
+CREATE TRIGGER component_lots_stock_exact AFTER INSERT ON component_lots
+BEGIN
+    INSERT INTO lot_stock_exact (component_lot_id, {', '.join(cols)})
+    VALUES (NEW.id, {', '.join(values('NEW.id').values())});
+END;
+CREATE INDEX batches_status_lot ON batches(status, lot_id);
+"""]
+    for kind, (table, _, _) in M019_KINDS.items():
+        when = " WHEN NEW.component_lot_id IS NOT NULL" if kind == "consumed" else ""
+        sql.append(f"""
+CREATE TRIGGER {table}_stock_exact AFTER INSERT ON {table}{when}
+BEGIN
+    UPDATE lot_stock_exact SET {refresh(kind)}
+    WHERE component_lot_id = NEW.component_lot_id;
+END;""")
+    db.executescript("\n".join(sql))
+
+
+# ---------------------------------------------------------------- issue 18: one on-hand total
+
+#: ``lot_on_hand``'s total columns: column -> the ``lot_stock_exact`` column prefixes it adds
+#: up, each with its sign. Frozen with m021.
+M021_TOTALS = {"received": (("received", 1),), "consumed": (("consumed", 1),),
+               "adjusted": (("adjusted", 1),),
+               "on_hand": (("received", 1), ("consumed", -1), ("adjusted", 1))}
+
+
+def m021_values(row: str) -> dict[str, str]:
+    """m021's SQL for each ``lot_on_hand`` column from the ``lot_stock_exact`` row ``row``
+    (``NEW`` or a table alias): each total's exact text and the sign of on hand, all NULL
+    when the lot has an amount SQL cannot add (``inexact``). Frozen with m021."""
+    from .exact_sums import CHUNKS, normal_sql
+    out, sign = {}, None
+    for col, terms in M021_TOTALS.items():
+        chunks = [" ".join(f"{'+' if k == 1 else '-'} {row}.{kind}_{c}" for kind, k in terms)
+                  .lstrip("+ ") for c in CHUNKS]
+        sign, text = normal_sql(*[f"({c})" for c in chunks])
+        out[col] = f"(CASE WHEN {row}.inexact = 0 THEN {text} END)"
+    out["on_hand_sign"] = f"(CASE WHEN {row}.inexact = 0 THEN {sign} END)"
+    return out
+
+
+@migrations()
+def m021_lot_on_hand(db):
+    """One normalised on-hand total per lot (issue 18): `lot_on_hand` holds each component
+    lot's received, consumed, adjusted and on-hand totals as exact decimal text and the sign
+    of on hand, worked out in SQL with integers only from `lot_stock_exact` (m019) by
+    triggers on it, so `inventory list` filters, counts and shows stock with no arithmetic
+    per lot. NULL for a lot with an amount m019 cannot add (`inexact`: that lot is summed
+    with Decimal from its records). Derived, never edited: triggers refuse any other value
+    and deletions."""
+    vals = m021_values("NEW")
+    cols = list(vals)
+    msg = "lot_on_hand is derived from lot_stock_exact; it cannot be"
+    x_vals = m021_values("x")
+    same = " AND ".join(f"NEW.{c} IS {v}" for c, v in x_vals.items())
+    derived = (f"NOT EXISTS (SELECT 1 FROM lot_stock_exact x WHERE "
+               f"x.component_lot_id = NEW.component_lot_id AND {same})")
+    db.executescript(f"""
+CREATE TABLE lot_on_hand (
+    component_lot_id INTEGER PRIMARY KEY REFERENCES component_lots(id),
+    received TEXT,
+    consumed TEXT,
+    adjusted TEXT,
+    on_hand TEXT,
+    on_hand_sign INTEGER CHECK (on_hand_sign IN (-1, 0, 1)),
+    CHECK ((on_hand IS NULL) = (on_hand_sign IS NULL))
+);
+INSERT INTO lot_on_hand (component_lot_id, {', '.join(cols)})
+SELECT x.component_lot_id, {', '.join(x_vals.values())} FROM lot_stock_exact x;
+CREATE INDEX lot_on_hand_sign ON lot_on_hand(on_hand_sign, component_lot_id);
+CREATE TRIGGER lot_on_hand_derived_insert BEFORE INSERT ON lot_on_hand
+WHEN {derived}
+BEGIN SELECT RAISE(ABORT, '{msg} edited'); END;
+CREATE TRIGGER lot_on_hand_derived_update BEFORE UPDATE ON lot_on_hand
+WHEN NEW.component_lot_id IS NOT OLD.component_lot_id OR {derived}
+BEGIN SELECT RAISE(ABORT, '{msg} edited'); END;
+CREATE TRIGGER lot_on_hand_no_delete BEFORE DELETE ON lot_on_hand
+BEGIN SELECT RAISE(ABORT, '{msg} deleted'); END;
+CREATE TRIGGER lot_stock_exact_on_hand_insert AFTER INSERT ON lot_stock_exact
+BEGIN
+    INSERT INTO lot_on_hand (component_lot_id, {', '.join(cols)})
+    VALUES (NEW.component_lot_id, {', '.join(vals.values())});
+END;
+CREATE TRIGGER lot_stock_exact_on_hand_update AFTER UPDATE ON lot_stock_exact
+BEGIN
+    UPDATE lot_on_hand SET {', '.join(f"{c} = {v}" for c, v in vals.items())}
+    WHERE component_lot_id = NEW.component_lot_id;
+END;
+""")

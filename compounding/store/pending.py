@@ -105,7 +105,10 @@ def begin(store: StoreCore, *, lot_id: str, target: str, output_path: str,
     quantity reserved, so two printers cannot both take the last capsules."""
     from .batches import batch_row
     from .dispensing import check_dispense
+    from .sites import own_batch
     with store.write():
+        own_batch(store, batch_row(store, lot_id),  # issue 20: before anything is printed
+                  "dispense from" if record.get("kind") == "dispensing" else "print a label of")
         milli = None
         if record.get("kind") == "dispensing":
             d = check_dispense(store, batch_row(store, lot_id),
@@ -113,7 +116,8 @@ def begin(store: StoreCore, *, lot_id: str, target: str, output_path: str,
                                prescriber=record.get("prescriber"),
                                directions=record.get("directions"),
                                quantity=record["dispensed_quantity"],
-                               fill=record.get("fill"))
+                               fill=record.get("fill"),
+                               fill_reprint=bool(record.get("fill_reprint")))
             milli = None if d["reprint"] else d["milli"]
         return store.insert("pending_outputs", {
             "lot_id": lot_id, "target": target, "output_path": str(output_path),

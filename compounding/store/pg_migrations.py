@@ -1142,6 +1142,209 @@ CREATE INDEX label_prints_site ON label_prints(site);
     return "\n".join(sql)
 
 
+
+# ---------------------------------------------------------------- m019 (issue 18)
+
+#: 10^27, 10^18, 10^9 and 10^36 as exact numeric literals (the chunk bases of
+#: :mod:`.exact_sums`).
+_E = {k: "1" + "0" * k for k in (9, 18, 27, 36)}
+
+
+def _exact_functions() -> str:
+    """``compounding_exact_amount(text, signed)``: the text is an amount m019 cuts into chunks
+    (``exact_sums.chunk_sql``'s rule: at most 8 integer digits and 36 decimals, a leading '-'
+    only when ``signed``); ``compounding_chunk(text, signed, k)``: its chunk ``k`` (0: the
+    integer part and decimals 1-9, 1: decimals 10-18, 2: 19-27, 3: 28-36; each carries the
+    amount's sign), 0 for any other text. PostgreSQL's numeric is exact, so the chunks are
+    whole-number quotients and remainders (``div``/``mod``, truncating toward zero as the
+    SQLite text cutting does)."""
+    return f"""
+CREATE FUNCTION compounding_exact_amount(q text, signed boolean) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $f$
+SELECT COALESCE(q ~ ((CASE WHEN signed THEN '^-?' ELSE '^' END)
+                     || '[0-9]{{0,8}}(\\.[0-9]{{0,36}})?$') AND q ~ '[0-9]', false)
+$f$;
+CREATE FUNCTION compounding_chunk(q text, signed boolean, k integer) RETURNS numeric
+LANGUAGE sql IMMUTABLE AS $f$
+SELECT CASE WHEN NOT compounding_exact_amount(q, signed) THEN 0::numeric
+            WHEN k = 0 THEN div(q::numeric * {_E[36]}, {_E[27]})
+            WHEN k = 1 THEN div(mod(q::numeric * {_E[36]}, {_E[27]}), {_E[18]})
+            WHEN k = 2 THEN div(mod(q::numeric * {_E[36]}, {_E[18]}), {_E[9]})
+            ELSE mod(q::numeric * {_E[36]}, {_E[9]}) END
+$f$;
+"""
+
+
+def _exact_values(lot: str, only: str | None = None) -> dict[str, str]:
+    """``migrations.m019_exact_lot_stock``'s ``values``: column -> SQL of its exact value
+    for component lot ``lot`` (an SQL expression), only ``only``'s columns and ``inexact``
+    when given."""
+    from .exact_sums import CHUNKS
+    from .migrations import M019_KINDS
+    out, inexact = {}, []
+    for kind, (table, column, signed) in M019_KINDS.items():
+        cond = f"FROM {table} WHERE component_lot_id = {lot}"
+        sig = "true" if signed else "false"
+        if only in (None, kind):
+            out.update({f"{kind}_{c}": f"(SELECT COALESCE(SUM(compounding_chunk({column}, "
+                        f"{sig}, {k})), 0) {cond})" for k, c in enumerate(CHUNKS)})
+        inexact.append(f"(SELECT COUNT(*) {cond} AND NOT compounding_exact_amount({column}, "
+                       f"{sig}))")
+    out["inexact"] = " + ".join(inexact)
+    return out
+
+
+def _m019() -> str:
+    """Exact stock sums (issue 18, mirroring ``migrations.m019_exact_lot_stock``): the same
+    ``lot_stock_exact`` columns holding the same whole numbers (each amount's chunks, summed),
+    kept by the same-named triggers, refusing edits with the same messages; TRUNCATE refused
+    too. ``batches_status_lot`` as on SQLite."""
+    from .migrations import M019_KINDS
+    cols = list(_exact_values("0"))
+    new_id = "NEW.component_lot_id"
+    derived = " OR ".join(f"NEW.{c} IS DISTINCT FROM {v}"
+                          for c, v in _exact_values(new_id).items())
+    msg = ("lot_stock_exact is derived from lot_receipts, weighings and stock_adjustments; "
+           "it cannot be")
+    sql = [_exact_functions(), f"""
+CREATE TABLE lot_stock_exact (
+    component_lot_id BIGINT PRIMARY KEY REFERENCES component_lots(id),
+    {", ".join(f"{c} BIGINT NOT NULL" for c in cols)}
+);
+INSERT INTO lot_stock_exact (component_lot_id, {', '.join(cols)})
+SELECT id, {', '.join(_exact_values('component_lots.id').values())} FROM component_lots;
+CREATE INDEX batches_status_lot ON batches(status, lot_id);
+""", guard("lot_stock_exact_derived_insert", "lot_stock_exact", "INSERT",
+           [(derived, f"{msg} edited")]),
+        guard("lot_stock_exact_derived_update", "lot_stock_exact", "UPDATE",
+              [(f"NEW.component_lot_id IS DISTINCT FROM OLD.component_lot_id OR {derived}",
+                f"{msg} edited")]),
+        guard("lot_stock_exact_no_delete", "lot_stock_exact", "DELETE",
+              [("true", f"{msg} deleted")], "OLD"),
+        f"""
+CREATE FUNCTION trg_lot_stock_exact_no_truncate() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'check_violation', MESSAGE = $m${msg} deleted$m$;
+END $f$;
+CREATE TRIGGER lot_stock_exact_no_truncate BEFORE TRUNCATE ON lot_stock_exact
+    FOR EACH STATEMENT EXECUTE FUNCTION trg_lot_stock_exact_no_truncate();
+CREATE FUNCTION trg_component_lots_stock_exact() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    INSERT INTO lot_stock_exact (component_lot_id, {', '.join(cols)})
+    VALUES (NEW.id, {', '.join(_exact_values('NEW.id').values())});
+    RETURN NEW;
+END $f$;
+CREATE TRIGGER component_lots_stock_exact AFTER INSERT ON component_lots FOR EACH ROW
+    EXECUTE FUNCTION trg_component_lots_stock_exact();
+"""]
+    _TRIGGERS.extend([("lot_stock_exact", "lot_stock_exact_no_truncate"),
+                      ("component_lots", "component_lots_stock_exact")])
+    for kind, (table, _, _) in M019_KINDS.items():
+        when = " WHEN (NEW.component_lot_id IS NOT NULL)" if kind == "consumed" else ""
+        sets = ", ".join(f"{c} = {v}" for c, v in _exact_values(new_id, kind).items())
+        _TRIGGERS.append((table, f"{table}_stock_exact"))
+        sql.append(f"""
+CREATE FUNCTION trg_{table}_stock_exact() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    UPDATE lot_stock_exact SET {sets}
+    WHERE component_lot_id = NEW.component_lot_id;
+    RETURN NEW;
+END $f$;
+CREATE TRIGGER {table}_stock_exact AFTER INSERT ON {table} FOR EACH ROW{when}
+    EXECUTE FUNCTION trg_{table}_stock_exact();
+""")
+    return "\n".join(sql)
+
+
+
+def _m021_values(row: str) -> dict[str, str]:
+    """``migrations.m021_values`` on PostgreSQL: numeric is exact, so each total is the
+    chunks placed back (``a9 * 10^27 + ... + a36``, times 10^-36) and written without
+    trailing zeros (``trim_scale``), the same text SQLite's integer arithmetic writes."""
+    from .exact_sums import CHUNKS
+    from .migrations import M021_TOTALS
+    out = {}
+    for col, terms in M021_TOTALS.items():
+        chunks = [" ".join(f"{'+' if k == 1 else '-'} {row}.{kind}_{c}::numeric"
+                           for kind, k in terms).lstrip("+ ") for c in CHUNKS]
+        out[col] = (f"(CASE WHEN {row}.inexact = 0 THEN compounding_chunks_text("
+                    f"{', '.join(chunks)}) END)")
+    on_hand = out["on_hand"].replace("compounding_chunks_text(", "compounding_chunks_sign(")
+    out["on_hand_sign"] = on_hand
+    return out
+
+
+def _m021() -> str:
+    """One normalised on-hand total per lot (issue 18, mirroring
+    ``migrations.m021_lot_on_hand``): the same ``lot_on_hand`` columns and text, the
+    same-named triggers and messages, TRUNCATE refused; the writer role may UPDATE only its
+    total columns (which the triggers write)."""
+    vals = _m021_values("NEW")
+    x_vals = _m021_values("x")
+    cols = list(vals)
+    msg = "lot_on_hand is derived from lot_stock_exact; it cannot be"
+    same = " AND ".join(f"NEW.{c} IS NOT DISTINCT FROM {v}" for c, v in x_vals.items())
+    derived = (f"NOT EXISTS (SELECT 1 FROM lot_stock_exact x WHERE "
+               f"x.component_lot_id = NEW.component_lot_id AND {same})")
+    places = "0." + "0" * 35 + "1"
+    _TRIGGERS.extend([("lot_on_hand", "lot_on_hand_no_truncate"),
+                      ("lot_stock_exact", "lot_stock_exact_on_hand_insert"),
+                      ("lot_stock_exact", "lot_stock_exact_on_hand_update")])
+    return f"""
+CREATE FUNCTION compounding_chunks_value(a9 numeric, a18 numeric, a27 numeric, a36 numeric)
+RETURNS numeric LANGUAGE sql IMMUTABLE AS $f$
+SELECT trim_scale((((a9 * {_E[9]} + a18) * {_E[9]} + a27) * {_E[9]} + a36) * {places})
+$f$;
+CREATE FUNCTION compounding_chunks_text(a9 numeric, a18 numeric, a27 numeric, a36 numeric)
+RETURNS text LANGUAGE sql IMMUTABLE AS $f$
+SELECT compounding_chunks_value(a9, a18, a27, a36)::text
+$f$;
+CREATE FUNCTION compounding_chunks_sign(a9 numeric, a18 numeric, a27 numeric, a36 numeric)
+RETURNS integer LANGUAGE sql IMMUTABLE AS $f$
+SELECT sign(compounding_chunks_value(a9, a18, a27, a36))::integer
+$f$;
+CREATE TABLE lot_on_hand (
+    component_lot_id BIGINT PRIMARY KEY REFERENCES component_lots(id),
+    received TEXT,
+    consumed TEXT,
+    adjusted TEXT,
+    on_hand TEXT,
+    on_hand_sign INTEGER CHECK (on_hand_sign IN (-1, 0, 1)),
+    CHECK ((on_hand IS NULL) = (on_hand_sign IS NULL))
+);
+INSERT INTO lot_on_hand (component_lot_id, {', '.join(cols)})
+SELECT x.component_lot_id, {', '.join(x_vals.values())} FROM lot_stock_exact x;
+CREATE INDEX lot_on_hand_sign ON lot_on_hand(on_hand_sign, component_lot_id);
+{guard("lot_on_hand_derived_insert", "lot_on_hand", "INSERT", [(derived, f"{msg} edited")])}
+{guard("lot_on_hand_derived_update", "lot_on_hand", "UPDATE", [(
+        f"NEW.component_lot_id IS DISTINCT FROM OLD.component_lot_id OR {derived}",
+        f"{msg} edited")])}
+{guard("lot_on_hand_no_delete", "lot_on_hand", "DELETE", [("true", f"{msg} deleted")], "OLD")}
+CREATE FUNCTION trg_lot_on_hand_no_truncate() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'check_violation', MESSAGE = $m${msg} deleted$m$;
+END $f$;
+CREATE TRIGGER lot_on_hand_no_truncate BEFORE TRUNCATE ON lot_on_hand
+    FOR EACH STATEMENT EXECUTE FUNCTION trg_lot_on_hand_no_truncate();
+CREATE FUNCTION trg_lot_stock_exact_on_hand_insert() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    INSERT INTO lot_on_hand (component_lot_id, {', '.join(cols)})
+    VALUES (NEW.component_lot_id, {', '.join(vals.values())});
+    RETURN NEW;
+END $f$;
+CREATE TRIGGER lot_stock_exact_on_hand_insert AFTER INSERT ON lot_stock_exact FOR EACH ROW
+    EXECUTE FUNCTION trg_lot_stock_exact_on_hand_insert();
+CREATE FUNCTION trg_lot_stock_exact_on_hand_update() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    UPDATE lot_on_hand SET {', '.join(f"{c} = {v}" for c, v in vals.items())}
+    WHERE component_lot_id = NEW.component_lot_id;
+    RETURN NEW;
+END $f$;
+CREATE TRIGGER lot_stock_exact_on_hand_update AFTER UPDATE ON lot_stock_exact FOR EACH ROW
+    EXECUTE FUNCTION trg_lot_stock_exact_on_hand_update();
+"""
+
+
 #: ``(name, SQL)`` of every PostgreSQL migration, in order; names as in :mod:`.migrations`.
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_records", _M001),
@@ -1160,6 +1363,8 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m020_sites", _m020()),
     # registered after m020 on SQLite (it landed later; sqlite-utils applies in order)
     ("m017_dispensings_and_pending_outputs", _m017()),
+    ("m019_exact_lot_stock", _m019()),
+    ("m021_lot_on_hand", _m021()),
 ]
 
 #: Tables whose columns the writer role may UPDATE (and only these columns): the mutable
@@ -1170,6 +1375,11 @@ UPDATABLE = {
     "api_tokens": TOKEN_MUTABLE,
     "lot_stock": ("received", "consumed"),
     "pending_outputs": ("label_print_id",),
+    # m019: the exact totals, written only by the triggers that keep them (checked by others)
+    "lot_stock_exact": tuple(f"{k}_{c}" for k in ("received", "consumed", "adjusted")
+                             for c in ("e9", "e18", "e27", "e36")) + ("inexact",),
+    # m021: the normalised totals, written only by the triggers that keep them
+    "lot_on_hand": ("received", "consumed", "adjusted", "on_hand", "on_hand_sign"),
 }
 
 #: Tables whose rows the writer role may DELETE: work queues, never records

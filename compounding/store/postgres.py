@@ -163,11 +163,14 @@ class Database:
         self.pg.close()
 
 
-def connect(path: str) -> Database:
+def connect(path: str, *, read_only: bool = False) -> Database:
     """Connect to the PostgreSQL database ``path`` (a ``postgresql://`` URL). The session
     uses UTC for stored stamps' sake and the machine's local UTC offset for the views' "today"
     (as SQLite's ``date('now', 'localtime')``); a write waits at most :data:`BUSY_TIMEOUT_S`
-    for the write lock. Raises :class:`StoreError` with one line (password redacted)."""
+    for the write lock. With ``read_only`` (a command that only reads, issue 12 part 6) the
+    session is ``default_transaction_read_only``: the server itself refuses any write, DDL
+    included, so a read command never creates or changes anything. Raises
+    :class:`StoreError` with one line (password redacted)."""
     check_url(path)
     offset = datetime.now().astimezone().utcoffset()
     minutes = int(offset.total_seconds() // 60) if offset else 0
@@ -183,6 +186,8 @@ def connect(path: str) -> Database:
         pg.adapters.register_loader("bool", _BoolLoader)
         pg.execute(f"SET lock_timeout = '{BUSY_TIMEOUT_S}s'")
         pg.execute(f"SET TIME ZONE INTERVAL '{tz}' HOUR TO MINUTE")
+        if read_only:
+            pg.execute("SET default_transaction_read_only = on")
         return Database(pg, path)
     except psycopg.Error as exc:
         pg.close()
@@ -191,6 +196,12 @@ def connect(path: str) -> Database:
 
 def finish_open(db: Database, path: str) -> None:
     """Nothing more to set after the schema check (SQLite turns on WAL here)."""
+
+
+def writable(path: str) -> bool:
+    """False: a read command never applies migrations on the server (the owner role runs
+    ``db migrate``, docs/deploy.md); the SQLite backend answers from the file's mode."""
+    return False
 
 
 # ---------------------------------------------------------------- migrations
@@ -252,14 +263,52 @@ def _apply(db: Database) -> None:
         db.pg.execute(grants(WRITER_ROLE, READER_ROLE))
 
 
+def renew_grants(db: Database) -> bool:
+    """Grant the group roles their privileges again (:func:`.pg_migrations.grants`: what
+    the migrations grant; a role created after the migrations ran, or a privilege a DBA
+    changed by hand, is set right), in one transaction. False, and nothing changed, when
+    ``compounding_writer`` does not exist or this role may not grant (not the owner)."""
+    from .pg_migrations import grants
+    if not db.pg.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
+                         [WRITER_ROLE]).fetchone():
+        return False
+    try:
+        with db.pg.transaction():
+            db.pg.execute(grants(WRITER_ROLE, READER_ROLE))
+    except pg_errors.InsufficientPrivilege:
+        return False
+    return True
+
+
 # ---------------------------------------------------------------- transactions
 
-def begin_immediate(db: Database, path: str) -> None:
+#: Seconds a write waits for another writer before saying so (as :mod:`.sqlite`).
+WAIT_NOTICE_S = 2
+
+
+def begin_immediate(db: Database, path: str, on_wait=None) -> None:
     """Start a write transaction holding the store's write lock from the start (the advisory
-    lock :data:`WRITE_LOCK_KEY`; see the module docstring). Waiting longer than
-    :data:`BUSY_TIMEOUT_S` is one :class:`StoreError` line."""
+    lock :data:`WRITE_LOCK_KEY`; see the module docstring). When another writer still holds
+    it after :data:`WAIT_NOTICE_S` seconds, ``on_wait(message)`` is called ("waiting for
+    another process to finish writing URL, up to 60 s", password redacted) and the wait goes
+    on, to :data:`BUSY_TIMEOUT_S` in all. Waiting longer is one :class:`StoreError` line."""
+    import time
     try:
         db.pg.execute("BEGIN")
+        if on_wait is not None:
+            deadline = time.monotonic() + WAIT_NOTICE_S
+            while not db.pg.execute("SELECT pg_try_advisory_xact_lock(%s)",
+                                    [WRITE_LOCK_KEY]).fetchone()[0]:
+                if time.monotonic() >= deadline:
+                    on_wait(f"waiting for another process to finish writing "
+                            f"{redact(path)}, up to {BUSY_TIMEOUT_S} s")
+                    db.pg.execute(f"SET LOCAL lock_timeout = "
+                                  f"'{BUSY_TIMEOUT_S - WAIT_NOTICE_S}s'")
+                    db.pg.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK_KEY])
+                    db.pg.execute(f"SET LOCAL lock_timeout = '{BUSY_TIMEOUT_S}s'")
+                    break
+                time.sleep(0.05)
+            return
         db.pg.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK_KEY])
     except psycopg.Error as exc:
         rollback(db)
@@ -528,3 +577,5 @@ def error_text(path: str, exc: Exception) -> str:
     if isinstance(exc, psycopg.OperationalError):
         return f"database {where}: the server is unreachable or closed the connection ({msg})"
     return f"database {where}: {msg}"
+
+

@@ -22,6 +22,7 @@ from .schema_records import RECORDS_TABLES  # issue 12
 from .schema_shelf import SHELF_TABLES, SHELF_VIEWS  # issue 19
 from .schema_sites import SITE_COLUMNS, lot_id_section  # issue 20
 from .schema_calibrations import CALIBRATION_TABLES  # issue 11
+from .schema_exact import EXACT_TABLES  # issue 18
 
 TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "component_lots": (
@@ -401,6 +402,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     **SHELF_TABLES,
     **CALIBRATION_TABLES,
     **RECORDS_TABLES,
+    **EXACT_TABLES,
     "_sqlite_migrations": (
         "Which schema migrations have been applied (managed by sqlite-utils).",
         {

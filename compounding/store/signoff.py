@@ -28,6 +28,7 @@ from .approvals import approval_state, require_approved
 from .batches import batch_row, batch_steps, component_label, update_batch
 from .core import StoreCore, canonical, need_text, sha256
 from .signatures import person_time, short_sha256, sign, verifications
+from .sites import own_batch
 from .users import authenticate, need_pharmacist, refuse
 
 OPEN_FOR_VERIFY = ("planned", "compounded")
@@ -184,12 +185,19 @@ def checklist(store: StoreCore, lot_id: str, verifier: dict) -> list[Check]:
         bud = compute_bud(formula, compounded, batch["storage"], expiries,
                           stored.get("policy", "usp795"), filler=order.get("filler"),
                           base=order.get("base"))
-        ok = bud.bud.isoformat() == batch["bud"]
-        checks.append(Check("bud", ok,
+        same = bud.bud.isoformat() == batch["bud"]
+        # a batch past its beyond-use date is not verified (issue 15 attack: a batch planned
+        # and left for months was weighed and verified after its BUD); the BUD day itself is
+        # still in date (USP <795> (2023) 10.3: the BUD is the last day of use)
+        today = store.today()
+        passed = today > date.fromisoformat(batch["bud"])
+        checks.append(Check("bud", same and not passed,
                             f"BUD recomputed from the lots used: {format_date(bud.bud)}"
-                            + ("" if ok else f", but the record says "
+                            + ("" if same else f", but the record says "
                                f"{format_date(batch['bud'])}")
-                            + f" ({bud.binding.as_json().get('kind', '')})"))
+                            + f" ({bud.binding.as_json().get('kind', '')})"
+                            + (f"; it has passed (today is {format_date(today)}): reject "
+                               "the batch" if passed else "")))
     else:
         checks.append(Check("bud", False, "BUD cannot be checked until every step is weighed"))
 
@@ -203,9 +211,16 @@ def checklist(store: StoreCore, lot_id: str, verifier: dict) -> list[Check]:
     return checks
 
 
-def _batch_for_signoff(store: StoreCore, lot_id: str) -> tuple[str, dict]:
+def _batch_for_signoff(store: StoreCore, lot_id: str,
+                       act: str | None = None) -> tuple[str, dict]:
+    """The checked lot ID and its batch; with ``act``, refused unless the batch is this
+    site's (issue 20: :func:`.sites.own_batch`; a hold stays possible from any site: it
+    only stops a batch from being used)."""
     lot_id = lotid.validate_lot_id(lot_id)
-    return lot_id, batch_row(store, lot_id)
+    batch = batch_row(store, lot_id)
+    if act is not None:
+        own_batch(store, batch, act)
+    return lot_id, batch
 
 
 def _independent(store: StoreCore, user: dict, lot_id: str, batch: dict, what: str) -> None:
@@ -219,7 +234,7 @@ def _independent(store: StoreCore, user: dict, lot_id: str, batch: dict, what: s
 
 def verify_batch(store: StoreCore, lot_id: str, *, by: str, passphrase: str) -> dict:
     """Run the checklist, record every result and the pharmacist's signature of it."""
-    lot_id, batch = _batch_for_signoff(store, lot_id)
+    lot_id, batch = _batch_for_signoff(store, lot_id, "verify")
     what = f"verify batch {lot_id}"
     user = authenticate(store, by, passphrase, what)
     need_pharmacist(store, user, what, lot_id)
@@ -296,7 +311,7 @@ def _signed_status(store: StoreCore, user: dict, lot_id: str, meaning: str, old:
 def release_batch(store: StoreCore, lot_id: str, *, by: str, passphrase: str,
                   reason: str | None = None, warn_days: int = 7) -> dict:
     """Release a verified batch (also from a hold: then ``reason`` says why the hold ends)."""
-    lot_id, batch = _batch_for_signoff(store, lot_id)
+    lot_id, batch = _batch_for_signoff(store, lot_id, "release")
     what = f"release batch {lot_id}"
     user = authenticate(store, by, passphrase, what)
     need_pharmacist(store, user, what, lot_id)
@@ -354,7 +369,7 @@ def release_batch(store: StoreCore, lot_id: str, *, by: str, passphrase: str,
 def reject_batch(store: StoreCore, lot_id: str, *, by: str, passphrase: str, reason: str) -> dict:
     """Reject a batch for good (a pharmacist, with a reason). A released batch is put on
     hold first."""
-    lot_id, batch = _batch_for_signoff(store, lot_id)
+    lot_id, batch = _batch_for_signoff(store, lot_id, "reject")
     reason = need_text(reason, "reason").strip()
     what = f"reject batch {lot_id}"
     user = authenticate(store, by, passphrase, what)
@@ -407,7 +422,7 @@ def lift_hold(store: StoreCore, lot_id: str, *, by: str, passphrase: str, reason
     """End the hold of a batch that was put on hold before release: it returns to planned or
     compounded (a pharmacist, with a reason). A batch held after release is released again
     with :func:`release_batch`."""
-    lot_id, batch = _batch_for_signoff(store, lot_id)
+    lot_id, batch = _batch_for_signoff(store, lot_id, "lift the hold on")
     reason = need_text(reason, "reason").strip()
     what = f"lift the hold on batch {lot_id}"
     user = authenticate(store, by, passphrase, what)

@@ -9,6 +9,7 @@ site; a recall searches every site and names the site of each batch and patient.
 
 from __future__ import annotations
 
+from ..errors import RefusedError
 from ..sites import DEFAULT_SITE
 from .core import StoreCore
 
@@ -32,3 +33,39 @@ def multi_site(store: StoreCore, sites) -> bool:
     default, or any of ``sites`` is not the default (a single-site pharmacy never sees a
     SITE column)."""
     return store.site != DEFAULT_SITE or any(s != DEFAULT_SITE for s in sites)
+
+
+def own_batch(store: StoreCore, batch: dict, act: str) -> None:
+    """Refuse (:class:`RefusedError`, one line) acting on ``batch`` (a ``batches`` row) from
+    another site than the one that made it: batches belong to a site (issue 20), and only
+    that site weighs, verifies, releases, rejects, holds, prints and dispenses them. ``act``
+    is the verb phrase the refusal names (``release``, ``print a label of``)."""
+    if batch["site"] != store.site:
+        raise RefusedError(f"batch {batch['lot_id']} belongs to site {batch['site']}; this "
+                           f"site ({store.site}) cannot {act} it (each site acts on its own "
+                           "batches; recall lookups search every site)")
+
+
+def own_lot(store: StoreCore, lot: dict, act: str) -> None:
+    """Refuse (:class:`RefusedError`, one line) acting on the component lot ``lot`` (a
+    ``component_lots`` row) from another site than the one whose stock it is (issue 20:
+    stock belongs to a site; adjustments, counts and write-offs are that site's)."""
+    if lot["site"] != store.site:
+        raise RefusedError(f"lot {lot['lot_number']} of {lot['ingredient']} is stock of site "
+                           f"{lot['site']}; this site ({store.site}) cannot {act} it (each "
+                           "site keeps its own stock)")
+
+
+def batch_site_filter(store: StoreCore, site: str | None,
+                      lot_col: str) -> tuple[list[str], list]:
+    """SQL conditions (and their parameters) keeping the rows whose batch lot ID in
+    ``lot_col`` (qualified with its table's alias: ``s.lot_id``; a bare ``lot_id`` would
+    name the subquery's own column) belongs to ``site``: none for ``site=None`` (every site) or a store holding
+    one site only (the plan stays the single-site one); else the batch's site checked by
+    its primary key (one look-up a row)."""
+    if "." not in lot_col:
+        raise ValueError(f"lot_col {lot_col!r}: qualify it with the table's alias")
+    if site is None or store.only_site("batches", site):
+        return [], []
+    return ([f"EXISTS (SELECT 1 FROM batches sb WHERE sb.lot_id = {lot_col} "
+             "AND sb.site = ?)"], [site])

@@ -26,6 +26,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from ..errors import RefusedError, StoreError
+from .sqlite_scripts import StoreDatabase, split_statements  # noqa: F401 (re-exported)
 
 #: Seconds a command waits for another process's write to finish before giving up.
 BUSY_TIMEOUT_S = 60
@@ -37,24 +38,34 @@ IntegrityError = sqlite3.IntegrityError
 DatabaseError = sqlite3.DatabaseError
 
 
-def connect(path: str) -> Database:
+def connect(path: str, *, read_only: bool = False) -> Database:
     """Open the SQLite file ``path`` (``":memory:"`` for a scratch database) for the store.
 
     Checks the location first (a missing or read-only directory, a directory, an unreadable
-    file are refused by name, and the file is left untouched), then connects with the busy
-    timeout, checks the file is a database, switches to WAL (not in memory) and turns on
-    foreign keys. Raises :class:`StoreError` with one line.
+    file are refused by name, and the file is left untouched) and the file's header (a
+    truncated or foreign file is refused before SQLite touches it, :func:`check_header`),
+    then connects with the busy timeout and checks the file is a database. With
+    ``read_only`` the file must exist and is opened with ``mode=ro`` (a read-only file or
+    folder works; nothing is created, not even the ``-wal``/``-shm`` files when the folder is
+    read-only: the file is then opened ``immutable``). Raises :class:`StoreError` with one
+    line.
     """
     memory = path == ":memory:"
     if not memory:
-        check_location(Path(path))
+        check_location(Path(path), read_only=read_only)
+        check_header(Path(path), required=read_only)
     try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        if read_only:
+            conn = _connect_read_only(Path(path))
+        else:
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(error_text(path, exc)) from None
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-        db = Database(conn, execute_plugins=False)
+        db = StoreDatabase(conn, execute_plugins=False)
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return db
     except sqlite3.DatabaseError as exc:
@@ -65,10 +76,112 @@ def connect(path: str) -> Database:
         raise
 
 
+def _uri(path: Path, **params) -> str:
+    from urllib.parse import quote
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return f"file:{quote(os.path.abspath(path))}?{query}"
+
+
+def _connect_read_only(path: Path):
+    """``mode=ro``; when the folder cannot take the ``-shm`` file and there is no ``-wal``
+    (so no writer is at work), ``immutable=1`` as well (SQLite then takes no locks)."""
+    folder_writable = os.access(path.parent if str(path.parent) else ".", os.W_OK)
+    wal = Path(f"{path}-wal")
+    if not folder_writable and not wal.exists():
+        return sqlite3.connect(_uri(path, mode="ro", immutable=1), uri=True,
+                               timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    conn = sqlite3.connect(_uri(path, mode="ro"), uri=True, timeout=BUSY_TIMEOUT_S,
+                           check_same_thread=False)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if wal.exists() or "unable to open" not in str(exc):
+            raise
+        return sqlite3.connect(_uri(path, mode="ro", immutable=1), uri=True,
+                               timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    return conn
+
+
+#: The first 16 bytes of every SQLite 3 database file (https://sqlite.org/fileformat.html).
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_header(path: Path, *, required: bool = False) -> None:
+    """Refuse, before SQLite opens it, a file that is not a whole SQLite database: not the
+    SQLite magic, or shorter than the size its own header states (a truncated copy).
+    SQLite file format, section 1.3: page size at offset 16 (1 = 65536), the in-header
+    database size in pages at 28, valid when the "version-valid-for" number at 92 equals
+    the change counter at 24. An empty or missing file is a new database, unless
+    ``required`` (a read command). Raises :class:`StoreError`; the file is not changed."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        if required:
+            raise StoreError(f"no database at {path}; a command that only reads never "
+                             "creates one (check --db or $COMPOUNDING_DB)") from None
+        return
+    except OSError as exc:
+        raise StoreError(f"database {path}: {exc.strerror}") from None
+    if size == 0:
+        if required:
+            raise StoreError(f"database {path} is empty (0 bytes), not a compounding "
+                             "database; it was not changed")
+        return
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(100)
+    except OSError as exc:
+        raise StoreError(f"database {path}: {exc.strerror}") from None
+    if not head.startswith(SQLITE_MAGIC[:len(head)]) or len(head) < len(SQLITE_MAGIC):
+        raise StoreError(f"database {path} is not an SQLite file (it does not start with "
+                         "the SQLite header); it was not changed")
+    if len(head) < 100:
+        raise StoreError(f"database {path} is truncated ({size} bytes, shorter than the "
+                         "100-byte header); it was not changed")
+    page = int.from_bytes(head[16:18], "big")
+    page = 65536 if page == 1 else page
+    pages = int.from_bytes(head[28:32], "big")
+    valid = head[24:28] == head[92:96]
+    if page < 512 or page & (page - 1):
+        raise StoreError(f"database {path} is corrupt (page size {page} in its header); "
+                         "it was not changed")
+    if ((valid and pages and size < pages * page) or size % page) \
+            and not _being_written(path, head, size):
+        raise StoreError(f"database {path} is truncated or damaged ({size:,} bytes; its "
+                         f"header says {pages:,} pages of {page:,} bytes = "
+                         f"{pages * page:,} bytes); it was not changed; restore it from a "
+                         "backup (compounding db backup)")
+
+
+def _being_written(path: Path, head: bytes, size: int) -> bool:
+    """True when the header and the size may disagree because another process is writing:
+    a ``-wal`` or ``-journal`` file is there (a checkpoint writes page 1, with the new page
+    count, before the pages that extend the file), or a second look finds the header or the
+    size changed. SQLite itself then reads the file under its locks."""
+    import time
+    for _ in range(2):
+        if any(os.path.exists(f"{path}{suffix}") for suffix in ("-wal", "-journal")):
+            return True
+        time.sleep(0.05)
+        try:
+            with open(path, "rb") as fh:
+                again = fh.read(100)
+            if again != head or path.stat().st_size != size:
+                return True
+        except OSError:
+            return False
+    return False
+
+
 def registered_migrations(migration_set) -> list:
     """Every migration of ``migration_set`` (a ``sqlite_utils.Migrations``), in order: those
     pending on an empty database (its public API, not its private list)."""
-    scratch = Database(memory=True)
+    # execute_plugins=False as for the store's own connection: sqlite-utils would otherwise
+    # scan every installed distribution's entry points for plugins (importlib.metadata), a
+    # fixed cost on every command that opens the store, for plugins this project never uses
+    # (issue 18: the fixed cost of a print)
+    scratch = Database(memory=True, execute_plugins=False)
     try:
         return migration_set.pending(scratch)
     finally:
@@ -129,18 +242,45 @@ def finish_open(db: Database, path: str) -> None:
     db.conn.execute("PRAGMA foreign_keys = ON")
 
 
-def begin_immediate(db: Database, path: str) -> None:
+#: Seconds a write waits for another process's lock before saying so.
+WAIT_NOTICE_S = 2
+
+
+def begin_immediate(db: Database, path: str, on_wait=None) -> None:
     """Start a transaction holding SQLite's write lock from the start.
 
     ``sqlite_utils``' ``db.atomic()`` starts a *deferred* transaction: two processes that
     both read and then write inside one can fail at once with "database is locked"
     (SQLITE_BUSY_SNAPSHOT is not retried by the busy handler). ``BEGIN IMMEDIATE`` takes the
-    lock up front and waits on the busy timeout instead.
+    lock up front and waits on the busy timeout instead. When the lock is still held by
+    another process after :data:`WAIT_NOTICE_S` seconds, ``on_wait(message)`` is called
+    ("waiting for another process to finish writing PATH, up to 60 s") and the wait goes on
+    to :data:`BUSY_TIMEOUT_S` in all; then one :class:`StoreError` line.
     """
+    conn = db.conn
+    if on_wait is None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(error_text(path, exc)) from None
+        return
     try:
-        db.conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        raise StoreError(error_text(path, exc)) from None
+        conn.execute(f"PRAGMA busy_timeout = {WAIT_NOTICE_S * 1000}")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise StoreError(error_text(path, exc)) from None
+        on_wait(f"waiting for another process to finish writing {path}, up to "
+                f"{BUSY_TIMEOUT_S} s")
+        conn.execute(f"PRAGMA busy_timeout = {(BUSY_TIMEOUT_S - WAIT_NOTICE_S) * 1000}")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(error_text(path, exc)) from None
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
 
 
 def commit(db: Database) -> None:
@@ -295,9 +435,19 @@ def columns(conn, name: str) -> list[tuple[str, str]]:
     return [(r[1], r[2] or "") for r in conn.execute(f"PRAGMA table_xinfo('{name}')")]
 
 
-def check_location(path: Path) -> None:
+def check_location(path: Path, *, read_only: bool = False) -> None:
     """Refuse, by name, a database path that cannot work: a directory, a missing or
-    read-only directory, an unreadable or read-only file (WAL needs write access)."""
+    read-only directory, an unreadable or read-only file (WAL needs write access). With
+    ``read_only`` (a command that only reads) the file must exist and be readable; the
+    file and its folder may be read-only. A name the system cannot take (too long, a
+    component that is not a folder...) is one line naming it (OSError)."""
+    try:
+        _check_location(path, read_only=read_only)
+    except OSError as exc:
+        raise StoreError(f"database {path}: {exc.strerror or exc}") from None
+
+
+def _check_location(path: Path, *, read_only: bool) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise StoreError(f"database {path} is a directory, not a file")
@@ -305,14 +455,34 @@ def check_location(path: Path) -> None:
         raise StoreError(f"database directory {parent} does not exist")
     if not parent.is_dir():
         raise StoreError(f"database directory {parent} is not a directory")
+    if path.is_symlink() and not path.exists():
+        raise StoreError(f"database {path} is a link to {os.readlink(path)}, which does not "
+                         "exist; nothing was created")
+    if path.exists() and not path.is_file():
+        raise StoreError(f"database {path} is not a regular file (a device, FIFO or "
+                         "socket); it was not changed")
+    if read_only:
+        if not path.exists():
+            raise StoreError(f"no database at {path}; a command that only reads never "
+                             "creates one (check --db or $COMPOUNDING_DB)")
+        if not os.access(path, os.R_OK):
+            raise StoreError(f"database {path} is not readable")
+        return
     if path.exists():
         if not os.access(path, os.R_OK):
             raise StoreError(f"database {path} is not readable")
         if not os.access(path, os.W_OK) or not os.access(parent, os.W_OK):
             raise StoreError(f"database {path} is read-only (the file or its directory); "
-                             "it needs write access for its journal")
+                             "this command writes, so it needs write access (commands that "
+                             "only read work on a read-only database)")
     elif not os.access(parent, os.W_OK):
         raise StoreError(f"cannot create database {path}: directory {parent} is read-only")
+
+
+def writable(path: str) -> bool:
+    """True when the file ``path`` and its folder can be written (a migration can run)."""
+    p = Path(path)
+    return os.access(p, os.W_OK) and os.access(p.parent if str(p.parent) else ".", os.W_OK)
 
 
 def error_text(path: str, exc: Exception) -> str:
@@ -343,6 +513,13 @@ def load_order(db) -> list[str]:
                                         "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
     parents = {n: {r[2] for r in conn.execute(f"PRAGMA foreign_key_list({_q(n)})")} - {n}
                for n in names}
+    return parents_first(names, parents)
+
+
+def parents_first(names: list[str], parents: dict[str, set[str]]) -> list[str]:
+    """``names`` ordered so that each table comes after the tables its foreign keys
+    reference (``parents``: table -> referenced tables); a cycle is broken where it is met.
+    Shared by both backends' ``load_order``."""
     order: list[str] = []
     placed: set[str] = set()
 

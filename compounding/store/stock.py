@@ -24,6 +24,7 @@ from ..errors import InputError, RefusedError
 from . import inventory
 from .core import StoreCore, need_text
 from .lot_holds import identify_lot
+from .sites import own_lot
 from .migrations import ADJUSTMENT_REASONS
 from .signatures import person_time
 from .users import acting, authenticate, need_pharmacist
@@ -114,6 +115,7 @@ def adjust(store: StoreCore, lot_number: str, *, amount, reason: str, by: str,
     if reason == "other" and not note:
         raise InputError("--note: say what happened when the reason is 'other'")
     lot = identify_lot(store, lot_number, ingredient)
+    own_lot(store, lot, "adjust the stock of")  # issue 20
     qty = _parse_signed(amount, "amount")
     want = "mass" if lot["unit"] == "mg" else "volume"
     if qty.dim != want:
@@ -137,9 +139,11 @@ def adjust(store: StoreCore, lot_number: str, *, amount, reason: str, by: str,
 
 
 def expired_with_stock(store: StoreCore, today: date | None = None) -> list[dict]:
-    """Every expired component lot with stock on hand (exact), earliest expiry first."""
+    """Every expired component lot with stock on hand (exact) at the store's site (issue
+    20: another site's stock is that site's to write off), earliest expiry first."""
     today = today or store.today()
-    return [x for x in inventory.lots(store, include_empty=False, today=today)
+    return [x for x in inventory.lots(store, include_empty=False, today=today,
+                                      site=store.site)
             if x["expired"]]
 
 
@@ -171,6 +175,7 @@ def record_count(store: StoreCore, lot_number: str, *, counted, by: str,
     non-negative amount), the book figure at that moment and the variance (counted - book).
     Any active user counts; a pharmacist reconciles (:func:`reconcile_count`)."""
     lot = identify_lot(store, lot_number, ingredient)
+    own_lot(store, lot, "count")  # issue 20
     qty = u.parse(counted, {u.MASS, u.VOLUME}, field="counted", positive=False)
     want = "mass" if lot["unit"] == "mg" else "volume"
     if qty.dim != want:
@@ -196,7 +201,8 @@ def record_count(store: StoreCore, lot_number: str, *, counted, by: str,
 
 def count_out(store: StoreCore, count_id: int) -> dict:
     """One count with its lot and, once reconciled, the adjustment (Decimals in lot unit)."""
-    row = store.one("SELECT c.*, l.ingredient, l.lot_number, l.unit FROM stock_counts c "
+    row = store.one("SELECT c.*, l.ingredient, l.lot_number, l.unit, l.site "
+                    "FROM stock_counts c "
                     "JOIN component_lots l ON l.id = c.component_lot_id WHERE c.id = ?",
                     [count_id])
     if row is None:
@@ -212,6 +218,7 @@ def reconcile_count(store: StoreCore, count_id: int, *, by: str, passphrase: str
     """Turn a count's variance into an adjustment (reason ``count``), signed by a pharmacist.
     Refused when the count is reconciled already or has no variance."""
     c = count_out(store, count_id)
+    own_lot(store, c, f"reconcile stock count {count_id} of")  # issue 20
     what = f"reconcile stock count {count_id}"
     user = authenticate(store, by, passphrase, what)
     need_pharmacist(store, user, what)

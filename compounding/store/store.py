@@ -69,11 +69,20 @@ class Store(StoreCore):
 
     def lots(self, ingredient: str | None = None, expiring_within: int | None = None,
              today: date | None = None, include_empty: bool = True,
-             lot_number: str | None = None, site: str | None = None) -> list[dict]:
+             lot_number: str | None = None, limit: int | None = None,
+             site: str | None = None) -> list[dict]:
         """Component lots with stock on hand (see :func:`.inventory.lots`)."""
         return inventory.lots(self, ingredient=ingredient, expiring_within=expiring_within,
                               today=today, include_empty=include_empty,
-                              lot_number=lot_number, site=site)
+                              lot_number=lot_number, limit=limit, site=site)
+
+    def count_lots(self, ingredient: str | None = None, expiring_within: int | None = None,
+                   today: date | None = None, include_empty: bool = True,
+                   site: str | None = None) -> int:
+        """How many lots :meth:`lots` lists without a limit."""
+        return inventory.count_lots(self, ingredient=ingredient,
+                                    expiring_within=expiring_within, today=today,
+                                    include_empty=include_empty, site=site)
 
     def find_lot(self, ingredient: str, lot_number: str) -> dict:
         """The lot ``lot_number`` of ``ingredient`` (see :func:`.inventory.find_lot`)."""

@@ -119,7 +119,13 @@ def list_users(store: StoreCore) -> list[dict]:
 
 
 def require_user(store: StoreCore, name: str) -> dict:
-    name = need_text(name, "by").strip()
+    """The user ``name``, or :class:`RefusedError`. The name goes through the one normaliser
+    first (:func:`compounding.text.normalize`, an identifier, as the CLI's ``--by``): a name
+    of control characters from any door (the bench's sign-in form sent NUL) is refused with
+    one line, instead of reaching the audit log, whose CHECK refused it (a 500)."""
+    from ..text import normalize
+    need_text(name, "by")
+    name = normalize(name, "by", kind="identifier")
     user = get_user(store, name)
     if user is None:
         raise RefusedError(f"no user {name!r}; a pharmacist adds users with "

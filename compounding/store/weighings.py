@@ -23,6 +23,7 @@ from .batches import (batch_components, batch_row, batch_steps, bud_json, compon
                       update_batch, weighings)
 from .core import StoreCore, canonical
 from .lot_holds import refuse_if_held
+from .sites import own_batch
 from .users import acting
 
 #: A batch takes weighings while planned or compounded (not once released, rejected or held).
@@ -82,6 +83,7 @@ def record_weighing(store: StoreCore, lot_id: str, *, amount, by: str,
     reweigh_reason = (reweigh_reason or "").strip() or None
     with store.write():
         batch = batch_row(store, lot_id)
+        own_batch(store, batch, "record a weighing for")  # issue 20
         if batch["status"] not in OPEN_STATUSES:
             raise RefusedError(f"batch {lot_id} is {batch['status']}; weighings can no longer "
                                "be recorded")
@@ -159,6 +161,11 @@ def record_weighing(store: StoreCore, lot_id: str, *, amount, by: str,
                     lot_id=lot_id, records=[store.ref("weighings", wid)])
         old_bud = batch["bud"]
         bud = _recompute_bud(store, lot_id, batch, formula, by)
+        # nothing is weighed into a batch past its beyond-use date, as recomputed with this
+        # weighing's lot (issue 15 attack: a batch planned and left for months was weighed
+        # after its BUD); raising here rolls the weighing back. The BUD day is in date.
+        from ..bud import check_in_date
+        check_in_date(bud.bud, today, lot_id=lot_id, action="weighing")
         weighed.add(s["step"])
         complete = all(x["step"] in weighed for x in steps)
         if complete and batch["status"] == "planned":

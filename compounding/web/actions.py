@@ -26,23 +26,77 @@ def _opt(text) -> str | None:
     return text or None
 
 
+#: The CLI's parameter type of each typed text field (``compounding.cli.params``): kind and
+#: longest value. The bench and the API put what a person typed through the same normaliser
+#: (:func:`compounding.text.normalize`) as the CLI, so a control, zero-width or bidi
+#: character, or a 300-character value, gets the CLI's one line naming the field, and
+#: nothing else reaches the store (a deviation reason of NUL and SOH was recorded).
+_TEXT_KINDS = {
+    "filler": ("--filler", "identifier", None),
+    "component lot": ("component lot", "identifier", 40),
+    "recall lot": ("component lot", "identifier", None),  # compounding recall LOT
+    "lot": ("lot", "identifier", 40),
+    "deviation": ("deviation", "text", None),
+    "reweigh": ("reweigh", "text", None),
+    "reason": ("reason", "text", None),
+    "note": ("note", "text", None),
+    "manufacturer": ("manufacturer", "name", None),
+    "patient": ("patient", "name", None),
+    "directions": ("directions", "text", None),
+    "prescriber": ("prescriber", "name", None),
+    "rx": ("rx", "identifier", None),
+    "template": ("template", "identifier", None),
+    "printer": ("printer", "identifier", None),
+    "ingredient": ("ingredient", "identifier", None),
+}
+
+
+def typed(value, what: str) -> str | None:
+    """:func:`_typed` for the pages and the API (a query parameter typed by a person)."""
+    return _typed(value, what)
+
+
+def _typed(value, what: str) -> str | None:
+    """A typed text field as the CLI's option of that name takes it (:data:`_TEXT_KINDS`):
+    normalised, or None when blank; refused with the CLI's message."""
+    from ..text import normalize
+    if value is None:
+        return None
+    field, kind, max_length = _TEXT_KINDS[what]
+    return normalize(value if isinstance(value, str) else str(value), field, kind=kind,
+                     required=False, max_length=max_length) or None
+
+
 # ---------------------------------------------------------------- planning and batches
 
+def _flag(value) -> bool:
+    """A checkbox or JSON flag: ticked (``on``, ``true``, ``1``) or not."""
+    if isinstance(value, bool):
+        return value
+    return _opt(value) is not None and str(value).strip().lower() in ("on", "true", "1", "yes")
+
+
 def order_from(bench, formula_id: str, quantity: str, strength: str | None = None,
-               filler: str | None = None, capsule_size: str | None = None):
-    """(formula, Order) from typed text, exactly as ``compounding batch create`` parses it."""
+               filler: str | None = None, capsule_size: str | None = None,
+               confirm_strength=False):
+    """(formula, Order) from typed text, exactly as ``compounding batch create`` parses it.
+    ``confirm_strength``: the ``--confirm-strength`` of the CLI (a strength that reads like
+    the usual one in the other unit, 1.5 mcg beside 1.5 mg, is refused without it)."""
     from ..plan import Order
     formula = bench.registry.get((formula_id or "").strip())
     order = Order.from_text(formula, quantity=quantity or "", strength=_opt(strength),
-                            filler=_opt(filler), capsule_size=_opt(capsule_size))
+                            filler=_typed(filler, "filler"), capsule_size=_opt(capsule_size),
+                            confirm_strength=_flag(confirm_strength))
     return formula, order
 
 
 def plan_preview(bench, formula_id: str, quantity: str, strength: str | None = None,
-                 filler: str | None = None, capsule_size: str | None = None):
+                 filler: str | None = None, capsule_size: str | None = None,
+                 confirm_strength=False):
     """The plan (``compounding plan``) for a new batch form, before anything is stored."""
     from ..plan import make_plan
-    formula, order = order_from(bench, formula_id, quantity, strength, filler, capsule_size)
+    formula, order = order_from(bench, formula_id, quantity, strength, filler, capsule_size,
+                                confirm_strength)
     cals = {}
     if formula.dosage_form == "capsule":  # issue 11: as batch create, the store's calibrations
         from ..store import calibrations
@@ -55,18 +109,20 @@ def plan_preview(bench, formula_id: str, quantity: str, strength: str | None = N
 def create_batch(bench, store, by: str, *, formula_id: str, quantity: str,
                  strength: str | None = None, filler: str | None = None,
                  capsule_size: str | None = None, storage: str | None = None,
-                 component_lots: dict[str, str] | None = None) -> dict:
+                 component_lots: dict[str, str] | None = None,
+                 confirm_strength=False) -> dict:
     """``compounding batch create`` (its ``--json`` shape)."""
     from ..errors import InputError
-    formula, order = order_from(bench, formula_id, quantity, strength, filler, capsule_size)
+    formula, order = order_from(bench, formula_id, quantity, strength, filler, capsule_size,
+                                confirm_strength)
     storage = _opt(storage)
     if storage is not None and storage not in ("refrigerated", "room"):
         raise InputError(f"storage: {storage!r} is not one of refrigerated, room",
                          field="storage")
     return store.create_batch(formula, bench.registry.catalogue, bench.settings, order, by=by,
                               formula_sha256=bench.registry.hashes[formula.id],
-                              component_lots={k: v for k, v in (component_lots or {}).items()
-                                              if _opt(v)},
+                              component_lots={k: t for k, v in (component_lots or {}).items()
+                                              for t in [_typed(v, "component lot")] if t},
                               storage=storage)
 
 
@@ -116,11 +172,11 @@ def weigh(bench, store, by: str, lot: str, *, step, amount: str | None = None,
         qty = u.parse(amount if isinstance(amount, str) else "", {u.MASS, u.VOLUME},
                       field="--amount")  # the CLI's message
     return library_weigh(store, bench.settings, bench.registry.catalogue, lot, by=by,
-                         step=_step(step), ingredient=_opt(ingredient),
-                         component_lot=_opt(component_lot),
+                         step=_step(step), ingredient=_typed(ingredient, "ingredient"),
+                         component_lot=_typed(component_lot, "component lot"),
                          scan_text=scan if _opt(scan) is not None else None, amount=qty,
-                         balance=name, deviation_reason=_opt(deviation_reason),
-                         reweigh_reason=_opt(reweigh_reason))
+                         balance=name, deviation_reason=_typed(deviation_reason, "deviation"),
+                         reweigh_reason=_typed(reweigh_reason, "reweigh"))
 
 
 def record_weighing(bench, store, by: str, lot: str, *, step, amount: str,
@@ -212,6 +268,7 @@ def print_labels(bench, store, by: str, lot: str, *, template_id: str | None = N
     from ..store import lotid
     lot = lotid.validate_lot_id(lot)
     template_id = _opt(template_id) or "batch-thermal"
+    bench.templates().get(template_id)  # an unknown one is named before any file is made
     # the CLI's limits (click.IntRange(1, 10000) and min 1)
     n = _int(copies, "copies", 1, 1, 10000)
     start = _int(start_position, "start-position", 1, 1, 10000)
@@ -245,9 +302,12 @@ def dispense(bench, store, by: str, lot: str, *, patient: str, directions: str,
     from ..store import lotid
     lot = lotid.validate_lot_id(lot)
     template_id = _opt(template_id) or "dispensing-thermal"
+    bench.templates().get(template_id)  # an unknown one is named before any file is made
     batch = store.get_batch(lot)
-    disp = dispensing_for(batch, patient=patient, directions=directions,
-                          prescriber=prescriber, rx_number=rx_number, quantity=quantity,
+    disp = dispensing_for(batch, patient=_typed(patient, "patient") or "",
+                          directions=_typed(directions, "directions") or "",
+                          prescriber=_typed(prescriber, "prescriber") or "",
+                          rx_number=_typed(rx_number, "rx") or "", quantity=quantity,
                           dispensed_on=store.today())
     return library_print(store, bench.templates(), bench.settings, lot,
                          template_id=template_id, by=by, output=_output(bench, lot, template_id),
@@ -297,13 +357,18 @@ def label_preview(bench, store, lot: str, template_id: str | None = None,
     return out.getvalue()
 
 
-def printed_pdf(store, lot: str, print_id: int) -> tuple[str, bytes]:
+def printed_pdf(store, lot: str, print_id: int | str) -> tuple[str, bytes]:
     """(file name, bytes) of a recorded label print, checked against the SHA-256 on record."""
     import hashlib
     from ..errors import NotFoundError, StoreError
     from ..store import lotid
     lot = lotid.validate_lot_id(lot)
-    row = store.one("SELECT * FROM label_prints WHERE id = ? AND lot_id = ?", [print_id, lot])
+    # the id from the URL as text: ASCII digits within SQLite's INTEGER (a 23-digit id raised
+    # OverflowError, a 500 and a reset connection)
+    text = str(print_id)
+    number = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+    row = None if number is None else store.one(
+        "SELECT * FROM label_prints WHERE id = ? AND lot_id = ?", [number, lot])
     if row is None:
         raise NotFoundError(f"no label print {print_id} for batch {lot}")
     path = Path(row["output_path"])
@@ -333,7 +398,7 @@ def sign(store, by: str, passphrase: str, lot: str, meaning: str,
     checks the passphrase again. Returns the CLI's ``--json`` shape."""
     from ..errors import InputError
     from ..store import signoff
-    reason = _opt(reason)
+    reason = _typed(reason, "reason")
     pw = passphrase if isinstance(passphrase, str) else ""
     if meaning == "verify":
         return signoff.verify_batch(store, lot, by=by, passphrase=pw)
@@ -377,7 +442,7 @@ def submit(bench, store, by: str, kind: str, subject_id: str, note: str | None =
     from ..store import approvals
     version, _, data = change_file(bench, kind, subject_id)
     return submission_json(approvals.submit(store, kind, subject_id, version, data, by=by,
-                                          note=_opt(note)))
+                                          note=_typed(note, "note")))
 
 
 def approve(bench, store, by: str, passphrase: str, kind: str, subject_id: str) -> dict:
@@ -412,8 +477,8 @@ def receive(bench, store, by: str, *, ingredient: str, lot_number: str, expires:
         if p.unit != "%":
             raise InputError("potency: give a plain percent such as 99.2%", field="potency")
         pot = p.value
-    lot = store.receive_lot(ingredient, lot_number or "", exp, qty, by, potency_percent=pot,
-                            manufacturer=_opt(manufacturer))
+    lot = store.receive_lot(ingredient, _typed(lot_number, "lot") or "", exp, qty, by,
+                            potency_percent=pot, manufacturer=_typed(manufacturer, "manufacturer"))
     return lot_json(lot)
 
 
@@ -490,3 +555,26 @@ def dispense_fill(bench, store, by: str, *, lot: str, rx_number: str, fill,
                             rx_number=rx_number, fill_no=fill_no,
                             template_id=template_id, by=by, printer=printer,
                             output=None if printer else _output(bench, lot_id, template_id))
+
+
+def strength_view(rec: dict) -> dict:
+    """Target strength and the strength as made from the recorded weighings (issue 11's
+    :func:`~compounding.plan.as_made.as_made_strength`, the formula's strength
+    tolerance); a shape for the verification screen."""
+    from ..errors import CompoundingError
+    from ..formulas import Formula
+    from ..plan.as_made import as_made_strength, latest_recorded
+    formula = Formula.model_validate(rec["formula_snapshot"])
+    try:
+        made = as_made_strength(rec["plan"], latest_recorded(rec["weighings"]),
+                                formula.strength_tolerance.value)
+    except CompoundingError as exc:
+        return {"target": rec["strength"], "as_made": None, "within": None,
+                "note": f"as-made strength not computed: {exc}"}
+    note = None
+    if not made.complete:
+        note = ("not every step is weighed: steps "
+                + ", ".join(map(str, made.unweighed_steps))
+                + " are counted at their planned amounts")
+    return {"target": rec["strength"], "as_made": made.text(), "within": made.within,
+            "note": note}

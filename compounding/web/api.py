@@ -139,6 +139,9 @@ def create_api(bench):
         storage: Optional[str] = Field(None, description="refrigerated or room")
         component_lots: dict[str, str] = Field(default_factory=dict,
                                                description="ingredient id -> supplier lot")
+        confirm_strength: bool = Field(False, description="--confirm-strength: a strength "
+                                       "that reads like the usual one in the other unit "
+                                       "(1.5 mcg beside 1.5 mg) is meant")
         passphrase: Optional[str] = Field(None, description="Required with an API token")
 
     class WeighIn(Strict):
@@ -226,10 +229,11 @@ def create_api(bench):
 
     @api.get("/plan", summary="compounding plan --json, plus the plan as text")
     def plan(request: Request, formula: str = "", quantity: str = "", strength: str = "",
-             filler: str = "", capsule_size: str = ""):
+             filler: str = "", capsule_size: str = "", confirm_strength: bool = False):
         caller(request)
         from ..plan import render_plan_text
-        result = actions.plan_preview(bench, formula, quantity, strength, filler, capsule_size)
+        result = actions.plan_preview(bench, formula, quantity, strength, filler, capsule_size,
+                                      confirm_strength)
         return JSON({**result.as_json(), "text": render_plan_text(result)})
 
     @api.get("/inventory", summary="compounding inventory list --json")
@@ -251,7 +255,8 @@ def create_api(bench):
         with bench.store() as store:
             if batch is not None:
                 return JSON(dispensing.recall_batch(store, batch))
-            return JSON(dispensing.recall_component(store, lot, ingredient))
+            return JSON(dispensing.recall_component(store, actions.typed(lot, "recall lot")
+                                                    or "", ingredient))
 
     @api.get("/audit", summary="compounding audit --json")
     def audit(request: Request, batch: Optional[str] = None, user: Optional[str] = None,
@@ -274,7 +279,8 @@ def create_api(bench):
                                        quantity=body.quantity, strength=body.strength,
                                        filler=body.filler, capsule_size=body.capsule_size,
                                        storage=body.storage,
-                                       component_lots=body.component_lots)
+                                       component_lots=body.component_lots,
+                                       confirm_strength=body.confirm_strength)
         return JSON(rec, status_code=201)
 
     @api.post("/batches/{lot}/weighings", status_code=201,

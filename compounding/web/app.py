@@ -249,6 +249,8 @@ def create_app(config: BenchConfig, migrate: bool = True):
     app = FastAPI(title="Compounding bench", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.bench = bench
 
+    from .once import OncePerForm
+    app.add_middleware(OncePerForm, bench=bench)  # a double click does its work once
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")),
               name="static")

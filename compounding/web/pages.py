@@ -16,6 +16,7 @@ from pathlib import Path
 from ..errors import CompoundingError, InputError, RefusedError
 from . import actions
 from .common import SESSION_COOKIE, status_for
+from .site_view import site_view
 
 #: Batches shown per open status in the queue (newest first; today's on top).
 QUEUE_LIMIT = 50
@@ -71,6 +72,10 @@ def register(app, bench) -> None:
     def signed_in(request: Request):
         """(session, user row) of a live session, else a redirect to sign-in."""
         s = session_of(request)
+        if s is None and request.cookies.get(SESSION_COOKIE):
+            # a session that ended under the person (idle timeout, restart): say so, and that
+            # a form they sent did nothing, instead of a bare sign-in page
+            raise Redirect("/login?ended=1")
         if s is None or s.user is None:
             raise Redirect("/login")
         with bench.store() as store:
@@ -114,13 +119,19 @@ def register(app, bench) -> None:
     # ------------------------------------------------------------ sign-in
 
     @app.get("/login", response_class=HTMLResponse)
-    def login_page(request: Request):
+    def login_page(request: Request, ended: str = ""):
         s = session_of(request)
         if s is not None and s.user:
             return RedirectResponse("/", status_code=303)
         if s is None:
             s = bench.sessions.new()
-        resp = render(request, "login.html", session=s)
+        error = None
+        if ended:
+            minutes = bench.settings.web.session_idle_minutes
+            error = (f"your session ended (no request for more than {minutes} minutes, or "
+                     "the bench was restarted); nothing was recorded from a form you sent "
+                     "after that: sign in and enter it again")
+        resp = render(request, "login.html", session=s, error=error)
         _set_cookie(request, resp, s.sid)
         return resp
 
@@ -140,6 +151,8 @@ def register(app, bench) -> None:
         try:
             if not name:
                 raise InputError("user: type your user name")
+            from ..text import normalize
+            name = normalize(user, "user", kind="identifier")  # as the CLI's --by
             with bench.store() as store:
                 u = users.authenticate(store, name, passphrase, "bench sign-in")
         except CompoundingError as exc:
@@ -164,20 +177,23 @@ def register(app, bench) -> None:
     # ------------------------------------------------------------ queue and scan
 
     @app.get("/", response_class=HTMLResponse)
-    def queue(request: Request):
+    def queue(request: Request, all_sites: str = ""):
         s, user = signed_in(request)
         with bench.store() as store:
             today = store.today().isoformat()
+            where, params, note = site_view(store, all_sites)
+            mine = "".join(" AND " + w for w in where)
             groups = []
             for status in ("planned", "compounded", "quarantine", "released", "rejected"):
                 limit = QUEUE_CLOSED_LIMIT if status in ("released", "rejected") else \
                     QUEUE_LIMIT
                 # newest first, so today's first (the index batches_status_day serves it)
-                rows = store.rows("SELECT * FROM batch_summary WHERE status = ? "
+                rows = store.rows(f"SELECT * FROM batch_summary s WHERE status = ?{mine} "
                                   "ORDER BY compounded_on DESC, lot_id DESC LIMIT ?",
-                                  [status, limit])
+                                  [status, *params, limit])
                 groups.append((status, rows, limit))
-        return render(request, "queue.html", session=s, user=user, groups=groups, today=today)
+        return render(request, "queue.html", session=s, user=user, groups=groups, today=today,
+                      site_note=note, all_sites=all_sites == "1", site=bench.settings.site)
 
     @app.get("/scan")
     def scan(request: Request, code: str = ""):
@@ -209,16 +225,19 @@ def register(app, bench) -> None:
     @app.post("/batches", response_class=HTMLResponse)
     def new_batch(request: Request, csrf_token: str = Form(""), formula: str = Form(""),
                   quantity: str = Form(""), strength: str = Form(""), filler: str = Form(""),
-                  capsule_size: str = Form(""), storage: str = Form("")):
+                  capsule_size: str = Form(""), storage: str = Form(""),
+                  confirm_strength: str = Form("")):
         s, user = signed_in(request)
         check_csrf(s, csrf_token)
         form = {"formula": formula, "quantity": quantity, "strength": strength,
-                "filler": filler, "capsule_size": capsule_size, "storage": storage}
+                "filler": filler, "capsule_size": capsule_size, "storage": storage,
+                "confirm_strength": confirm_strength}
         try:
             with bench.store() as store:
                 rec = actions.create_batch(bench, store, user["name"], formula_id=formula,
                                            quantity=quantity, strength=strength, filler=filler,
-                                           capsule_size=capsule_size, storage=storage)
+                                           capsule_size=capsule_size, storage=storage,
+                                           confirm_strength=confirm_strength)
         except CompoundingError as exc:
             return render(request, "new_batch.html", status=status_for(exc), session=s,
                           user=user, formulas=formulas_ctx(), form=form, error=str(exc))
@@ -306,8 +325,13 @@ def register(app, bench) -> None:
             return batch_page(request, s, user, lot, status=status_for(exc), error=str(exc),
                               form=form)
         pid = result.record["id"]
+        from ..store.dispensing import remaining_text
+        again = (", recorded as a REPRINT (this Rx was dispensed from this lot before; not "
+                 "counted again)" if result.reprint else "")
+        totals = result.record.get("dispensing")
+        left = f". {remaining_text(lot, totals)}" if totals else ""
         s.flash.append(("ok", f"Dispensing label printed to PDF for {patient.strip()} "
-                              f"(Rx {rx.strip()})"))
+                              f"(Rx {rx.strip()}){again}{left}"))
         s.flash.append(("download", f"/batches/{lot}/prints/{pid}.pdf"))
         return RedirectResponse(f"/batches/{lot}#dispense", status_code=303)
 
@@ -316,7 +340,7 @@ def register(app, bench) -> None:
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @app.get("/batches/{lot}/prints/{print_id}.pdf")
-    def printed(request: Request, lot: str, print_id: int):
+    def printed(request: Request, lot: str, print_id: str):
         signed_in(request)
         with bench.store() as store:
             return pdf(*actions.printed_pdf(store, lot, print_id))
@@ -344,29 +368,8 @@ def register(app, bench) -> None:
             # the same checklist `batch verify` signs, shown before signing (no writes)
             checks = [c.as_json() for c in signoff.checklist(store, rec["lot_id"], user)]
         ctx["checks"] = checks
-        ctx["strength"] = strength_view(rec)
+        ctx["strength"] = actions.strength_view(rec)
         return ctx
-
-    def strength_view(rec: dict) -> dict:
-        """Target strength and the strength as made from the recorded weighings (issue 11's
-        :func:`~compounding.plan.as_made.as_made_strength`, the formula's strength
-        tolerance)."""
-        from ..plan.as_made import as_made_strength, latest_recorded
-        from ..formulas import Formula
-        formula = Formula.model_validate(rec["formula_snapshot"])
-        try:
-            made = as_made_strength(rec["plan"], latest_recorded(rec["weighings"]),
-                                    formula.strength_tolerance.value)
-        except CompoundingError as exc:
-            return {"target": rec["strength"], "as_made": None, "within": None,
-                    "note": f"as-made strength not computed: {exc}"}
-        note = None
-        if not made.complete:
-            note = ("not every step is weighed: steps "
-                    + ", ".join(map(str, made.unweighed_steps))
-                    + " are counted at their planned amounts")
-        return {"target": rec["strength"], "as_made": made.text(), "within": made.within,
-                "note": note}
 
     def verify_page(request, s, user, lot, status=200, error=None, form=None):
         with bench.store() as store:
@@ -411,17 +414,20 @@ def register(app, bench) -> None:
             signature_route(meaning, word))
 
     @app.get("/verification", response_class=HTMLResponse)
-    def verification_queue(request: Request):
+    def verification_queue(request: Request, all_sites: str = ""):
         s, user = signed_in(request)
         with bench.store() as store:
-            rows = store.rows("SELECT * FROM batch_summary WHERE status IN "
-                              "('compounded', 'quarantine') ORDER BY lot_id DESC LIMIT ?",
-                              [QUEUE_LIMIT * 2])
+            where, params, note = site_view(store, all_sites)
+            mine = "".join(" AND " + w for w in where)
+            rows = store.rows("SELECT * FROM batch_summary s WHERE status IN "
+                              f"('compounded', 'quarantine'){mine} ORDER BY lot_id DESC "
+                              "LIMIT ?", [*params, QUEUE_LIMIT * 2])
             for r in rows:
                 v = store.one("SELECT passed, batch_sha256 FROM verifications WHERE lot_id = ? "
                               "ORDER BY id DESC LIMIT 1", [r["lot_id"]])
                 r["verified"] = None if v is None else bool(v["passed"])
-        return render(request, "verification.html", session=s, user=user, rows=rows)
+        return render(request, "verification.html", session=s, user=user, rows=rows,
+                      site_note=note, all_sites=all_sites == "1", site=bench.settings.site)
 
     # ------------------------------------------------------------ inventory
 
@@ -482,7 +488,8 @@ def register(app, bench) -> None:
                 if batch.strip():
                     rec = dispensing.recall_batch(store, batch.strip())
                 elif lot.strip():
-                    rows = dispensing.recall_component(store, lot.strip())
+                    rows = dispensing.recall_component(store,
+                                                       actions.typed(lot, "recall lot"))
         except CompoundingError as exc:
             error = str(exc)
         return render(request, "recall.html", status=400 if error else 200, session=s,

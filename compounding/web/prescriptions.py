@@ -80,11 +80,15 @@ def register(app, bench, kit) -> None:
         p = ready["prescription"]
         where = (f"sent to printer {result.printer} ({result.sent})"
                  if getattr(result, "printer", None) else "printed to PDF")
-        s.flash.append(("ok", f"Fill {rec['fill']} of Rx {p['rx_number']} dispensed from lot "
+        done = ("label printed again from lot" if result.reprint else "dispensed from lot")
+        again = (" Recorded as a REPRINT (this fill was dispensed from this lot on "
+                 f"{format_date(rec['dispensed_at'])}; not counted again)."
+                 if result.reprint else "")
+        s.flash.append(("ok", f"Fill {rec['fill']} of Rx {p['rx_number']} {done} "
                               f"{rec['lot_id']}: {rec['quantity']}, "
                               f"{format_date(rec['first_day'])} to "
                               f"{format_date(rec['last_day'])}; label {where}. Directions: "
-                              f"{rec['directions']}"))
+                              f"{rec['directions']}{again}"))
         for w in getattr(result, "warnings", ()):
             s.flash.append(("error", f"Warning: {w}"))
         if not getattr(result, "printer", None):

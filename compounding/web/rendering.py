@@ -4,6 +4,7 @@ them, URL parts, UTC stamps)."""
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import quote
 
 
@@ -32,9 +33,15 @@ def environment():
                            auto_reload=False, cache_size=-1)
     from ..dates import format_date
     from ..cli.inventory import show_amount
-    env.filters["date"] = lambda d: format_date(d) if d else "-"
+    # the same few thousand days fill every table: each is formatted once per process
+    # (a tenth of the queue page's CPU, py-spy, docs/bench.md)
+    show_day = functools.lru_cache(maxsize=8192)(format_date)
+    env.filters["date"] = lambda d: (show_day(d) if isinstance(d, str) else format_date(d)) \
+        if d else "-"
     env.filters["amount"] = lambda v, unit: show_amount(v, unit) if v is not None else "-"
     env.filters["urlpart"] = lambda s: quote(str(s), safe="")
+    from .once import new_once
+    env.globals["once"] = new_once  # a new one-time token per rendered form (.once)
     env.filters["utc"] = lambda s: (s[:10] + " " + s[11:16] + " UTC") if s else "-"
     for name in env.list_templates(extensions=["html"]):
         env.get_template(name)  # compiled now, not by the first requests racing

@@ -57,7 +57,16 @@ CREATE TABLE IF NOT EXISTS sessions (
     flash TEXT NOT NULL DEFAULT '[]'
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sessions_last_seen ON sessions (last_seen);
+CREATE TABLE IF NOT EXISTS form_posts (
+    key TEXT PRIMARY KEY,
+    location TEXT,
+    at REAL NOT NULL
+) WITHOUT ROWID;
 """
+
+#: How long a form's one-time token is remembered after its post (seconds): a second post
+#: of the same form within it is answered with the first one's outcome (:mod:`.once`).
+FORM_POST_SECONDS = 3600.0  # float-ok: monotonic seconds
 
 
 def new_token() -> str:
@@ -261,6 +270,38 @@ class SessionStore:
     def drop_user(self, name: str) -> None:
         """End every session of ``name`` (deactivated or locked users)."""
         self._sql("DELETE FROM sessions WHERE user = ?", [name])
+
+    # ------------------------------------------------------------ one post per form
+
+    def _form_key(self, sid: str, once: str) -> str:
+        return _key(sid + "\x00" + once)
+
+    def claim_form(self, sid: str, once: str) -> bool:
+        """True when this is the first post of the form ``once`` in session ``sid`` (it is
+        now claimed); False when a post of it was seen already (a double click)."""
+        now = self.clock()
+        self._sql("DELETE FROM form_posts WHERE at < ?", [now - FORM_POST_SECONDS])
+        cur = self._sql("INSERT OR IGNORE INTO form_posts (key, location, at) "
+                        "VALUES (?, NULL, ?)", [self._form_key(sid, once), now])
+        return cur.rowcount == 1
+
+    def finish_form(self, sid: str, once: str, location: str | None) -> None:
+        """The first post of ``once`` ended: redirected to ``location`` (kept for a second
+        post), or not (None: forgotten, so the form may be sent again, e.g. corrected)."""
+        key = self._form_key(sid, once)
+        if location is None:
+            self._sql("DELETE FROM form_posts WHERE key = ?", [key])
+        else:
+            self._sql("UPDATE form_posts SET location = ? WHERE key = ?", [location, key])
+
+    def form_outcome(self, sid: str, once: str) -> tuple[str, str | None]:
+        """``("pending", None)`` while the first post runs, ``("done", location)`` after
+        it redirected, ``("gone", None)`` when it failed (or was never claimed)."""
+        row = self._sql("SELECT location FROM form_posts WHERE key = ?",
+                        [self._form_key(sid, once)]).fetchone()
+        if row is None:
+            return "gone", None
+        return ("pending", None) if row[0] is None else ("done", row[0])
 
     def count(self) -> int:
         """Sessions kept now (live or not yet swept)."""

@@ -35,7 +35,8 @@
       if (!v("quantity")) { out.textContent = ""; status.textContent = "Type a quantity (and strength) to see the plan."; return; }
       var mine = ++seq;
       getJSON("/api/v1/plan?" + qs({ formula: v("formula"), quantity: v("quantity"), strength: v("strength"),
-                                     filler: v("filler"), capsule_size: v("capsule_size") }),
+                                     filler: v("filler"), capsule_size: v("capsule_size"),
+                                     confirm_strength: document.getElementById("confirm_strength").checked ? "true" : "false" }),
         function (code, body) {
           if (mine !== seq) { return; }
           if (code === 200) { out.textContent = body.text; status.textContent = "Plan for this order:"; }
