@@ -161,7 +161,7 @@ class Proto:
         f = reg.get(fid)
         # the mix holds 1 mcg and 0.1 mcg capsules on purpose: confirmed, as a pharmacist
         # confirms an ultra-low strength that looks like the usual mg one (plan/core.py)
-        order = Order.from_text(f, **kw, confirm_strength=True)
+        order = Order.from_text(f, **{**kw, "confirm_strength": True})
         plan = make_plan(f, reg.catalogue, settings,
                          order.model_copy(update={"potency_percent": Decimal(potency)}))
         self.formula, self.order, self.plan = f, order, plan
