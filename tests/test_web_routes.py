@@ -773,3 +773,35 @@ def test_approvals_page_lists_formulas_and_templates(bench):
     r = c.get("/approvals")
     assert r.status_code == 200, r.text[:300]
     assert "ldn-capsules" in r.text and "ldn-cream" in r.text
+
+
+# ---------------------------------------------------------------- malformed page addresses
+
+def test_a_form_field_sent_as_a_file_is_a_page_with_one_line_not_json(bench):
+    r = bench["c"].post("/login", files={"user": ("a.txt", b"tess")}, data={"passphrase": "x"})
+    assert r.status_code == 400 and r.headers["content-type"].startswith("text/html")
+    assert "Error: user: Input should be a valid string" in r.text and "detail" not in r.text
+
+
+def test_an_unknown_page_is_a_page_with_one_line_not_json(bench):
+    c = bench["c"]
+    sign_in(c, *TECH)
+    url, status, line = "/no-such-page", 404, "Error: no page at /no-such-page"
+    r = c.get(url)
+    assert r.status_code == status
+    assert r.headers["content-type"].startswith("text/html")
+    assert line in r.text and "detail" not in r.text
+    assert r.headers["Content-Security-Policy"].startswith("default-src 'self'")
+
+
+def test_a_wrong_method_on_a_page_is_405_with_one_line(bench):
+    c = bench["c"]
+    sign_in(c, *TECH)
+    r = c.delete("/inventory")
+    assert r.status_code == 405 and "Error: DELETE is not allowed at /inventory" in r.text
+
+
+def test_an_unknown_api_address_answers_json_with_the_error_key(bench):
+    r = bench["c"].get("/api/v1/no-such-thing")
+    assert r.status_code == 404
+    assert r.json() == {"error": "no API endpoint at /api/v1/no-such-thing"}

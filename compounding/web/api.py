@@ -20,7 +20,7 @@ from typing import Optional
 
 from ..errors import CompoundingError, InputError, RefusedError
 from . import actions
-from .common import SESSION_COOKIE, dumps, status_for
+from .common import SESSION_COOKIE, dumps, status_for, validation_message
 
 TOKEN_SCHEME = "Bearer"
 
@@ -70,13 +70,23 @@ def create_api(bench):
 
     from fastapi.exceptions import RequestValidationError
 
+    from starlette.exceptions import HTTPException
+
+    @api.exception_handler(HTTPException)
+    async def _http(request, exc: HTTPException):
+        # no such endpoint or method: the same {"error": ...} shape as every other refusal
+        path = request.url.path
+        if exc.status_code == 404:
+            message = f"no API endpoint at {path}"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed at {path}"
+        else:
+            message = str(exc.detail)
+        return error(exc.status_code, message)
+
     @api.exception_handler(RequestValidationError)
     async def _invalid(request, exc: RequestValidationError):
-        problems = []
-        for e in exc.errors():
-            loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query"))
-            problems.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
-        return error(400, "; ".join(problems) or "invalid request")
+        return error(400, validation_message(exc.errors()))
 
     # ------------------------------------------------------------ who is calling
 

@@ -34,5 +34,16 @@ def status_for(exc: CompoundingError) -> int:
     return 400
 
 
+def validation_message(errors: list[dict]) -> str:
+    """One line for a request FastAPI could not validate (a missing or malformed query,
+    path or form field): each field named with what was wrong, as the CLI names options."""
+    problems = []
+    for e in errors:
+        loc = ".".join(str(x) for x in e.get("loc", ())
+                       if x not in ("body", "query", "path", "form"))
+        problems.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
+    return "; ".join(problems) or "invalid request"
+
+
 def dumps(obj) -> bytes:
     return json.dumps(obj, ensure_ascii=False, default=to_jsonable).encode("utf-8")

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from ..errors import CompoundingError, InputError, RefusedError
 from . import actions
+from . import error_pages
 from .common import SESSION_COOKIE, status_for
+from .error_pages import PageError, Redirect
 from .site_view import site_view
 
 #: Batches shown per open status in the queue (newest first; today's on top).
@@ -28,19 +30,6 @@ QUEUE_CLOSED_LIMIT = 10
 INVENTORY_LIMIT = 50
 #: Days before expiry at which a component lot is highlighted on the inventory page.
 EXPIRY_WARN_DAYS = 30
-
-
-class Redirect(Exception):
-    def __init__(self, url: str):
-        self.url = url
-
-
-class PageError(Exception):
-    """An error shown as a page (not a form re-render)."""
-
-    def __init__(self, status: int, message: str):
-        self.status = status
-        self.message = message
 
 
 def register(app, bench) -> None:
@@ -96,21 +85,12 @@ def register(app, bench) -> None:
             raise PageError(403, f"{user['name']} is a {user['role']}; only a pharmacist may "
                                  f"{what}")
 
-    @app.exception_handler(Redirect)
-    async def _redirect(request, exc: Redirect):
-        return RedirectResponse(exc.url, status_code=303)
-
-    @app.exception_handler(PageError)
-    async def _page_error(request, exc: PageError):
+    def error_page(request, status: int, message: str):
         s = session_of(request)
-        return render(request, "error.html", status=exc.status, session=s,
-                      user={"name": s.user} if s and s.user else None, message=exc.message)
+        return render(request, "error.html", status=status, session=s,
+                      user={"name": s.user} if s and s.user else None, message=message)
 
-    @app.exception_handler(CompoundingError)
-    async def _library_error(request, exc: CompoundingError):
-        s = session_of(request)
-        return render(request, "error.html", status=status_for(exc), session=s,
-                      user={"name": s.user} if s and s.user else None, message=str(exc))
+    error_pages.install(app, error_page)
 
     def done(session, message: str, url: str) -> RedirectResponse:
         session.flash.append(("ok", message))
