@@ -196,14 +196,20 @@ def test_two_worker_processes_share_sign_ins_messages_and_rules(sample, tmp_path
 
 def test_workers_stop_when_serve_is_killed_and_the_next_serve_sweeps_its_folder(
         sample, tmp_path):
-    import tempfile
     from compounding.web.sessions import FOLDER_PREFIX
     db, settings = copy_sample(*sample, tmp_path)
+    # a temporary folder of this test's own: any other `serve` started on the machine
+    # meanwhile (another test run) sweeps the shared /tmp and would remove the dead
+    # server's folder before this test looks at it
+    own_tmp = tmp_path / "tmp"
+    own_tmp.mkdir()
+    env = {"TMPDIR": str(own_tmp)}
     procs = []
-    with live_server(db, settings, tmp_path, args=["--workers", "2"], proc_out=procs) as url:
+    with live_server(db, settings, tmp_path, env=env, args=["--workers", "2"],
+                     proc_out=procs) as url:
         parent = procs[0].pid
         workers = _children(parent)
-        folder = [p for p in Path(tempfile.gettempdir()).iterdir()
+        folder = [p for p in own_tmp.iterdir()
                   if p.name.startswith(f"{FOLDER_PREFIX}{parent}-")]
         assert len(folder) == 1
         os.kill(parent, signal.SIGKILL)
@@ -218,7 +224,7 @@ def test_workers_stop_when_serve_is_killed_and_the_next_serve_sweeps_its_folder(
         with pytest.raises(httpx.ConnectError):
             httpx.get(url + "/login", timeout=5)
     assert folder[0].exists()  # kill -9: nothing cleaned up...
-    with live_server(db, settings, tmp_path):
+    with live_server(db, settings, tmp_path, env=env):
         assert not folder[0].exists()  # ...until the next serve starts
 
 
