@@ -21,6 +21,7 @@ from typing import Optional
 from ..errors import CompoundingError, InputError, RefusedError
 from . import actions
 from .common import SESSION_COOKIE, dumps, status_for, validation_message
+from .loop import on_loop
 
 TOKEN_SCHEME = "Bearer"
 
@@ -194,6 +195,7 @@ def create_api(bench):
     # ------------------------------------------------------------ reads
 
     @api.get("/me", summary="Who is calling")
+    @on_loop  # bounded reads (.loop)
     def me(request: Request):
         c = caller(request)
         return JSON({"name": c.name, "role": c.role, "via": c.via})
@@ -205,6 +207,7 @@ def create_api(bench):
             return JSON(store.list_batches(status))
 
     @api.get("/batches/{lot}", summary="compounding batch show LOT --json")
+    @on_loop
     def batch(request: Request, lot: str):
         caller(request)
         with bench.store() as store:

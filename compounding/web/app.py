@@ -239,9 +239,9 @@ def create_app(config: BenchConfig, migrate: bool = True):
     at ``/api/v1`` (OpenAPI document ``/api/v1/openapi.json``). ``migrate``: apply pending
     migrations first (one process does, before any worker starts)."""
     from fastapi import FastAPI
-    from fastapi.staticfiles import StaticFiles
 
     from . import api, pages
+    from .static_files import PackagedStatic
 
     bench = Bench(config)
     if migrate:
@@ -252,8 +252,8 @@ def create_app(config: BenchConfig, migrate: bool = True):
     from .once import OncePerForm
     app.add_middleware(OncePerForm, bench=bench)  # a double click does its work once
     app.add_middleware(SecurityHeaders)
-    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")),
-              name="static")
+    # from memory: the files ship in the package and never change while serving
+    app.mount("/static", PackagedStatic(Path(__file__).parent / "static"), name="static")
     app.mount("/api/v1", api.create_api(bench))
     pages.register(app, bench)
     return app
