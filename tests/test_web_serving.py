@@ -218,3 +218,18 @@ def test_inventory_page_two_runs_in_a_thread_page_one_on_the_loop(bench, monkeyp
     assert c.get("/inventory").status_code == 200
     assert c.get("/inventory", params={"page": "2"}).status_code == 200
     assert len(threads) == 2 and threads[0] != threads[1]
+
+
+@pytest.mark.parametrize("value, unit", [
+    ("120", "mg"), ("0.0001", "mg"), ("1500", "mg"), ("1.50", "mg"), ("1.5", "mg"),
+    ("2.5", "mL"), (0, "mg"), (12, "mL"),
+])
+def test_the_amount_filter_shows_what_the_cli_shows(value, unit):
+    from decimal import Decimal
+    from compounding.cli.inventory import show_amount
+    from compounding.web.rendering import amount_filter
+    amount = amount_filter(show_amount, size=2)
+    for v in (value, Decimal(str(value))):
+        assert amount(v, unit) == show_amount(v, unit)
+        assert amount(v, unit) == show_amount(v, unit)  # from the cache (or past its size)
+    assert amount(None, unit) == "-"

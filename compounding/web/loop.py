@@ -16,7 +16,14 @@ process is served:
   the sessions file (no fsync; the other writers to it hold it for microseconds);
 - no balance, printer, PDF or PNG rendering, passphrase hashing, and no write to the
   pharmacy's database (a weighing waits for the one writer and for the disk: it stays in a
-  thread, as do sign-in, every form post and every signature).
+  thread, as do sign-in, every form post and every signature);
+- the batch page stats the label templates' folder (five files) and, the first time after
+  a template file changed, reads them again (milliseconds, once per change).
+
+Bounded does not mean free: while a marked route runs (a queue page: 2-4 ms of CPU on a
+tenth of the ten-year store, docs/bench.md) the process answers nobody else, as it would
+not have anyway while the route held the GIL in a thread. More processes (``serve
+--workers N``) serve in parallel.
 
 The marked routes are listed in :data:`ROUTES`; a test checks that no other route is a
 coroutine and that every listed one is a ``GET``.
