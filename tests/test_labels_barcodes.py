@@ -142,3 +142,76 @@ def test_gtin_refuses_non_ascii_digits_hidden_characters_and_bad_check_digits(ba
     with pytest.raises(ValueError, match="GTIN"):
         validate_gtin(bad)
     assert validate_gtin("00312345678906") == "00312345678906"
+
+
+# ---------------------------------------------------------------- issue 18: table-driven
+
+def _gf_mul(a, b):
+    """GF(256) product, polynomial 0x12D, by shift-and-add (no tables)."""
+    out = 0
+    while b:
+        if b & 1:
+            out ^= a
+        a <<= 1
+        if a & 0x100:
+            a ^= 0x12D
+        b >>= 1
+    return out
+
+
+def _textbook_ecc(data, n):
+    """Reed-Solomon check codewords by long division of data * x^n by prod (x - 2^i),
+    i = 1..n, written out without the module's tables."""
+    g = [1]
+    root = 1
+    for _ in range(n):
+        root = _gf_mul(root, 2)
+        g = [a ^ _gf_mul(b, root) for a, b in zip(g + [0], [0] + g)]
+    rem = list(data) + [0] * n
+    for i in range(len(data)):
+        f = rem[i]
+        if f:
+            for j, c in enumerate(g):
+                rem[i + j] ^= _gf_mul(f, c)
+    return rem[-n:]
+
+
+@pytest.mark.parametrize("spec", datamatrix.SIZES, ids=lambda s: f"{s[0]}x{s[0]}")
+def test_reed_solomon_tables_agree_with_textbook_division(spec):
+    """rs_ecc (a table of products) equals long division; the syndrome check (tables of
+    powers of the generator's roots) passes a codeword and refuses any one codeword
+    changed, every position, every size."""
+    import random
+
+    rng = random.Random(spec[0])
+    _, _, n_data, n_ecc = spec
+    for _ in range(5):
+        data = [rng.randrange(256) for _ in range(n_data)]
+        ecc = datamatrix.rs_ecc(data, n_ecc)
+        assert ecc == _textbook_ecc(data, n_ecc)
+        word = data + ecc
+        assert datamatrix._syndromes_zero(word, n_ecc)
+        for k in range(len(word)):
+            bad = list(word)
+            bad[k] ^= rng.randrange(1, 256)
+            assert not datamatrix._syndromes_zero(bad, n_ecc)
+
+
+def test_read_takes_the_modules_as_drawn_whatever_their_truth_values():
+    """read() is given the rows the renderer draws (booleans); other truthy values are
+    dark too, as they were before the table-driven reader."""
+    sym = datamatrix.encode(datamatrix.gs1_element_string(GTIN, date(2027, 5, 23), "2605230014"))
+    es = sym.element_string
+    assert datamatrix.read([[2 if d else 0 for d in r] for r in sym.rows]) == es
+    assert datamatrix.read([["x" if d else "" for d in r] for r in sym.rows]) == es
+    assert datamatrix.read([[d or None for d in r] for r in sym.rows]) == es
+
+
+def test_touching_bars_read_as_one_wider_bar():
+    """A bar widened to touch the next one is one wide bar: one bar and one space fewer."""
+    bars = code128.layout_bars("2605230014", 2)
+    (x1, w1), (x2, w2) = bars.bars[0], bars.bars[1]
+    joined = code128.Bars(bars.text, 2, bars.quiet, ((x1, x2 - x1), (x2, w2)) + bars.bars[2:],
+                          bars.width)
+    with pytest.raises(LabelError, match="wrong number of bars and spaces"):
+        code128.read_bars(joined)

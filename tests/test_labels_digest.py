@@ -157,6 +157,61 @@ def test_every_case_has_a_recorded_digest():
     assert sorted(EXPECTED) == sorted(_cases())
 
 
+class _ReportLabCalls:
+    """The label's marks drawn with ReportLab's own drawing calls, as render.py drew them
+    before issue 18's speed work: the reference the faster writer must equal on any
+    ReportLab version."""
+
+    def __init__(self, c, dot):
+        self.c, self.dot = c, dot
+
+    def text(self, lay):
+        t = self.c.beginText()
+        cur = None
+        for ln in lay.lines:
+            if (ln.font, ln.size) != cur:
+                t.setFont(ln.font, ln.size)
+                cur = (ln.font, ln.size)
+            t.setTextOrigin(ln.x, -ln.baseline)
+            t.textOut(ln.text)
+        self.c.drawText(t)
+
+    def codes(self, lay):
+        dot, p = self.dot, self.c.beginPath()
+        h = lay.bars_height * dot
+        y_pdf = -(lay.bars_top + lay.bars_height) * dot
+        for x, w in lay.bars.bars:
+            p.rect((lay.bars_x + x) * dot, y_pdf, w * dot, h)
+        if lay.matrix is not None:
+            m = lay.matrix_module
+            for r, row in enumerate(lay.matrix.rows):
+                y = -(lay.matrix_top + (r + 1) * m) * dot
+                c0 = None
+                for col, dark in enumerate(row + (False,)):
+                    if dark and c0 is None:
+                        c0 = col
+                    elif not dark and c0 is not None:
+                        p.rect((lay.matrix_x + c0 * m) * dot, y, (col - c0) * m * dot, m * dot)
+                        c0 = None
+        self.c.drawPath(p, stroke=0, fill=1)
+
+
+@pytest.mark.parametrize("name", ["batch-thermal/40 lots/gs1",
+                                  "batch-thermal/lot 99123 and a mixed lot/gs1/x2",
+                                  "sheet-letter-30/45 lots from position 7/gs1",
+                                  "dispensing-thermal/patients/gs1",
+                                  "sheet-a4-21/ldn-cream/gs1/x3"])
+def test_the_fast_writer_writes_what_reportlabs_own_calls_write(name, monkeypatch):
+    """Whatever the ReportLab version: render's operator writer (text lines and rectangles
+    kept as text once written) gives the same bytes as ReportLab's drawing calls."""
+    from compounding.labeling import render
+
+    case = _cases()[name]
+    fast = _pdf(*case)
+    monkeypatch.setattr(render, "_Marks", _ReportLabCalls)
+    assert _pdf(*case) == fast
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
     for k, v in digests().items():

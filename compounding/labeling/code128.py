@@ -14,6 +14,7 @@ head a module must be a whole number of dots, so bars are laid out in integer do
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..errors import LabelError
@@ -35,6 +36,10 @@ PATTERNS = (
 )
 START_A, START_B, START_C, STOP = 103, 104, 105, 106
 _BY_PATTERN = {p: v for v, p in enumerate(PATTERNS)}
+#: the same table keyed by the six widths as integers (a symbol read from its bars)
+_BY_WIDTHS = {tuple(map(int, p)): v for v, p in enumerate(PATTERNS) if v != STOP}
+_STOP_WIDTHS = tuple(map(int, PATTERNS[STOP]))
+_RUN = re.compile("1+|0+")
 
 #: Minimum quiet zone each side, in modules (ISO/IEC 15417).
 MIN_QUIET_MODULES = 10
@@ -49,11 +54,13 @@ class _Code128Fixed:
     """
 
     _cls = None
+    errors: tuple = ()
 
     @classmethod
     def get(cls):
         if cls._cls is None:
             from barcode.codex import Code128
+            from barcode.errors import BarcodeError
 
             class SafeCode128(Code128):
                 def _try_to_optimize(self, encoded):
@@ -62,50 +69,54 @@ class _Code128Fixed:
                     return encoded
 
             cls._cls = SafeCode128
+            cls.errors = (BarcodeError, RuntimeError, KeyError, ValueError)
         return cls._cls
 
 
 def modules(text: str) -> str:
     """The module string ('1' bar, '0' space) of ``text``, start to stop, from python-barcode."""
-    if not text or any(not 32 <= ord(ch) < 127 for ch in text):
+    if not text or not (text.isascii() and text.isprintable()):  # characters 32 to 126
         raise LabelError(f"barcode: {text!r} must be printable ASCII for Code 128", field="barcode")
-    from barcode.errors import BarcodeError
-
+    code128 = _Code128Fixed.get()
     try:
-        return _Code128Fixed.get()(text).build()[0]
-    except (BarcodeError, RuntimeError, KeyError, ValueError) as exc:
+        # a writer is only needed to draw; passing one spares making python-barcode's SVG one
+        return code128(text, writer=_NO_WRITER).build()[0]
+    except _Code128Fixed.errors as exc:
         raise LabelError(f"barcode: python-barcode cannot encode {text!r}: {exc}",
                          field="barcode") from None
+
+
+class _NoWriter:
+    """Stands in for python-barcode's writer, which only ``render`` uses."""
+
+
+_NO_WRITER = _NoWriter()
 
 
 def runs(module_string: str) -> list[int]:
     """Widths of alternating bars and spaces, starting with a bar."""
     if not module_string or module_string[0] != "1" or set(module_string) - {"0", "1"}:
         raise LabelError("barcode: a Code 128 symbol must start with a bar", field="barcode")
-    out, prev, n = [], module_string[0], 0
-    for ch in module_string:
-        if ch == prev:
-            n += 1
-        else:
-            out.append(n)
-            prev, n = ch, 1
-    out.append(n)
-    return out
+    return [len(r) for r in _RUN.findall(module_string)]
 
 
 def decode_values(module_string: str) -> list[int]:
     """Symbol values (start .. check) of a module string; raise if any pattern is invalid."""
-    widths = runs(module_string)
+    return _values(runs(module_string))
+
+
+def _values(widths: list[int]) -> list[int]:
+    """Symbol values (start .. check) from the widths of the bars and spaces."""
     if len(widths) % 6 != 1 or len(widths) < 6 * 3 + 7:
         raise LabelError("barcode: wrong number of bars and spaces for Code 128", field="barcode")
     values = []
     for i in range(0, len(widths) - 7, 6):
-        pat = "".join(str(w) for w in widths[i:i + 6])
-        if pat not in _BY_PATTERN or _BY_PATTERN[pat] == STOP:
+        v = _BY_WIDTHS.get(tuple(widths[i:i + 6]))
+        if v is None:
+            pat = "".join(str(w) for w in widths[i:i + 6])
             raise LabelError(f"barcode: pattern {pat} is not a Code 128 symbol", field="barcode")
-        values.append(_BY_PATTERN[pat])
-    stop = "".join(str(w) for w in widths[-7:])
-    if stop != PATTERNS[STOP]:
+        values.append(v)
+    if tuple(widths[-7:]) != _STOP_WIDTHS:
         raise LabelError("barcode: no Code 128 stop pattern", field="barcode")
     return values
 
@@ -116,7 +127,11 @@ def decode(module_string: str) -> str:
     Checks the start code, the mod-103 check symbol, and the code-set rules (A, B, C,
     shift), per ISO/IEC 15417.
     """
-    values = decode_values(module_string)
+    return _text(decode_values(module_string))
+
+
+def _text(values: list[int]) -> str:
+    """The text of a symbol's values (start .. check): :func:`decode`'s checks."""
     start, data, check = values[0], values[1:-1], values[-1]
     if start not in (START_A, START_B, START_C):
         raise LabelError("barcode: no Code 128 start code", field="barcode")
@@ -197,17 +212,24 @@ def read_bars(b: Bars) -> str:
     Independent of how the bars were made: every edge must fall on a module boundary.
     """
     m = b.module_dots
-    cells: list[str] = []
+    widths: list[int] = []
     pos = 0
     for x, w in b.bars:
         if x % m or w % m or x < pos or w <= 0:
             raise LabelError("barcode: a bar is off the module grid", field="barcode")
-        cells.append("0" * ((x - pos) // m))
-        cells.append("1" * (w // m))
+        if x > pos:
+            widths.append((x - pos) // m)
+        elif widths:  # two bars touching read as one wider bar
+            widths[-1] += w // m
+            pos = x + w
+            continue
+        widths.append(w // m)
         pos = x + w
     if pos != b.width:
         raise LabelError("barcode: symbol width does not match its bars", field="barcode")
-    return decode("".join(cells))
+    if not widths or b.bars[0][0] != 0:
+        raise LabelError("barcode: a Code 128 symbol must start with a bar", field="barcode")
+    return _text(_values(widths))
 
 
 def verify(b: Bars, expected: str) -> None:

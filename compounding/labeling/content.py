@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from .. import units as u
+from ..dates import format_date
 from ..errors import InputError, LabelError
 from .fonts import NBSP
 
@@ -124,8 +125,6 @@ class LabelData:
 
     def field_text(self, name: str, template_statements=()) -> str:
         """The text of one template field (see ``templates.FIELDS``); '' if empty."""
-        from ..dates import format_date
-
         d = self.dispensing
         if name == "drug":
             return self.drug

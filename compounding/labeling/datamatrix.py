@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date
+from functools import lru_cache
+from itertools import chain
 
 from ..errors import LabelError
+from ..gs1 import validate_gtin
 
 FNC1 = 232
 PAD = 129
@@ -74,48 +76,87 @@ def _generator(n: int) -> list[int]:
 
 
 def rs_ecc(data: list[int], n: int) -> list[int]:
-    """Reed-Solomon check codewords (ISO/IEC 16022 5.7): long division by the generator,
-    multiplying through the log tables (the generator's coefficients are never zero)."""
-    glog = _generator_logs(n)
-    exp = _EXP
-    log = _LOG
-    rem = [0] * n
+    """Reed-Solomon check codewords (ISO/IEC 16022 5.7): long division by the generator.
+
+    The remainder is kept as one integer of ``n`` bytes (its first coefficient in the top
+    byte), so each data codeword is a shift and one XOR with the generator multiplied by the
+    feedback codeword, read from a table of the 256 products (issue 18: the division cost
+    a list comprehension of ``n`` table look-ups per codeword).
+    """
+    table = _feedback_table(n)
+    top, mask = 8 * (n - 1), (1 << 8 * n) - 1
+    rem = 0
     for d in data:
-        f = d ^ rem[0]
-        if f:
-            lf = log[f]
-            rem = [r ^ exp[lf + g] for r, g in zip(rem[1:], glog)]
-            rem.append(exp[lf + glog[-1]])
-        else:
-            rem = rem[1:]
-            rem.append(0)
-    return rem
+        rem = ((rem << 8) & mask) ^ table[(rem >> top) ^ d]
+    return list(rem.to_bytes(n, "big"))
 
 
 @lru_cache(maxsize=None)
-def _generator_logs(n: int) -> tuple[int, ...]:
-    """log(alpha) of the generator's coefficients after the leading 1."""
-    return tuple(_LOG[c] for c in _generator(n)[1:])
+def _feedback_table(n: int) -> tuple[int, ...]:
+    """``f`` -> the generator's coefficients after the leading 1, each multiplied by ``f``,
+    packed big-endian into one integer. Products in GF(256) are linear in ``f`` over GF(2),
+    so the table is built from the 8 single-bit values."""
+    g = _generator(n)[1:]
+    basis = [0] * 8
+    for b in range(8):
+        for c in g:
+            basis[b] = basis[b] << 8 | _mul(1 << b, c)
+    return _span(basis)
+
+
+def _span(basis) -> tuple[int, ...]:
+    """The XOR of ``basis[b]`` for every bit ``b`` set in ``v``, for ``v`` in
+    ``range(2 ** len(basis))``."""
+    out = [0] * (1 << len(basis))
+    for v in range(1, len(out)):
+        low = v & -v
+        out[v] = out[v ^ low] ^ basis[low.bit_length() - 1]
+    return tuple(out)
 
 
 def _syndromes_zero(codewords: list[int], n: int) -> bool:
-    """Every syndrome S_i = C(alpha^i), i = 1..n, is zero (Horner's rule)."""
-    exp, log = _EXP, _LOG
-    for i in range(1, n + 1):
-        s = 0
-        for c in codewords:
-            s = (exp[log[s] + i] if s else 0) ^ c
-        if s:
-            return False
-    return True
+    """Every syndrome S_i = C(alpha^i), i = 1..n, is zero: the codewords evaluated at the
+    generator's roots, independently of the division :func:`rs_ecc` makes.
+
+    S_i is linear over GF(2) in the codewords' bits, so a table per codeword position holds
+    what its value adds to all n syndromes at once (packed one byte each): a codeword costs
+    two look-ups instead of n steps of Horner's rule (issue 18).
+    """
+    table = _syndrome_table(len(codewords), n)
+    s = 0
+    for (high, low), c in zip(table, codewords):
+        s ^= high[c >> 4] ^ low[c & 15]
+    return s == 0
+
+
+@lru_cache(maxsize=None)
+def _syndrome_table(length: int, n: int) -> tuple:
+    """Per codeword position k (of ``length``; the first is the highest power of x): nibble
+    tables of ``c * alpha^(i * (length - 1 - k))`` for i = 1..n, packed. alpha is 2 for the
+    field's polynomial 0x12D, so bit b of c stands for alpha^b."""
+    out = []
+    for k in range(length):
+        e = length - 1 - k
+        basis = []
+        for b in range(8):
+            v = 0
+            for i in range(1, n + 1):
+                v = v << 8 | _EXP[(b + i * e) % 255]
+            basis.append(v)
+        out.append(_nibbles(basis))
+    return tuple(out)
+
+
+def _nibbles(basis8: list[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Tables for a byte's high and low nibble from what each of its 8 bits stands for
+    (``basis8[b]`` for bit ``b``, 0 = least significant)."""
+    return _span(basis8[4:]), _span(basis8[:4])
 
 
 # ---------------------------------------------------------------- encodation
 
 def gs1_element_string(gtin: str, bud: date, lot: str) -> str:
     """``01<gtin>17<yymmdd>10<lot>`` after validating each element."""
-    from ..gs1 import validate_gtin
-
     try:
         g = validate_gtin(gtin)
     except ValueError as exc:
@@ -128,8 +169,18 @@ def gs1_element_string(gtin: str, bud: date, lot: str) -> str:
     return f"01{g}17{bud:%y%m%d}10{lot}"
 
 
+#: ASCII encodation of one token: a digit pair, or one ASCII character (GS is FNC1)
+_ASCII_CODEWORD = {f"{n:02d}": 130 + n for n in range(100)}
+_ASCII_CODEWORD.update({chr(c): c + 1 for c in range(128)})
+_ASCII_CODEWORD[GS] = FNC1
+#: left to right, a digit pair wherever two digits follow each other, else one character
+_ASCII_TOKEN = re.compile(r"[0-9]{2}|.", re.DOTALL)
+
+
 def encode_ascii(element_string: str) -> list[int]:
     """ASCII encodation with a leading FNC1 (GS1) and digit pairs; GS becomes FNC1."""
+    if element_string.isascii():  # every GS1 element string (a table look-up per token)
+        return [FNC1, *map(_ASCII_CODEWORD.__getitem__, _ASCII_TOKEN.findall(element_string))]
     out = [FNC1]
     s, i = element_string, 0
     while i < len(s):
@@ -302,18 +353,83 @@ def _module_map(size: int):
     return spec, tuple(tuple(row) for row in grid), tuple(finder), tuple(data_modules)
 
 
+@dataclass(frozen=True)
+class _Bits:
+    """One symbol size's modules as bits of one integer: module (r, c) is bit
+    ``size * size - 1 - (r * size + c)``, so the integer written in binary is the rows one
+    after another, top row first. Tables (issue 18) put a codeword's eight modules in place,
+    or read them back, with two look-ups per byte instead of one step per module."""
+
+    size: int
+    n_data: int
+    n_ecc: int
+    base: int                    # the finder pattern's and fixed corner's dark modules
+    finder_mask: int             # every finder module
+    finder_dark: int             # the dark ones among them
+    place: tuple                 # per codeword: (high nibble table, low nibble table)
+    gather: tuple                # per byte of the modules: (high, low) -> codeword bits
+
+
+@lru_cache(maxsize=None)
+def _bits(size: int) -> _Bits:
+    """Built from :func:`_module_map` once per size (about a millisecond for the sizes a
+    label uses)."""
+    spec, base_rows, finder, data_modules = _module_map(size)
+    n_data, n_ecc = spec[2], spec[3]
+    n_cw, top = n_data + n_ecc, size * size - 1
+    base = int("".join("1" if d else "0" for row in base_rows for d in row), 2)
+    mask = dark = 0
+    for r, c, d in finder:
+        bit = 1 << top - (r * size + c)
+        mask |= bit
+        dark |= bit if d else 0
+    place = [[0] * 8 for _ in range(n_cw)]
+    n_bytes = (size * size + 7) // 8
+    gather = [[0] * 8 for _ in range(n_bytes)]
+    for r, c, k, shift in data_modules:
+        pos = top - (r * size + c)
+        place[k][shift] |= 1 << pos
+        gather[n_bytes - 1 - pos // 8][pos % 8] |= 1 << (8 * (n_cw - 1 - k) + shift)
+    return _Bits(size, n_data, n_ecc, base, mask, dark, tuple(map(_nibbles, place)),
+                 tuple(map(_nibbles, gather)))
+
+
+class _Pieces(dict):
+    """A '0'/'1' string -> its modules as booleans (dark = True), kept once made."""
+
+    def __missing__(self, bits: str) -> tuple[bool, ...]:
+        v = self[bits] = tuple(ch == "1" for ch in bits)
+        return v
+
+
+#: pieces of at most 12 modules: at most 8,190 different ones
+_PIECES = _Pieces()
+#: a byte per module (0 light, anything else dark) -> '0' / '1'
+_AS_BINARY = b"0" + b"1" * 255
+
+
+def _row(bits: str) -> tuple[bool, ...]:
+    """A row's '0'/'1' string as a tuple of booleans, twelve modules a look-up."""
+    if len(bits) <= 24:
+        return _PIECES[bits[:12]] + _PIECES[bits[12:]]
+    out = ()
+    for i in range(0, len(bits), 12):
+        out += _PIECES[bits[i:i + 12]]
+    return out
+
+
 def encode(element_string: str) -> Symbol:
     """Build the GS1 DataMatrix symbol for an element string (from :func:`gs1_element_string`)."""
     data = encode_ascii(element_string)
     size, regions, n_data, n_ecc = _size_for(len(data))
     data = _pad(data, n_data)
-    codewords = data + rs_ecc(data, n_ecc)
-    _, base, _, data_modules = _module_map(size)
-    grid = [list(row) for row in base]
-    for r, c, k, shift in data_modules:
-        if codewords[k] >> shift & 1:
-            grid[r][c] = True
-    return Symbol(size, tuple(tuple(r) for r in grid), element_string)
+    t = _bits(size)
+    acc = t.base
+    for (high, low), v in zip(t.place, data + rs_ecc(data, n_ecc)):
+        acc |= high[v >> 4] | low[v & 15]
+    bits = format(acc, f"0{size * size}b")
+    return Symbol(size, tuple(map(_row, [bits[i:i + size] for i in range(0, size * size, size)])),
+                  element_string)
 
 
 def read(sym_rows) -> str:
@@ -326,15 +442,21 @@ def read(sym_rows) -> str:
     spec = next((s for s in SIZES if s[0] == size), None)
     if spec is None or any(len(r) != size for r in sym_rows):
         raise LabelError(f"DataMatrix: {size} x {size} is not a supported size", field="datamatrix")
-    _, regions, n_data, n_ecc = spec
-    _, _, finder, data_modules = _module_map(size)
-    for r, c, dark in finder:
-        if bool(sym_rows[r][c]) != dark:
-            raise LabelError("DataMatrix: finder pattern damaged", field="datamatrix")
-    cw = [0] * (n_data + n_ecc)
-    for r, c, k, shift in data_modules:
-        if sym_rows[r][c]:
-            cw[k] |= 1 << shift
+    t = _bits(size)
+    n_data, n_ecc = t.n_data, t.n_ecc
+    # the modules as drawn (any true value dark), as one integer
+    try:
+        flat = bytes(chain.from_iterable(sym_rows))
+    except (TypeError, ValueError):  # values other than booleans and small integers
+        flat = bytes(map(bool, chain.from_iterable(sym_rows)))
+    modules = int(flat.translate(_AS_BINARY), 2)
+    if modules & t.finder_mask != t.finder_dark:
+        raise LabelError("DataMatrix: finder pattern damaged", field="datamatrix")
+    packed = 0
+    for (high, low), x in zip(t.gather, modules.to_bytes(len(t.gather), "big")):
+        if x:
+            packed |= high[x >> 4] | low[x & 15]
+    cw = list(packed.to_bytes(n_data + n_ecc, "big"))
     if not _syndromes_zero(cw, n_ecc):
         raise LabelError("DataMatrix: Reed-Solomon check failed", field="datamatrix")
     data = cw[:n_data]
@@ -377,8 +499,6 @@ def parse_gs1(element_string: str) -> dict[str, str]:
 
 def verify(sym: Symbol, gtin: str, bud: date, lot: str) -> None:
     """Raise unless the symbol reads back exactly (01) gtin, (17) bud, (10) lot."""
-    from ..gs1 import validate_gtin
-
     got = parse_gs1(read(sym.rows))
     want = {"01": validate_gtin(gtin), "17": f"{bud:%y%m%d}", "10": lot}
     if got != want:

@@ -134,9 +134,24 @@ def _cmap(name: str) -> frozenset:
     return frozenset(register()[name].face.charToGlyph)
 
 
+@lru_cache(maxsize=None)
+def _plain(font: str) -> frozenset:
+    """Characters up to U+00FF that :func:`clean` passes unchanged with ``font``: drawn by
+    the font, not a control or format character, not right-to-left, and the only spaces
+    the space and the no-break space. Text made of them alone, already in NFC, is returned
+    as it is (none of them composes with another under NFC)."""
+    cmap = _cmap(font)
+    return frozenset(chr(c) for c in range(0x20, 0x100)
+                     if c in cmap and (chr(c) in (" ", NBSP) or (
+                         unicodedata.category(chr(c))[0] not in "CZ"
+                         and unicodedata.bidirectional(chr(c)) not in ("R", "AL", "AN"))))
+
+
 @lru_cache(maxsize=4096)
 def clean(text: str, field: str, font: str = REGULAR) -> str:
     """NFC-normalise ``text`` and refuse control characters and characters the font lacks."""
+    if unicodedata.is_normalized("NFC", text) and _plain(font).issuperset(text):
+        return text  # what the checks below would return (issue 18: most label text)
     # any other space character (thin, em...) is an ordinary space on a label
     s = "".join(" " if unicodedata.category(c) == "Zs" and c != NBSP else c
                 for c in unicodedata.normalize("NFC", text))

@@ -88,6 +88,14 @@ class _Spans:
     code_zone: Box
     matrix_zone: Box | None
 
+    def __post_init__(self):
+        # the hash is a cache key of every line wrapped: worked out once, not per line
+        object.__setattr__(self, "_hash", hash((self.pad, self.width, self.gap,
+                                                 self.code_zone, self.matrix_zone)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
     def __call__(self, top: float, bottom: float) -> tuple[float, float]:  # float-ok: geometry (points), not a dose
         left, right = self.pad, self.width - self.pad
         z = self.code_zone
@@ -97,6 +105,14 @@ class _Spans:
         if z is not None and z.overlaps_rows(top - self.gap, bottom + self.gap):
             right = min(right, z.x0 - self.gap)
         return left, right - left
+
+
+@lru_cache(maxsize=256)
+def _spans(pad: float, width: float, gap: float, code_zone: Box, matrix_zone: Box | None  # float-ok: geometry (points), not a dose
+           ) -> _Spans:
+    """One :class:`_Spans` object for labels with the same zones, so the wrapping caches
+    find their entries by identity instead of comparing field by field."""
+    return _Spans(pad, width, gap, code_zone, matrix_zone)
 
 
 @lru_cache(maxsize=8192)
@@ -171,7 +187,7 @@ def _texts(template: LabelTemplate, item: LabelData, keep: int | None = None):
                 if p.strip():
                     clean(p, f, font)
         text = clean(text, fname, font)
-        out.append((b, fname, font, tuple(w for w in text.split(" ") if w)))
+        out.append((b, fname, font, tuple(filter(None, text.split(" ")))))
     return out
 
 
@@ -229,7 +245,7 @@ def layout_label(template: LabelTemplate, item: LabelData) -> LabelLayout:
     # the Code 128 (to its right) and beside the DataMatrix (to its left).
     text_top, text_bottom = pad, H - pad
     full = W - 2 * pad
-    span_at = _Spans(pad, W, gap, code_zone, mzone)
+    span_at = _spans(pad, W, gap, code_zone, mzone)
 
     refer = any(b.overflow == "refer" for b in template.blocks)
     n_aux = len(item.auxiliary)
@@ -258,15 +274,25 @@ def _flow(blocks, sizes, span_at, text_top, text_bottom, full, ls, at_min):
     for k, ((b, fname, font, words), size) in enumerate(zip(blocks, sizes)):
         if k:
             y += b.space_before
-        lh = size * ls
-        got = _wrap(words, font, size, span_at, y, lh, text_bottom, full, fname, at_min)
+        got = _lines(words, font, size, span_at, y, size * ls, text_bottom, full, fname, at_min)
         if got is None:
             return lines, fname
         placed, y = got
-        for top, x, text in placed:
-            lines.append(Line(x, top + lh - DESCENT * size, font, size,
-                              text.replace(NBSP, " "), fname))
+        lines += placed
     return lines, None
+
+
+@lru_cache(maxsize=8192)
+def _lines(words: tuple[str, ...], font: str, size: float, span_at, top: float, lh: float,  # float-ok: geometry (points), not a dose
+           bottom: float, full: float, field: str, at_min: bool):  # float-ok: geometry (points), not a dose
+    """:func:`_wrap`'s lines as :class:`Line` objects (frozen, so labels that say the same
+    thing in the same place share them), and the next top; None if the text runs out."""
+    got = _wrap(words, font, size, span_at, top, lh, bottom, full, field, at_min)
+    if got is None:
+        return None
+    placed, y = got
+    return tuple(Line(x, t + lh - DESCENT * size, font, size, text.replace(NBSP, " "), field)
+                 for t, x, text in placed), y
 
 
 def _culprit(blocks, sizes, span_at, text_top, text_bottom, full, ls, failed):
@@ -314,14 +340,15 @@ def verify(layout: LabelLayout, item: LabelData) -> None:
     code128.verify(layout.bars, item.lot)
     if layout.matrix is not None:
         datamatrix.verify(layout.matrix, item.gtin, item.bud, item.lot)
+    width, zones = widths(), layout.zones()
     for ln in layout.lines:
         top = ln.baseline - ASCENT * ln.size
         bottom = ln.baseline + DESCENT * ln.size
         if top < -1e-6 or bottom > layout.height + 1e-6:
             raise LabelError(f"{ln.field}: text falls outside the label", field=ln.field)
-        w = widths()(ln.text, ln.font, ln.size)
+        w = width(ln.text, ln.font, ln.size)
         if ln.x < -1e-6 or ln.x + w > layout.width + 1e-6:
             raise LabelError(f"{ln.field}: text falls outside the label", field=ln.field)
-        for z in layout.zones():
+        for z in zones:
             if z.overlaps_rows(top, bottom) and ln.x < z.x1 and ln.x + w > z.x0:
                 raise LabelError(f"{ln.field}: text would overlap a barcode", field=ln.field)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from functools import lru_cache
 from collections.abc import Sequence
 
@@ -84,13 +85,14 @@ def render_with_layouts(template: LabelTemplate, items: Sequence[LabelData],
     # (its text, its barcodes), and each copy is a translation and a `Do` of each: a few
     # dozen bytes a copy instead of the whole label again. A single label is drawn in place
     # by the same function, so both ways put every mark at the same spot.
+    marks = _Marks(c, dot)
     forms: dict[int, tuple[str, str]] = {}
     if copies > 1:
         for k, lay in enumerate({id(x): x for x in lays}.values()):
             forms[id(lay)] = names = (f"label{k}text", f"label{k}codes")
-            for name, draw in zip(names, (_draw_text, _draw_codes)):
+            for name, draw in zip(names, (marks.text, marks.codes)):
                 c.beginForm(name, *_form_box(lay))
-                draw(c, lay, dot)
+                draw(lay)
                 c.endForm()
     pos = start_position - 1
     per = stock.per_page
@@ -107,14 +109,14 @@ def render_with_layouts(template: LabelTemplate, items: Sequence[LabelData],
             # the layout); text sits at the label's exact position
             gx = math.ceil(ox / dot - 1e-9) * dot
             gy = math.ceil(oy / dot - 1e-9) * dot
-            for (tx, ty), draw, name in (((ox, page_h - oy), _draw_text, form and form[0]),
-                                         ((gx, page_h - gy), _draw_codes, form and form[1])):
+            for (tx, ty), draw, name in (((ox, page_h - oy), marks.text, form and form[0]),
+                                         ((gx, page_h - gy), marks.codes, form and form[1])):
                 c.saveState()
                 c.translate(tx, ty)
                 if name:
                     c.doForm(name)
                 else:
-                    draw(c, lay, dot)
+                    draw(lay)
                 c.restoreState()
             pos, dirty, left = pos + 1, True, left - 1
             if per == 1 and left:  # a roll: every further copy is this same page again
@@ -182,38 +184,138 @@ def _form_box(lay: LabelLayout) -> tuple[float, float, float, float]:  # float-o
     return -d, -lay.height - d, lay.width + d, d
 
 
-def _draw_text(c, lay: LabelLayout, dot: float) -> None:  # float-ok: geometry (points), not a dose
-    """The label's text lines, in label coordinates (origin top-left, y up)."""
-    t = c.beginText()
-    cur = None
-    for ln in lay.lines:
-        if (ln.font, ln.size) != cur:
-            t.setFont(ln.font, ln.size)
-            cur = (ln.font, ln.size)
-        t.setTextOrigin(ln.x, -ln.baseline)
-        t.textOut(ln.text)
-    c.drawText(t)
+class _Marks:
+    """Writes a label's text and barcodes as PDF operators, the same bytes ReportLab's
+    drawing calls write (``beginText``/``setFont``/``setTextOrigin``/``textOut`` and
+    ``beginPath``/``rect``/``drawPath``), with what repeats kept (issue 18):
+
+    - every number is a whole number of dots times the dot size (or a text position), so
+      each is formatted once (``fp_str``, as ReportLab formats it);
+    - a text line already written with the same font, size and subset state is the same
+      operators again: the font's subset assignment (``splitString``) is only asked for the
+      first time a line appears in this document, in the same order as ReportLab would,
+      so the font subsets and their names come out the same.
+
+    One per canvas (the subsets belong to the document). The labels use the shipped
+    TrueType fonts only (:func:`.fonts.register`), which ReportLab draws this way.
+    tests/test_labels_digest.py compares the PDFs with those of ReportLab's own calls.
+    """
+
+    def __init__(self, c, dot: float):  # float-ok: geometry (points), not a dose
+        from reportlab.lib.rl_accel import escapePDF, fp_str
+        from reportlab.pdfbase.pdfmetrics import getFont
+        from reportlab.pdfgen.pathobject import PDFPathObject
+
+        self.c, self.doc = c, c._doc
+        self.fp_str, self.escape, self.get_font = fp_str, escapePDF, getFont
+        self.path = PDFPathObject
+        self.dots = _Dots(dot, fp_str)
+        self.text_origin = "1 0 0 1 %s Tm" % fp_str(0, 0)  # beginText() at the origin
+        self.lines: dict = {}
+        self.origins: dict = {}
+        self.rects: dict = {}
+        self.rows: dict = {}
+
+    def text(self, lay: LabelLayout) -> None:
+        """The label's text lines, in label coordinates (origin top-left, y up)."""
+        code = ["BT", self.text_origin]
+        lines, origins = self.lines, self.origins
+        cur, subset = None, -1
+        for ln in lay.lines:
+            if (ln.font, ln.size) != cur:  # setFont: a TrueType font starts a new subset run
+                cur, subset = (ln.font, ln.size), -1
+            where = (ln.x, ln.baseline)
+            tm = origins.get(where)
+            if tm is None:
+                tm = origins[where] = "1 0 0 1 %s Tm" % self.fp_str(ln.x, -ln.baseline)
+            key = (ln.font, ln.size, ln.text, subset)
+            got = lines.get(key)
+            if got is None:
+                got = lines[key] = self._show(ln.font, ln.size, ln.text, subset)
+            code.append(tm)
+            code.append(got[0])
+            subset = got[1]
+        code.append("ET")
+        self.c.addLiteral(" ".join(code))
+
+    def _show(self, font_name: str, size: float, text: str, subset: int):  # float-ok: geometry (points), not a dose
+        """What ``textOut(text)`` writes for a TrueType font after ``setFont(font_name,
+        size)`` (leading 1.2 x size) with ``subset`` current; and the subset after it."""
+        font, doc = self.get_font(font_name), self.doc
+        out, head = [], None
+        for sub, chunk in font.splitString(text, doc):
+            if sub != subset:
+                if head is None:
+                    head = f"{self.fp_str(size)} Tf {self.fp_str(size * 1.2)} TL"
+                out.append(f"{font.getSubsetInternalName(sub, doc)} {head}")
+                subset = sub
+            out.append(f"({self.escape(chunk)}) Tj")
+        return " ".join(out), subset
+
+    def codes(self, lay: LabelLayout) -> None:
+        """The Code 128 bars and the DataMatrix modules as filled rectangles (one per run
+        of dark modules in a row), in whole dots from the label's top-left corner (origin
+        there, y up)."""
+        rect = self.rects.get((lay.bars_top, lay.bars_height, lay.bars_x))
+        if rect is None:
+            y, h = -(lay.bars_top + lay.bars_height), lay.bars_height
+            rect = self.rects[(lay.bars_top, lay.bars_height, lay.bars_x)] = \
+                _Rects(self.dots, lambda x, w, x0=lay.bars_x: (x0 + x, y, w, h))
+        rects = [rect[bar] for bar in lay.bars.bars]
+        if lay.matrix is not None:
+            m, mx, mt = lay.matrix_module, lay.matrix_x, lay.matrix_top
+            rows = self.rows.get((m, mx, mt))
+            if rows is None:
+                rect = _Rects(self.dots, lambda r, c0, c1: (
+                    mx + c0 * m, -(mt + (r + 1) * m), (c1 - c0) * m, m))
+                rows = self.rows[(m, mx, mt)] = _Rows(rect)
+            # a row's rectangles, joined; rows repeat between symbols (the finder pattern,
+            # data that starts alike), so most are found rather than made
+            rects += [rows[r, bytes(row)] for r, row in enumerate(lay.matrix.rows)]
+        self.c.drawPath(self.path(["n", " ".join(filter(None, rects))]), stroke=0, fill=1)
 
 
-def _draw_codes(c, lay: LabelLayout, dot: float) -> None:  # float-ok: geometry (points), not a dose
-    """The Code 128 bars and the DataMatrix modules as filled rectangles, in whole dots
-    from the label's top-left corner (origin there, y up)."""
-    p = c.beginPath()
-    x0 = lay.bars_x
-    h = lay.bars_height * dot
-    y_pdf = -(lay.bars_top + lay.bars_height) * dot
-    for x, w in lay.bars.bars:
-        p.rect((x0 + x) * dot, y_pdf, w * dot, h)
-    if lay.matrix is not None:
-        m = lay.matrix_module
-        mx, mt = lay.matrix_x, lay.matrix_top
-        for r, row in enumerate(lay.matrix.rows):
-            y = -(mt + (r + 1) * m) * dot
-            c0 = None
-            for col, dark in enumerate(row + (False,)):
-                if dark and c0 is None:
-                    c0 = col
-                elif not dark and c0 is not None:
-                    p.rect((mx + c0 * m) * dot, y, (col - c0) * m * dot, m * dot)
-                    c0 = None
-    c.drawPath(p, stroke=0, fill=1)
+class _Rows(dict):
+    """(row number, the row's modules as bytes) -> its runs of dark modules as ``re``
+    operators joined by spaces ('' for a row with no dark module)."""
+
+    def __init__(self, rect: "_Rects"):
+        super().__init__()
+        self.rect = rect
+
+    def __missing__(self, key) -> str:
+        r, modules = key
+        v = self[key] = " ".join(self.rect[(r, *run.span())]
+                                 for run in _DARK_RUN.finditer(modules))
+        return v
+
+
+class _Rects(dict):
+    """A key -> ``x y w h re`` for the rectangle ``where(*key)`` gives in dots: a bar or a
+    run of modules at the same place in another label is the same text again."""
+
+    def __init__(self, dots: "_Dots", where):
+        super().__init__()
+        self.dots, self.where = dots, where
+
+    def __missing__(self, key) -> str:
+        d = self.dots
+        x, y, w, h = self.where(*key)
+        v = self[key] = f"{d[x]} {d[y]} {d[w]} {d[h]} re"
+        return v
+
+
+#: a run of dark modules in a DataMatrix row (its modules as bytes: 1 dark, 0 light)
+_DARK_RUN = re.compile(rb"[^\x00]+")
+
+
+class _Dots(dict):
+    """``k`` -> ReportLab's formatting of ``k`` dots in points (``fp_str(k * dot)``)."""
+
+    def __init__(self, dot: float, fp_str):  # float-ok: geometry (points), not a dose
+        super().__init__()
+        self.dot, self.fp_str = dot, fp_str
+
+    def __missing__(self, k: int) -> str:
+        v = self[k] = self.fp_str(k * self.dot)
+        return v
