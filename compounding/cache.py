@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 ENV_VAR = "COMPOUNDING_CACHE_DIR"
@@ -73,6 +72,8 @@ def save(kind: str, entry_key: str, payload: bytes) -> bool:
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # only when an entry is written (issue 18: not on a warm print)
+
         fd, tmp = tempfile.mkstemp(prefix=f".{kind}-", dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
             fh.write(_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)

@@ -103,6 +103,36 @@ def test_print_records_and_marks_reprint(tmp_path, lot):
     assert prints[0]["pdf_sha256"] == digest
 
 
+_PRINT_AND_LIST_MODULES = """
+import sys
+from compounding.cli import cli
+cli.main(sys.argv[1:], standalone_mode=False)
+heavy = ("sqlite_utils", "pydantic", "compounding.printing.jobs", "compounding.printing.zpl")
+print("loaded:", sorted(m for m in heavy if m in sys.modules))
+"""
+
+
+def test_a_pdf_print_loads_no_sqlite_utils_pydantic_or_printer_modules(tmp_path, lot):
+    """Issue 18, the fixed cost of a print: once the settings and templates are in the
+    cache, printing a PDF opens the (migrated) store, checks and records the print without
+    importing sqlite-utils (migrations only), pydantic (validation of files not seen
+    before) or the printer and ZPL modules."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, **ENV, "COMPOUNDING_CACHE_DIR": str(tmp_path / "cache")}
+    args = ["--formulas", str(ROOT / "formulas"), "--templates", str(ROOT / "templates"),
+            "labels", "print", lot, "--by", "alice", "--db", str(tmp_path / "c.db"),
+            "--output", str(tmp_path / "l.pdf"), "--force"]
+    outs = [subprocess.run([sys.executable, "-c", _PRINT_AND_LIST_MODULES, *args],
+                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+            for _ in range(2)]  # the first fills the cache
+    assert [o.returncode for o in outs] == [0, 0], [o.stderr for o in outs]
+    assert "Recorded" in outs[1].stdout
+    assert outs[1].stdout.splitlines()[-1] == "loaded: []"
+
+
 def test_default_output_is_labels_folder_in_cwd(tmp_path, lot):
     r = run(tmp_path, "labels", "print", lot, "--by", "bob")
     assert r.exit_code == 0, r.output

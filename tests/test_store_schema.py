@@ -18,6 +18,7 @@ from compounding.errors import StoreError
 from compounding.store import Store
 from compounding.store import schema as sch
 from compounding.store.migrations import APPEND_ONLY, migrations
+from compounding.store.sqlite import applied_migrations
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,7 +67,7 @@ def test_upgrade_from_earlier_migration_set_keeps_data(tmp_path):
     path = tmp_path / "old.db"
     db = Database(str(path))
     migrations.apply(db, stop_before="m002_immutability_triggers")
-    assert [m.name for m in migrations.applied(db)] == ["m001_records"]
+    assert [name for name, _ in applied_migrations(db)] == ["m001_records"]
     db.execute("INSERT INTO component_lots (ingredient, lot_number, expires, potency_percent, "
                "unit, created_by, created_at) VALUES ('naltrexone-hcl', 'OLD1', '2099-01-31', "
                "'99.5', 'mg', 'ana', '2026-01-02T03:04:05.000000Z')")
@@ -77,8 +78,7 @@ def test_upgrade_from_earlier_migration_set_keeps_data(tmp_path):
 
     store = Store.open(path)
     try:
-        assert [m["name"] for m in store.applied_migrations()] == [
-            m.name for m in migrations._migrations]
+        assert [m["name"] for m in store.applied_migrations()] == migrations.names()
         row = store.db.execute("SELECT lot_number, on_hand, unit FROM stock_on_hand").fetchone()
         assert row == ("OLD1", 5000.0, "mg")
         lot = store.lots()[0]
@@ -177,7 +177,7 @@ def test_db_path_resolution(tmp_path, monkeypatch):
     opt_db = tmp_path / "opt.db"
     r = CliRunner().invoke(cli, ["db", "migrate", "--db", str(opt_db)],
                            env={"COMPOUNDING_DB": str(env_db)})
-    names = [m.name for m in migrations._migrations]  # m004 and later: issue 7 and on
+    names = migrations.names()  # m004 and later: issue 7 and on
     assert names[:4] == ["m001_records", "m002_immutability_triggers", "m003_views",
                          "m004_users_and_signoffs"]
     assert r.stdout == "".join(f"Applied {n}\n" for n in names) + \

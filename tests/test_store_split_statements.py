@@ -5,7 +5,8 @@ database take about 4 s), into exactly the statements SQLite would run."""
 import pytest
 
 from compounding.store import migrations
-from compounding.store.sqlite import StoreDatabase, registered_migrations, split_statements
+from compounding.store.sqlite import registered_migrations, split_statements
+from compounding.store.sqlite_scripts import StoreDatabase
 
 TRIGGER = ("CREATE TRIGGER t AFTER INSERT ON a BEGIN\n  SELECT 1;\n  SELECT 'x;y';\nEND;")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import os
 from functools import cached_property
 from pathlib import Path
@@ -150,6 +149,8 @@ pass_app = click.make_pass_decorator(App)
 
 
 def echo_json(obj) -> None:
+    import json
+
     from ..shapes import to_jsonable
     click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=to_jsonable))
 

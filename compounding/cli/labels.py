@@ -102,21 +102,24 @@ def _print(app, store, templates, lot, template_id, by, output, printer, fmt, fo
            **kw):
     """One print: to a printer (named or the template's default) or to a file."""
     from ..errors import InputError
-    from ..labeling.printing import print_labels
-    from ..printing.jobs import default_printer, print_job
 
     if printer and output:
         raise InputError("--printer and --output: give one (print, or write a file)",
                          field="printer")
     if printer is None and output is None:
+        from ..printing.jobs import default_printer
         printer = default_printer(app.label_settings, template_id)
-    if printer is not None:
+    if printer is not None or fmt == "zpl":
+        # printers and ZPL only (issue 18: a PDF to a file imports none of it)
+        from ..printing.jobs import print_job
+        if printer is not None:
+            return print_job(store, templates, app.settings, lot, template_id=template_id,
+                             by=by, printer=printer, fmt=fmt, **kw)
         return print_job(store, templates, app.settings, lot, template_id=template_id,
-                         by=by, printer=printer, fmt=fmt, **kw)
+                         by=by, output=_output(app, output, lot, template_id, fmt), fmt=fmt,
+                         force=force, **kw)
+    from ..labeling.printing import print_labels
     path = _output(app, output, lot, template_id, fmt or "pdf")
-    if fmt == "zpl":
-        return print_job(store, templates, app.settings, lot, template_id=template_id,
-                         by=by, output=path, fmt=fmt, force=force, **kw)
     return print_labels(store, templates, app.label_settings, lot, template_id=template_id,
                         by=by, output=path, force=force, **kw)
 

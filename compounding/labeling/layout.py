@@ -176,19 +176,27 @@ def _texts(template: LabelTemplate, item: LabelData, keep: int | None = None):
         shown = item
         if keep is not None and b.overflow == "refer" and keep < len(item.auxiliary):
             shown = replace(item, auxiliary=item.auxiliary[:keep] + (REFER_TEXT,))
-        parts = [shown.field_text(f, template.statements) for f in b.fields]
-        fname = "+".join(b.fields)
-        text = SEPARATOR.join(p for p in parts if p.strip())
-        if not text.strip():
-            continue
-        font = BOLD if b.bold else REGULAR
-        if len(b.fields) > 1:  # a refusal names the field at fault, not the whole block
-            for f, p in zip(b.fields, parts):
-                if p.strip():
-                    clean(p, f, font)
-        text = clean(text, fname, font)
-        out.append((b, fname, font, tuple(filter(None, text.split(" ")))))
+        got = _block_text(b, tuple(shown.field_text(f, template.statements) for f in b.fields))
+        if got is not None:
+            out.append(got)
     return out
+
+
+@lru_cache(maxsize=4096)
+def _block_text(b, parts: tuple[str, ...]):
+    """One block's (block, field label, font, words) from its fields' texts, or None when
+    they are all blank; kept, as most blocks say the same on every label of a run."""
+    fname = "+".join(b.fields)
+    text = SEPARATOR.join(p for p in parts if p.strip())
+    if not text.strip():
+        return None
+    font = BOLD if b.bold else REGULAR
+    if len(b.fields) > 1:  # a refusal names the field at fault, not the whole block
+        for f, p in zip(b.fields, parts):
+            if p.strip():
+                clean(p, f, font)
+    text = clean(text, fname, font)
+    return b, fname, font, tuple(filter(None, text.split(" ")))
 
 
 def _place_codes(template: LabelTemplate, item: LabelData):

@@ -1,4 +1,4 @@
-"""The database schema as append-only migrations (``sqlite_utils.Migrations``).
+"""The database schema as append-only migrations (applied with ``sqlite_utils.Migrations``).
 
 Rules for whoever adds to this file (issue 7 adds users and sign-offs here):
 - never edit or reorder a function below once released; append a new one;
@@ -16,12 +16,68 @@ itself always computes with ``Decimal``.
 
 from __future__ import annotations
 
-from sqlite_utils import Migrations
+from dataclasses import dataclass
+from typing import Callable
 
 #: The migration set's name in ``_sqlite_migrations``.
 SET_NAME = "compounding"
 
-migrations = Migrations(SET_NAME)
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    fn: Callable
+    transactional: bool = True
+
+
+class MigrationSet:
+    """The migration functions, in the order they are registered (``@migrations()``, as
+    with ``sqlite_utils.Migrations``), and the ``sqlite_utils.Migrations`` that applies them,
+    made only when something is applied.
+
+    Issue 18: opening a store that is up to date needs the names only (and which are
+    applied, one query in :mod:`.sqlite`), so a command that opens the store never imports
+    sqlite-utils (a fixed cost of about a third of a label print's).
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self.registered: list[Migration] = []
+        self._applier = None
+
+    def __call__(self, *, name: str | None = None, transactional: bool = True):
+        def register(fn):
+            migration = Migration(name or fn.__name__, fn, transactional)
+            if any(m.name == migration.name for m in self.registered):
+                raise ValueError(f"migration {migration.name!r} is registered twice")
+            self.registered.append(migration)
+            return fn
+        return register
+
+    def names(self) -> list[str]:
+        return [m.name for m in self.registered]
+
+    def applier(self):
+        """The ``sqlite_utils.Migrations`` holding these migrations, in order."""
+        if self._applier is None:
+            from sqlite_utils import Migrations
+
+            applier = Migrations(self.name)
+            for m in self.registered:
+                applier(name=m.name, transactional=m.transactional)(m.fn)
+            self._applier = applier
+        return self._applier
+
+    def apply(self, db, **kwargs) -> None:
+        """Apply the pending migrations to ``db`` (the store's connection or a sqlite-utils
+        ``Database``), each in its own savepoint inside the caller's transaction;
+        ``sqlite_utils.Migrations.apply``'s keywords (``stop_before``)."""
+        from .sqlite_scripts import utils_database
+
+        self.applier().apply(utils_database(db), **kwargs)
+
+
+migrations = MigrationSet(SET_NAME)
 
 GENESIS_HASH = "0" * 64
 

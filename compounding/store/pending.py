@@ -42,7 +42,6 @@ A row of another host (a database on a shared folder) is never touched; it is re
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import os
@@ -188,6 +187,10 @@ def recover(store: StoreCore) -> list[str]:
     """Resolve the pending prints of processes that are gone (see the module docstring);
     return one line per case for the person printing now ("Note: ..." / "Warning: ...")."""
     rows = store.rows("SELECT * FROM pending_outputs ORDER BY id")
+    if not rows:  # the usual case: nothing was left by a killed print
+        return []
+    import getpass
+
     lines = []
     actor = getpass.getuser() or "system"
     for row in rows:

@@ -23,10 +23,13 @@ import os
 import sqlite3
 from pathlib import Path
 
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from ..errors import RefusedError, StoreError
-from .sqlite_scripts import StoreDatabase, split_statements  # noqa: F401 (re-exported)
+from .sqlite_scripts import Connection, split_statements, utils_database  # noqa: F401
+
+if TYPE_CHECKING:
+    from .sqlite_scripts import Connection as Database
 
 #: Seconds a command waits for another process's write to finish before giving up.
 BUSY_TIMEOUT_S = 60
@@ -65,7 +68,7 @@ def connect(path: str, *, read_only: bool = False) -> Database:
         raise StoreError(f"cannot open database {path}: {exc}") from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-        db = StoreDatabase(conn, execute_plugins=False)
+        db = Connection(conn)
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return db
     except sqlite3.DatabaseError as exc:
@@ -175,41 +178,39 @@ def _being_written(path: Path, head: bytes, size: int) -> bool:
 
 
 def registered_migrations(migration_set) -> list:
-    """Every migration of ``migration_set`` (a ``sqlite_utils.Migrations``), in order: those
-    pending on an empty database (its public API, not its private list)."""
-    # execute_plugins=False as for the store's own connection: sqlite-utils would otherwise
-    # scan every installed distribution's entry points for plugins (importlib.metadata), a
-    # fixed cost on every command that opens the store, for plugins this project never uses
-    # (issue 18: the fixed cost of a print)
-    scratch = Database(memory=True, execute_plugins=False)
-    try:
-        return migration_set.pending(scratch)
-    finally:
-        scratch.close()
+    """Every migration of ``migration_set`` (:class:`.migrations.MigrationSet`), in order:
+    objects with ``name`` and ``fn``."""
+    return list(migration_set.registered)
 
 
 def applied_migrations(db: Database) -> list[tuple[str, str]]:
-    """``[(name, applied_at)]`` of the applied migrations (``_sqlite_migrations``), in
-    order."""
-    from .migrations import migrations
-    return [(m.name, m.applied_at) for m in migrations.applied(db)]
+    """``[(name, applied_at)]`` of the applied migrations, in the order applied: the rows
+    ``sqlite_utils.Migrations`` keeps in ``_sqlite_migrations`` for our set (none before
+    the first migration made the table)."""
+    from .migrations import SET_NAME
+    if not db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                      "name = '_sqlite_migrations'").fetchone()[0]:
+        return []
+    return [(r[0], r[1]) for r in db.execute(
+        "SELECT name, applied_at FROM _sqlite_migrations WHERE migration_set = ? "
+        "ORDER BY rowid", [SET_NAME])]
 
 
 def known_migrations() -> list[str]:
     """Every migration name of the SQLite set, in order."""
     from .migrations import migrations
-    return [m.name for m in registered_migrations(migrations)]
+    return migrations.names()
 
 
 def pending_migrations(db: Database) -> list[str]:
     """Names of the migrations not applied yet, in order."""
-    from .migrations import migrations
-    return [m.name for m in migrations.pending(db)]
+    done = {n for n, _ in applied_migrations(db)}
+    return [n for n in known_migrations() if n not in done]
 
 
 def apply_migrations(db: Database) -> None:
     """Apply the pending migrations (each in its own savepoint, inside the caller's
-    ``BEGIN IMMEDIATE``)."""
+    ``BEGIN IMMEDIATE``), with sqlite-utils."""
     from .migrations import migrations
     migrations.apply(db)
 
@@ -419,7 +420,7 @@ def schema_as_migrated(migration_set, applied: list[str]) -> dict[tuple[str, str
     migrations named in ``applied`` (in that order: the order a database applied them) from
     ``migration_set``: what those migrations made, derived from the migrations themselves."""
     by_name = {m.name: m for m in registered_migrations(migration_set)}
-    scratch = Database(memory=True)
+    scratch = utils_database(Connection(sqlite3.connect(":memory:")))
     try:
         for name in applied:
             if name in by_name:
