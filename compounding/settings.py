@@ -309,10 +309,18 @@ class Settings(Spec):
     @classmethod
     def _database(cls, value):
         import unicodedata
+
+        from .store.pg_url import is_url, refuse_keyword_value
+        from .text import describe
         for i, ch in enumerate(value or "", start=1):
             if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp"):
-                raise ValueError(f"character U+{ord(ch):04X} at position {i} is a control or "
+                raise ValueError(f"character {describe(ch)} at position {i} is a control or "
                                  "invisible character")
+        if value and not is_url(value):
+            try:  # 'host=... dbname=...' is not a file name (attack s4 finding 6)
+                refuse_keyword_value(value, "database")
+            except InputError as exc:  # one line: pydantic names the field already
+                raise ValueError(str(exc).removeprefix("database: ")) from None
         return value
 
     @field_validator("site", mode="before")

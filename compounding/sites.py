@@ -24,7 +24,6 @@ every command without loading the full settings.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from .errors import InputError
 
@@ -46,8 +45,8 @@ def validate_site(value, field: str = "site") -> str:
         return value
     for i, ch in enumerate(value, start=1):
         if not " " <= ch <= "~":
-            name = unicodedata.name(ch, "unnamed character")
-            raise InputError(f"{field}: character U+{ord(ch):04X} ({name}) at position {i} is "
+            from .text import describe
+            raise InputError(f"{field}: character {describe(ch)} at position {i} is "
                              f"not allowed in a site code ({SITE_RULE})")
     shown = value if len(value) <= 40 else value[:40] + "..."
     raise InputError(f"{field}: {shown!r} is not a site code ({SITE_RULE}, e.g. NYC)")

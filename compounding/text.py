@@ -52,17 +52,59 @@ _REFUSED_CATEGORIES = {
     "Cn": "a private-use or unassigned character",
 }
 
-#: Names for the C0 controls a scanner or a paste brings in (Unicode gives them none).
-_CONTROL_NAMES = {0x00: "NUL", 0x09: "TAB", 0x0A: "LINE FEED", 0x0D: "CARRIAGE RETURN",
-                  0x1B: "ESCAPE", 0x1D: "GROUP SEPARATOR", 0x1E: "RECORD SEPARATOR"}
+#: Names of the control characters, which have none of their own in Unicode (their
+#: ``Name`` property is empty, so ``unicodedata.name`` has nothing to give): their formal
+#: name aliases of type "control" from the Unicode Character Database's NameAliases.txt
+#: (https://www.unicode.org/Public/UCD/latest/ucd/NameAliases.txt), C0 (U+0000-001F), DELETE
+#: (U+007F) and C1 (U+0080-009F). Where a code point has two "control" aliases the first is
+#: used, except U+001C-001F, named by their second (FILE/GROUP/RECORD/UNIT SEPARATOR), the
+#: names GS1 and scanner manuals use; U+0080, U+0081 and U+0099 have only aliases of type
+#: "figment" (never in a standard), used for want of any other. Every name is one
+#: ``unicodedata.lookup`` finds (tests/test_text.py checks the table against it).
+CONTROL_NAMES = {
+    0x00: "NULL", 0x01: "START OF HEADING", 0x02: "START OF TEXT", 0x03: "END OF TEXT",
+    0x04: "END OF TRANSMISSION", 0x05: "ENQUIRY", 0x06: "ACKNOWLEDGE", 0x07: "ALERT",
+    0x08: "BACKSPACE", 0x09: "CHARACTER TABULATION", 0x0A: "LINE FEED",
+    0x0B: "LINE TABULATION", 0x0C: "FORM FEED", 0x0D: "CARRIAGE RETURN", 0x0E: "SHIFT OUT",
+    0x0F: "SHIFT IN", 0x10: "DATA LINK ESCAPE", 0x11: "DEVICE CONTROL ONE",
+    0x12: "DEVICE CONTROL TWO", 0x13: "DEVICE CONTROL THREE", 0x14: "DEVICE CONTROL FOUR",
+    0x15: "NEGATIVE ACKNOWLEDGE", 0x16: "SYNCHRONOUS IDLE", 0x17: "END OF TRANSMISSION BLOCK",
+    0x18: "CANCEL", 0x19: "END OF MEDIUM", 0x1A: "SUBSTITUTE", 0x1B: "ESCAPE",
+    0x1C: "FILE SEPARATOR", 0x1D: "GROUP SEPARATOR", 0x1E: "RECORD SEPARATOR",
+    0x1F: "UNIT SEPARATOR", 0x7F: "DELETE",
+    0x80: "PADDING CHARACTER", 0x81: "HIGH OCTET PRESET", 0x82: "BREAK PERMITTED HERE",
+    0x83: "NO BREAK HERE", 0x84: "INDEX", 0x85: "NEXT LINE", 0x86: "START OF SELECTED AREA",
+    0x87: "END OF SELECTED AREA", 0x88: "CHARACTER TABULATION SET",
+    0x89: "CHARACTER TABULATION WITH JUSTIFICATION", 0x8A: "LINE TABULATION SET",
+    0x8B: "PARTIAL LINE FORWARD", 0x8C: "PARTIAL LINE BACKWARD", 0x8D: "REVERSE LINE FEED",
+    0x8E: "SINGLE SHIFT TWO", 0x8F: "SINGLE SHIFT THREE", 0x90: "DEVICE CONTROL STRING",
+    0x91: "PRIVATE USE ONE", 0x92: "PRIVATE USE TWO", 0x93: "SET TRANSMIT STATE",
+    0x94: "CANCEL CHARACTER", 0x95: "MESSAGE WAITING", 0x96: "START OF GUARDED AREA",
+    0x97: "END OF GUARDED AREA", 0x98: "START OF STRING",
+    0x99: "SINGLE GRAPHIC CHARACTER INTRODUCER", 0x9A: "SINGLE CHARACTER INTRODUCER",
+    0x9B: "CONTROL SEQUENCE INTRODUCER", 0x9C: "STRING TERMINATOR",
+    0x9D: "OPERATING SYSTEM COMMAND", 0x9E: "PRIVACY MESSAGE",
+    0x9F: "APPLICATION PROGRAM COMMAND",
+}
 
 _SPACES = re.compile(r" {2,}")
 
 
+def char_name(ch: str) -> str:
+    """The character's Unicode name; a control character's alias (:data:`CONTROL_NAMES`);
+    ``private-use character``, ``surrogate`` or ``unassigned character`` for the code points
+    that have no name at all."""
+    name = unicodedata.name(ch, "") or CONTROL_NAMES.get(ord(ch), "")
+    if name:
+        return name
+    return {"Co": "private-use character", "Cs": "surrogate"}.get(
+        unicodedata.category(ch), "unassigned character")
+
+
 def describe(ch: str) -> str:
-    """``'U+200B (ZERO WIDTH SPACE)'``: how a refused character is named in a message."""
-    name = unicodedata.name(ch, "") or _CONTROL_NAMES.get(ord(ch), "unnamed character")
-    return f"U+{ord(ch):04X} ({name})"
+    """``'U+200B (ZERO WIDTH SPACE)'``, ``'U+0000 (NULL)'``: how a refused character is
+    named in a message, the same from every door."""
+    return f"U+{ord(ch):04X} ({char_name(ch)})"
 
 
 def normalize(value: str, field: str, *, kind: str = "text", required: bool = True,

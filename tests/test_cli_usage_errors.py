@@ -8,7 +8,8 @@ import pytest
 
 CASES = [
     (["batch", "list", "--limit", "x"],
-     "Error: Invalid value for '--limit': 'x' is not a whole number of at least 1 (digits 0-9)"),
+     "Error: Invalid value for '--limit': 'x' is not a whole number written with the digits "
+     "0-9"),
     (["batch", "lis"], "Error: No such command 'lis'. Did you mean 'list'?"),
     (["--bogus"], "Error: No such option '--bogus'."),
     (["labels", "print"], "Error: Missing argument 'LOT'."),

@@ -59,7 +59,7 @@ def test_hri_round_trip():
                        "digit of another script; barcodes carry ASCII digits 0-9 only"),
     ("\uff10\uff11", "scan: character U+FF10 (FULLWIDTH DIGIT ZERO) at position 1 is a digit of "
                      "another script; barcodes carry ASCII digits 0-9 only"),
-    ("MCC\x07118", "scan: character U+0007 (unnamed character) at position 4 is a control "
+    ("MCC\x07118", "scan: character U+0007 (ALERT) at position 4 is a control "
                    "character other than the group separator (GS)"),
     ("Lot Ä", "scan: character U+00C4 (LATIN CAPITAL LETTER A WITH DIAERESIS) at position 5 "
               "is not ASCII; a scanner types printable ASCII and GS only"),

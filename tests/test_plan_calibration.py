@@ -203,7 +203,7 @@ def test_record_history_current_and_correction(store):
      "direction mark)"),
     (dict(filler_lot="L" * 300), InputError, "--filler-lot: 300 characters; at most 40"),
     (dict(corrects=1, reason="bad\x1bline"), InputError, "--reason: character U+001B "
-     "(unnamed character) at position 4 is a control character or line break"),
+     "(ESCAPE) at position 4 is a control character or line break"),
     (dict(by="nobody"), Exception, None),
 ])
 def test_refusals_write_nothing(store, kw, exc, msg):

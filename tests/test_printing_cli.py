@@ -351,7 +351,7 @@ def test_lp_options_exact_media_and_no_scaling(language, page, expect):
     ("Zo\u200bë", "patient: character U+200B (ZERO WIDTH SPACE) at position 3 is an invisible"),
     ("\u202eAna", "patient: character U+202E (RIGHT-TO-LEFT OVERRIDE) at position 1 is an "
                   "invisible"),
-    ("Ann\x07", "patient: character U+0007 (unnamed character) at position 4 is a control "
+    ("Ann\x07", "patient: character U+0007 (ALERT) at position 4 is a control "
                 "character"),
 ])
 def test_hostile_patient_names_refused_before_anything_is_sent(tmp_path, printer, lot,

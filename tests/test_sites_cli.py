@@ -176,3 +176,68 @@ def test_missing_settings_file_is_one_line(tmp_path):
                                  "--db", str(tmp_path / "new.db")], env=ENV)
     assert r.output == f"Error: {tmp_path / 'none.toml'}: settings file not found\n"
     assert not (tmp_path / "new.db").exists()
+
+
+class Days:
+    """A clock that moves a day at a time."""
+
+    def __init__(self):
+        self.day = 1
+
+    def __call__(self):
+        return datetime(2026, 6, self.day, 12, 0, tzinfo=timezone.utc)
+
+
+def test_batch_list_all_sites_limit_is_the_newest_across_sites(store_path, tmp_path):
+    """Attack s4 finding 12: with NYC's one batch older than BOS's, --all-sites --limit N
+    listed NYC's (grouped first) and cut BOS's, under a note "the newest N". Now the newest
+    N of every site, then grouped by site (this site first), newest first in each."""
+    reg = Registry.load(ROOT / "formulas")
+    f = reg.get("ldn-capsules")
+    clock = Days()
+    made = {}
+    with Store.open(store_path, clock=clock) as store:
+        add_users(store, "ana")
+        approve_formulas(store, reg)
+        for site in ("NYC", "BOS"):
+            store.site = site
+            store.receive_lot("naltrexone-hcl", "NX-" + site, date(2027, 5, 31),
+                              u.parse("5 g"), "ana")
+            store.receive_lot("microcrystalline-cellulose", "MCC-" + site,
+                              date(2027, 12, 31), u.parse("500 g"), "ana")
+        for day, site in ((1, "NYC"), (2, "BOS"), (3, "BOS"), (4, "NYC"), (5, "BOS"),
+                          (5, "BOS")):
+            clock.day, store.site = day, site
+            rec = store.create_batch(f, reg.catalogue, Settings(),
+                                     Order.from_text(f, quantity="30", strength="1.5 mg"),
+                                     by="ana", formula_sha256=reg.hashes[f.id])
+            made.setdefault(site, []).append(rec["lot_id"])
+    (tmp_path / "bos.toml").write_text('site = "BOS"\n')
+    (tmp_path / "nyc.toml").write_text('site = "NYC"\n')
+
+    def listing(settings, *args):
+        r = CliRunner().invoke(cli, ["--settings", str(tmp_path / settings), "batch", "list",
+                                     "--all-sites", *args, "--db", str(store_path)], env=ENV)
+        assert r.exit_code == 0, r.output
+        return r
+
+    # the 3 newest: BOS day 5 (twice) and NYC day 4; NYC's day-1 batch is not among them
+    r = listing("nyc.toml", "--limit", "3")
+    assert [line.split()[:2] for line in r.stdout.splitlines()[2:]] == [
+        ["NYC", made["NYC"][1]], ["BOS", made["BOS"][3]], ["BOS", made["BOS"][2]]]
+    assert r.stderr == ("Showing the newest 3 of 6 batches of every site; --limit N for "
+                        "more, --no-limit for every one.\n")
+    r = listing("bos.toml", "--limit", "3", "--json")
+    assert [(b["site"], b["lot_id"]) for b in json.loads(r.stdout)] == [
+        ("BOS", made["BOS"][3]), ("BOS", made["BOS"][2]), ("NYC", made["NYC"][1])]
+    r = listing("bos.toml", "--limit", "4")
+    assert [line.split()[1] for line in r.stdout.splitlines()[2:]] == [
+        made["BOS"][3], made["BOS"][2], made["BOS"][1], made["NYC"][1]]
+    r = listing("bos.toml", "--no-limit")
+    assert [line.split()[1] for line in r.stdout.splitlines()[2:]] == [
+        *made["BOS"][::-1], *made["NYC"][::-1]]
+    assert r.stderr == ""
+    with Store.open(store_path) as store:  # the library: newest first across sites
+        assert [b["lot_id"] for b in store.list_batches(limit=3)] == [
+            made["BOS"][3], made["BOS"][2], made["NYC"][1]]
+        assert store.count_batches() == 6

@@ -235,3 +235,19 @@ def test_cli_db_backup_and_verify(tmp_path):
     assert r.output.splitlines()[0] == ("OK: integrity check passed, schema as migrated, 7 "
                                         "audit entries chain, every record matches the "
                                         "audit log")
+
+
+@pytest.mark.parametrize("typed, shown", [
+    ("5 g", "5 g"),            # was "5,000 mg" (attack s4 finding 14) while 10 g said "10 g"
+    ("10 g", "10 g"),
+    ("0.5 g", "0.5 g"),
+    ("750 mg", "750 mg"),
+    ("250 mcg", "250 mcg"),
+    ("12,500 mg", "12,500 mg"),
+])
+def test_receive_says_on_hand_in_the_unit_received(tmp_path, typed, shown):
+    db = tmp_path / "c.db"
+    r = run("inventory", "receive", "naltrexone-hcl", "--lot", "NX1", "--expires", "2099-05",
+            "--quantity", typed, "--by", "ana", db=db)
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines()[-1] == f"On hand: {shown}"

@@ -247,7 +247,7 @@ def test_a_read_only_role_reads_and_is_refused_writes_in_one_line(group_db):
 
 @pytest.mark.parametrize("url, message", [
     ("postgresql://u@127.0.0.1:1/x\n",
-     "database URL: character U+000A (unnamed character) at position 29 is a control "
+     "database URL: character U+000A (LINE FEED) at position 29 is a control "
      "character or line break; type the URL again"),
     ("postgresql://\u200bu@127.0.0.1:1/x",
      "database URL: character U+200B (ZERO WIDTH SPACE) at position 14 is an invisible "
@@ -292,10 +292,15 @@ def test_the_store_is_the_option_else_the_environment_else_the_settings(option, 
     ('site = "NYC"', None),
     ('database = 5', "Error: SETTINGS: database: must be a postgresql:// URL or a file path"),
     ('database = ""', "Error: SETTINGS: database: must be a postgresql:// URL or a file path"),
-    ('database = "a\\u200bb.db"', "Error: SETTINGS: database: character U+200B at position 2 "
-                                  "is a control or invisible character"),
-    ('database = "a\\nb.db"', "Error: SETTINGS: database: character U+000A at position 2 "
-                              "is a control or invisible character"),
+    ('database = "a\\u200bb.db"', "Error: SETTINGS: database: character U+200B (ZERO WIDTH "
+                                  "SPACE) at position 2 is a control or invisible character"),
+    ('database = "a\\nb.db"', "Error: SETTINGS: database: character U+000A (LINE FEED) at "
+                              "position 2 is a control or invisible character"),
+    ('database = "host=db dbname=ldn user=svc password=pw"',
+     "Error: SETTINGS: database: 'host=db dbname=ldn user=svc password=***' is a libpq "
+     "keyword/value connection string, not a database file; give it as a URL: "
+     "postgresql://svc@db/ldn (the password in ~/.pgpass, $PGPASSFILE or $PGPASSWORD, never "
+     "in the URL)"),
 ])
 def test_the_settings_database_key(line, result, tmp_path):
     from compounding.cli import App

@@ -209,7 +209,7 @@ def test_a_damaged_page_anywhere_is_one_error_line_never_a_traceback(sqlite_stor
                   "formatting character (zero-width or direction mark)"),
     ("\u202eNX1", "lot: character U+202E (RIGHT-TO-LEFT OVERRIDE) at position 1 is an "
                   "invisible formatting character (zero-width or direction mark)"),
-    ("NX\x071", "lot: character U+0007 (unnamed character) at position 3 is a control "
+    ("NX\x071", "lot: character U+0007 (ALERT) at position 3 is a control "
                 "character or line break"),
     ("NX\u20281", "lot: character U+2028 (LINE SEPARATOR) at position 3 is a control "
                   "character or line break"),

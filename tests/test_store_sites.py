@@ -58,7 +58,7 @@ def test_site_codes_accepted(text):
     ("\u202eCYN", "site: character U+202E (RIGHT-TO-LEFT OVERRIDE) at position 1 is not "
                   "allowed in a site code (2-4 characters, upper-case letters A-Z and digits "
                   "0-9, starting with a letter)"),
-    ("NY\x07", "site: character U+0007 (unnamed character) at position 3 is not allowed in "
+    ("NY\x07", "site: character U+0007 (ALERT) at position 3 is not allowed in "
                "a site code (2-4 characters, upper-case letters A-Z and digits 0-9, "
                "starting with a letter)"),
     ("ＮＹＣ", "site: character U+FF2E (FULLWIDTH LATIN CAPITAL LETTER N) at position 1 is "

@@ -50,7 +50,7 @@ def test_normalize_accepts(value, kind, expected):
      "lot: character U+00AD (SOFT HYPHEN) at position 5 is an invisible formatting character "
      "(zero-width or direction mark)"),
     ("x\ue000", "name",
-     "lot: character U+E000 (unnamed character) at position 2 is a private-use or unassigned "
+     "lot: character U+E000 (private-use character) at position 2 is a private-use or unassigned "
      "character"),
     ("NX٢٤٠١", "identifier",
      "lot: character U+0662 (ARABIC-INDIC DIGIT TWO) at position 3 is a digit of another "
@@ -201,3 +201,22 @@ def test_cli_supplier_lot_limit_is_the_stores():
     from compounding.cli import params
     from compounding.store.inventory import LOT_CHARS
     assert params.supplier_lot("lot").max_length == LOT_CHARS
+
+
+def test_every_control_character_is_named_by_its_unicode_alias():
+    """Attack s4 finding 14: control characters were 'U+0000 (unnamed character)'. Each of
+    the 65 (category Cc) now has its formal alias from NameAliases.txt, which Python's
+    unicodedata.lookup knows (so the table is checked against the UCD, not against itself)."""
+    import unicodedata
+
+    from compounding.text import CONTROL_NAMES, describe
+    controls = [cp for cp in range(0x110000) if unicodedata.category(chr(cp)) == "Cc"]
+    assert sorted(CONTROL_NAMES) == controls
+    for cp, name in CONTROL_NAMES.items():
+        assert unicodedata.lookup(name) == chr(cp), (hex(cp), name)
+    assert describe("\x00") == "U+0000 (NULL)"
+    assert describe("\x1d") == "U+001D (GROUP SEPARATOR)"
+    assert describe("\x85") == "U+0085 (NEXT LINE)"
+    assert describe("\u200b") == "U+200B (ZERO WIDTH SPACE)"
+    assert describe("\U000f0000") == "U+F0000 (private-use character)"
+    assert describe("\u0378") == "U+0378 (unassigned character)"

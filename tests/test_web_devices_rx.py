@@ -499,7 +499,7 @@ dispensing-thermal = "zebra-1"
      400, "--scan: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' is not a lot number: it is 300 "
           "characters; a lot is 1 to 20 printable ASCII characters without spaces"),
     ("post", "/batches/{lot}/weigh", {"step": "1", "amount": "127 mg", "scan": "NX\x07"},
-     400, "--scan: character U+0007 (unnamed character) at position 3 is a control "
+     400, "--scan: character U+0007 (ALERT) at position 3 is a control "
           "character other than the group separator (GS)"),
     ("post", "/batches/{lot}/weigh", {"step": "1", "amount": "127 mg",
                                       "scan": "\uff11\uff12"}, 400,

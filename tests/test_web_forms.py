@@ -49,7 +49,7 @@ def released_capsules(c):
 
 # ---------------------------------------------------------------- typed text, as the CLI
 
-NUL = "character U+0000 (NUL) at position 1 is a control character or line break"
+NUL = "character U+0000 (NULL) at position 1 is a control character or line break"
 ZWSP = ("character U+200B (ZERO WIDTH SPACE) at position 2 is an invisible formatting "
         "character (zero-width or direction mark)")
 RLO = ("character U+202E (RIGHT-TO-LEFT OVERRIDE) at position 1 is an invisible formatting "
@@ -78,7 +78,7 @@ def test_weighing_text_is_the_cli_normaliser(bench, field, value, message):
 
 
 @pytest.mark.parametrize("field,value,message", [
-    ("patient", "A\x00B", "patient: character U+0000 (NUL) at position 2 is a control "
+    ("patient", "A\x00B", "patient: character U+0000 (NULL) at position 2 is a control "
                           "character or line break"),
     ("prescriber", "A\u200bB", f"prescriber: {ZWSP}"),
     ("prescriber", "x" * 300, "prescriber: 300 characters; at most 200"),
@@ -121,7 +121,7 @@ def test_receiving_and_signing_text_is_the_cli_normaliser(bench):
     r = c.post(f"/batches/{lot}/quarantine", data={"csrf_token": csrf, "passphrase": PHARM[1],
                                                    "reason": "\x01"})
     assert r.status_code == 400
-    assert errors_of(r.text) == ["reason: character U+0001 (unnamed character) at position 1 "
+    assert errors_of(r.text) == ["reason: character U+0001 (START OF HEADING) at position 1 "
                                  "is a control character or line break"]
     assert c.get(f"/api/v1/batches/{lot}").json()["status"] == "released"
     assert count(bench["db"], "component_lots") == lots
@@ -284,7 +284,7 @@ def test_a_weighing_sent_after_the_session_ended_says_so_and_records_nothing(sam
 # ---------------------------------------------------------------- sign-in and recall text
 
 @pytest.mark.parametrize("typed,message", [
-    ("\x00", "user: character U+0000 (NUL) at position 1 is a control character or line "
+    ("\x00", "user: character U+0000 (NULL) at position 1 is a control character or line "
              "break"),
     ("tess\u200b", "user: character U+200B (ZERO WIDTH SPACE) at position 5 is an invisible "
                    "formatting character (zero-width or direction mark)"),

@@ -9,7 +9,7 @@ import click
 
 from . import LazyGroup, echo_json, json_option, params, pass_app, table
 from .db import db_option, open_store
-from .types import WholeNumber
+from .types import WholeNumber, limit_option
 
 
 @click.group(cls=LazyGroup, lazy={
@@ -278,47 +278,28 @@ def batch_show(app, lot, db_path, as_json):
 LIST_DEFAULT = 50
 
 
-class _Count(click.ParamType):
-    """A whole number of at least 1 in ASCII digits (``int()`` would also take ``\u0663``
-    and other scripts' digits, and ``1_000``)."""
-
-    name = "integer"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int) and not isinstance(value, bool):
-            text = str(value)
-        else:
-            text = str(value).strip()
-        if not text.isascii() or not text.isdigit() or int(text[:20]) < 1:
-            self.fail(f"{value!r} is not a whole number of at least 1 (digits 0-9)", param,
-                      ctx)
-        if len(text.lstrip("0")) > 10 or int(text) > 1_000_000_000:
-            self.fail(f"{text[:20]}{'...' if len(text) > 20 else ''} is more than "
-                      "1,000,000,000 (use --all for every batch)", param, ctx)
-        return int(text)
-
-
 @batch.command(name="list")
 @click.option("--status", type=click.Choice(["planned", "compounded", "released", "rejected",
                                              "quarantine"]), help="Only batches of this status.")
-@click.option("--limit", type=_Count(), default=None,
-              help=f"Show the newest N batches (default {LIST_DEFAULT}).")
-@click.option("--all", "show_all", is_flag=True, help="Show every batch.")
+@limit_option(LIST_DEFAULT, "the newest N batches")
+@click.option("--no-limit", "--all", "show_all", is_flag=True,
+              help="Show every batch (--all is the same).")
 @click.option("--all-sites", is_flag=True,
-              help="Batches of every site of the group, grouped by site (default: this "
-                   "site's, the settings' `site`), with a SITE column.")
+              help="Batches of every site of the group (default: this site's, the settings' "
+                   "`site`): the newest N of them all, grouped by site (this site first), "
+                   "with a SITE column.")
 @db_option
 @json_option
 @pass_app
 def batch_list(app, status, limit, show_all, all_sites, db_path, as_json):
-    """List this site's batches, newest first: the newest 50 unless --limit or --all says
-    otherwise.
+    """List this site's batches, newest first: the newest 50 unless --limit or --no-limit
+    says otherwise.
 
     When there are more, a note on stderr says how many were left out.
     """
     from ..store.sites import others_note
     if show_all and limit is not None:
-        raise click.UsageError("give --limit N or --all, not both")
+        raise click.UsageError("give --limit N or --no-limit (--all), not both")
     n = None if show_all else (limit or LIST_DEFAULT)
     with open_store(app, db_path, read_only=True) as store:
         site = None if all_sites else store.site
@@ -326,6 +307,8 @@ def batch_list(app, status, limit, show_all, all_sites, db_path, as_json):
         total = (store.count_batches(status, site) if n is not None and len(rows) == n
                  else len(rows))
         note = None if all_sites else others_note(store, "batches", "batches")
+    if all_sites:  # the newest N of every site, shown by site: this site's first
+        rows.sort(key=lambda r: (r["site"] != store.site, r["site"]))
     if note:
         click.echo(note, err=True)
     if as_json:
@@ -342,5 +325,6 @@ def batch_list(app, status, limit, show_all, all_sites, db_path, as_json):
                 "WEIGHED"]))
     if total > len(rows):
         what = f"{status} batches" if status else "batches"
-        click.echo(f"Showing the newest {len(rows):,} of {total:,} {what}; --limit N for "
-                   f"more, --all for every one.", err=True)
+        click.echo(f"Showing the newest {len(rows):,} of {total:,} {what}"
+                   f"{' of every site' if all_sites else ''}; --limit N for more, "
+                   "--no-limit for every one.", err=True)

@@ -1,7 +1,8 @@
 """`compounding db ...`: migrate, print the schema, back up and verify the database.
 
 Also home of :func:`db_option`, the shared ``--db PATH`` option every command that opens
-the database uses (``--db``, else ``$COMPOUNDING_DB``, else ``./compounding.db``), and of
+the database uses (``--db``, else ``$COMPOUNDING_DB``, else the settings file's
+``database``, else ``./compounding.db``), and of
 :func:`open_store`, which opens (creating and migrating) it.
 """
 
@@ -20,9 +21,10 @@ def db_option(fn):
     SQLite file, or a ``postgresql://`` URL for a group's server (issue 20)."""
     @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
                   help="SQLite database file, or postgresql://USER@HOST:PORT/NAME "
-                       "(else $COMPOUNDING_DB, else ./compounding.db). Created and "
-                       "migrated on first use by a command that writes; a command that "
-                       "only reads needs it to exist and opens it read-only.")
+                       "(else $COMPOUNDING_DB, else the settings' `database`, else "
+                       "./compounding.db). Created and migrated on first use by a command "
+                       "that writes; a command that only reads needs it to exist and opens "
+                       "it read-only.")
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         return fn(*args, **kwargs)
@@ -132,10 +134,13 @@ def settings_database(app):
         raise InputError(f"{path}: database: must be a postgresql:// URL or a file path")
     for i, ch in enumerate(value, start=1):
         if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp"):
-            raise InputError(f"{path}: database: character U+{ord(ch):04X} at position {i} "
+            from ..text import describe
+            raise InputError(f"{path}: database: character {describe(ch)} at position {i} "
                              "is a control or invisible character")
-    if value[:8].lower() == "postgres":
+    from ..store.pg_url import is_url, refuse_keyword_value
+    if is_url(value):
         return value
+    refuse_keyword_value(value, f"{path}: database")
     return path.parent / value
 
 
@@ -328,8 +333,11 @@ def db_copy(app, source, target, as_json):
     """Copy a whole store from SRC to DST: every record, with the audit chain intact.
 
     One transaction on DST: a copy that is interrupted (even killed) leaves DST as it was;
-    a new DST file appears only complete. Either end may be SQLite or PostgreSQL. Refused,
-    with nothing copied: a SRC that does not verify or is not migrated, a DST that already
+    a new DST file appears only complete. Either end may be SQLite or PostgreSQL. SRC is
+    opened read-only (a read-only file, folder or role works) and verified once, before
+    anything is made at DST; a PostgreSQL SRC read with a role that may not compare its
+    schema (a site's service role) is a warning, not a refusal. Refused, with nothing
+    copied: a SRC that is empty, does not verify or is not migrated, a DST that already
     holds records of a site being copied (or of any site: merging two stores is not
     supported yet), a PostgreSQL database that does not sort text in byte order (C
     collation). Both ends verify afterwards (an HMAC-keyed audit chain needs the same key
@@ -341,9 +349,11 @@ def db_copy(app, source, target, as_json):
     from ..store import StoreError
     from ..store.copy import copy_to_path
     from ..store.core import StoreCore
+    from ..store.pg_url import refuse_keyword_value
     for option, value in (("--from", source), ("--to", target)):
         if not value.strip():
             raise InputError(f"{option}: give a database path")
+        refuse_keyword_value(value, option)
     from ..store.core import backend_for
     from ..store import sqlite as sqlite_backend
     if backend_for(source) is sqlite_backend:
@@ -355,8 +365,8 @@ def db_copy(app, source, target, as_json):
             raise InputError(f"--from {shown}: not a file (a directory or a device?)")
     else:
         src_path = source
-    try:
-        src = StoreCore.open(src_path, migrate=False)
+    try:  # only read: a read-only file, folder or session works (finding 5)
+        src = StoreCore.open(src_path, migrate=False, read_only=True)
     except StoreError as exc:
         raise InputError(f"--from: {exc}") from None
     try:
@@ -367,6 +377,8 @@ def db_copy(app, source, target, as_json):
     if as_json:
         echo_json(result)
         return
+    for warning in result["warnings"]:
+        click.echo(f"Warning: {warning}", err=True)
     from . import table
     sites = ", ".join(result["sites"]) or "none"
     total = sum(result["counts"].values())

@@ -6,7 +6,7 @@ import click
 
 from . import LazyGroup, echo_json, json_option, params, pass_app, table
 from .db import db_option, open_store
-from .types import WholeNumber
+from .types import WholeNumber, limit_option
 
 
 @click.group(cls=LazyGroup)
@@ -19,6 +19,23 @@ def show_amount(value, unit: str) -> str:
     from .. import units as u
     qty = u.q(value, unit)
     return u.fmt(u.readable_mass(qty) if qty.dim == "mass" else qty)
+
+
+def show_amount_as(value, unit: str, like) -> str:
+    """An amount of a lot in the unit of the quantity ``like`` (what the person typed:
+    ``inventory receive --quantity "5 g"`` says "On hand: 5 g", as "10 g" does), when that
+    unit expresses it exactly (the value converted back is the same); otherwise as
+    :func:`show_amount` (attack s4 finding 14: "5 g" was shown as 5,000 mg, "10 g" as
+    10 g)."""
+    from .. import units as u
+    qty = u.q(value, unit)
+    try:
+        there = qty.to(like.unit)
+    except u.UnitError:
+        return show_amount(value, unit)
+    if there.to(qty.unit).value != qty.value:
+        return show_amount(value, unit)
+    return u.fmt(there)
 
 
 def lot_json(lot: dict) -> dict:
@@ -110,7 +127,7 @@ def inventory_receive(app, ingredient, scan_text, lot_number, expires, quantity,
             out["scan"] = scanned.scan.as_json()
         echo_json(out)
         return
-    on_hand = show_amount(lot["on_hand"], lot["unit"])
+    on_hand = show_amount_as(lot["on_hand"], lot["unit"], qty)
     click.echo(f"Received {u.fmt(qty)} of {ingredient} lot {lot['lot_number']} "
                f"(expires {format_date(exp)}, potency {u.plain(lot['potency_percent'])}%)")
     if scanned is not None and scanned.gtin:
@@ -136,8 +153,7 @@ LIST_DEFAULT = 50
               help="Only lots expiring within DAYS days (expired lots included).")
 @click.option("--ingredient", help="Only lots of this ingredient.")
 @click.option("--all", "show_all", is_flag=True, help="Include lots with nothing on hand.")
-@click.option("--limit", type=WholeNumber(min=1, max=1_000_000_000), default=None,
-              help=f"Show the N earliest-expiring lots (default {LIST_DEFAULT}).")
+@limit_option(LIST_DEFAULT, "the N earliest-expiring lots")
 @click.option("--no-limit", is_flag=True, help="Show every lot.")
 @click.option("--low", is_flag=True,
               help="Only ingredients at or below their reorder point ([reorder_points] in "

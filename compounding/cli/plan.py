@@ -29,9 +29,10 @@ from . import echo_json, json_option, params, pass_app
               help="Confirm a strength that reads like a usual strength in the other unit "
                    "(4.5 mcg beside the usual 4.5 mg): a 1000-fold look-alike.")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
-              help="SQLite database whose capsule calibrations the plan uses (else "
-                   "$COMPOUNDING_DB, else ./compounding.db; without one the fill weight is "
-                   "an estimate). Never created by this command.")
+              help="Database whose capsule calibrations the plan uses: a SQLite file or "
+                   "a postgresql:// URL (else $COMPOUNDING_DB, else the settings' "
+                   "`database`, else ./compounding.db; without one the fill weight is an "
+                   "estimate). Only read, never created by this command.")
 @json_option
 @pass_app
 def plan(app, formula_id, quantity, strength, filler, base, capsule_size, potency, overage,
@@ -63,15 +64,20 @@ def _calibrations(app, db_path, formula) -> dict:
     database exists; a plan never creates a database."""
     if formula.dosage_form != "capsule":
         return {}
+    from pathlib import Path
+
     from ..store import resolve_db_path
-    from .db import open_store
-    path = resolve_db_path(db_path, app.environ, app.cwd)
-    if db_path is None and not path.exists():
+    from .db import open_store, settings_database
+    # the same database every command uses: --db, $COMPOUNDING_DB, the settings' database,
+    # ./compounding.db (a postgresql:// URL is text: there is no file to look for)
+    path = resolve_db_path(db_path, app.environ, app.cwd, settings_database(app))
+    missing = isinstance(path, Path) and not path.exists()
+    if db_path is None and missing:
         return {}
-    if not path.exists():
+    if missing:
         from ..errors import InputError
         raise InputError(f"--db: {path} does not exist (a plan reads capsule calibrations "
                          "from a database, never creates one)", field="--db")
     from ..store import calibrations
-    with open_store(app, db_path) as store:
+    with open_store(app, db_path, read_only=True) as store:
         return calibrations.current(store)

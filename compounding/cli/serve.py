@@ -114,8 +114,6 @@ def _serve(config, host, port, workers, create_app, config_variable, uvicorn) ->
 
 def _shown_db(path) -> str:
     """The database for a message: a PostgreSQL URL with its password redacted."""
+    from ..store.pg_url import is_url, redact
     text = str(path)
-    if text[:8].lower() == "postgres":
-        from ..store.postgres import redact
-        return redact(text)
-    return text
+    return redact(text) if is_url(text) else text

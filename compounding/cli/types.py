@@ -40,3 +40,41 @@ class WholeNumber(click.IntRange):
             if self.max is not None and len(digits) > 20:
                 self.fail(f"{shown} is not in the range {self._describe_range()}", param, ctx)
         return super().convert(value, param, ctx)
+
+
+#: The most rows a listing's ``--limit`` asks for (issue 18); more is ``--no-limit``.
+MAX_PAGE = 1_000_000_000
+
+
+class PageSize(click.ParamType):
+    """A listing's ``--limit N`` (``batch list``, ``inventory list``): a whole number from 1
+    to :data:`MAX_PAGE`, typed as ASCII digits and nothing else (no spaces, signs,
+    underscores, exponents or other scripts' digits: ``int()`` would take ``' 5'``,
+    ``'1_000'`` and ``'٣'``). One type, so every paged listing takes and refuses the same
+    text in the same words (attack s4 finding 11)."""
+
+    name = "integer"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) and not isinstance(value, bool):
+            text = str(value)
+        elif isinstance(value, str) and value.isascii() and value.isdigit():
+            text = value
+        else:
+            self.fail(f"{value!r} is not a whole number written with the digits 0-9", param,
+                      ctx)
+        digits = text.lstrip("0")
+        if digits and len(digits) <= 10 and 1 <= int(digits) <= MAX_PAGE:
+            return int(digits)
+        # a number past 20 digits is shown by its first 20 and its length: one short line,
+        # never the number echoed back in full (nor int() past its 4,300-digit limit)
+        shown = text if len(text) <= 20 else f"{text[:20]}... ({len(text):,} digits)"
+        self.fail(f"{shown} is not from 1 to {MAX_PAGE:,} (--no-limit shows every one)",
+                  param, ctx)
+
+
+def limit_option(default: int, what: str):
+    """The ``--limit N`` option of a listing: :class:`PageSize`, the same metavar and help
+    wording everywhere (``what``: ``"the newest N batches"``)."""
+    return click.option("--limit", type=PageSize(), default=None, metavar="N",
+                        help=f"Show {what} (default {default}; 1 to {MAX_PAGE:,}).")

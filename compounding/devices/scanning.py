@@ -107,7 +107,8 @@ def _where(field_name: str | None) -> str:
 
 
 def _char_name(ch: str) -> str:
-    return f"U+{ord(ch):04X} ({unicodedata.name(ch, 'unnamed character')})"
+    from ..text import describe
+    return describe(ch)
 
 
 def clean_text(text, field_name: str | None = "scan") -> str:

@@ -24,7 +24,9 @@ def _as_path(value: str, source: str = "--db") -> Path | str:
     is a SQLite file path. Refused (:class:`StoreError` naming ``source``): an empty value,
     SQLite's ``:memory:`` (every write would vanish when the command ends) and ``file:``
     URIs (read and written as different files): a database here is a file path or a
-    PostgreSQL URL (issue 12 part 6 attack)."""
+    PostgreSQL URL (issue 12 part 6 attack); a libpq keyword/value connection string
+    (``host=... dbname=...``, :func:`.pg_url.refuse_keyword_value`: it would become a new
+    SQLite file named after it, attack s4 finding 6)."""
     text = str(value)
     if not text.strip():
         raise StoreError(f"{source}: empty; give a database file path or a "
@@ -33,10 +35,10 @@ def _as_path(value: str, source: str = "--db") -> Path | str:
         raise StoreError(f"{source}: {text!r} is not allowed (an in-memory database or a "
                          "file: URI); give a database file path or a "
                          "postgresql://USER@HOST:PORT/NAME URL")
-    if text[:8].lower() == "postgres":
-        from .postgres import is_url
-        if is_url(text):
-            return text
+    from .pg_url import is_url, refuse_keyword_value
+    if is_url(text):
+        return text
+    refuse_keyword_value(text, source)  # 'host=... dbname=...' is not a file name
     return Path(value)
 
 

@@ -226,6 +226,11 @@ def _segment_key(starts: list[tuple[int, str]], entry_id: int) -> str | None:
     return kid
 
 
+#: How a PostgreSQL schema comparison the role in use may not make begins (a problem for
+#: ``db verify``; a warning for ``db copy``'s source, which is only read).
+SCHEMA_NOT_COMPARED = "schema: not compared: "
+
+
 def schema_problems(store: StoreCore) -> list[str]:
     """Tables, indexes, triggers and views that differ from what the database's applied
     migrations make (derived by running those migrations on a scratch database, never from
@@ -237,11 +242,10 @@ def schema_problems(store: StoreCore) -> list[str]:
         # migrations are run in (.pg_schema), grants and functions included
         from . import pg_schema
         try:
-            expected = pg_schema.schema_as_migrated(store.db, applied)
+            expected, actual = pg_schema.compare(store.db, applied)
         except pg_schema.NotCompared as exc:
-            return [f"schema: not compared: this role may not create a scratch schema to run "
+            return [f"{SCHEMA_NOT_COMPARED}this role may not create a scratch schema to run "
                     f"the migrations in ({exc}); run db verify as the owner role"]
-        actual = pg_schema.schema_objects(store.db)
     else:
         expected = backend.schema_as_migrated(migrations, applied)
         actual = backend.schema_objects(store.db)
@@ -284,7 +288,8 @@ def anchor(store: StoreCore) -> dict:
     the hash of the last, 64 zeros when there is none). With a copy kept elsewhere,
     ``verify(anchor=...)`` proves no entry was removed since."""
     last = store.one("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
-    return {"format": ANCHOR_FORMAT, "version": 1, "database": str(store.path),
+    # where, as it may be shown: a URL's password never goes into a file kept apart
+    return {"format": ANCHOR_FORMAT, "version": 1, "database": str(store.where),
             "entries": last["id"] if last else 0,
             "head": last["hash"] if last else GENESIS_HASH, "taken_at": store.stamp()}
 

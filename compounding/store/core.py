@@ -128,9 +128,8 @@ def need_printable(value, field: str, *, max_chars: int, ascii_only: bool = Fals
                 "; only printable ASCII is accepted here"
         else:
             continue
-        raise InputError(f"{field}: character U+{ord(ch):04X} "
-                         f"({unicodedata.name(ch, 'unnamed character')}) at position {i} is "
-                         f"{why}")
+        from ..text import describe
+        raise InputError(f"{field}: character {describe(ch)} at position {i} is {why}")
     return text
 
 

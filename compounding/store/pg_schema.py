@@ -14,6 +14,11 @@ schema's own name taken out so the two schemas compare):
   ``compounding_reader`` on every table, column, view and sequence (an UPDATE granted on a
   history table is found even while its trigger still stands).
 
+Where the two texts of one object differ, both are parsed again by the server in the
+scratch schema and printed back before they are compared (:func:`_normalise`): a database
+restored from ``pg_dump`` prints some expressions otherwise than the migrations' own
+(docs/deploy.md, "Backups"), with the same meaning.
+
 The extension's objects (``citext``) and the migration bookkeeping (``_pg_migrations``) are
 left out. Making the scratch schema needs the CREATE privilege on the database (the owner
 role has it; the service role has not): without it the comparison is reported as not made,
@@ -124,14 +129,17 @@ class NotCompared(Exception):
     """The scratch schema could not be made (the reason, one line)."""
 
 
-def schema_as_migrated(db: Database, applied: list[str]) -> dict[tuple[str, str], str]:
-    """:func:`schema_objects` of a scratch schema made by running the PostgreSQL migrations
-    named in ``applied`` (in the order the database applied them) and the group roles'
-    grants (when the writer role exists, as the store grants after migrating), inside a
-    savepoint or transaction rolled back afterwards: nothing of it remains. Raises
-    :class:`NotCompared` when this role may not create a schema."""
+def compare(db: Database, applied: list[str]) -> tuple[dict, dict]:
+    """``(expected, actual)``: :func:`schema_objects` of a scratch schema made by running the
+    PostgreSQL migrations named in ``applied`` (in the order the database applied them) and
+    the group roles' grants (when the writer role exists, as the store grants after
+    migrating), and of the store's own schema, both in the normalised form
+    :func:`_normalise` gives where their text differs. All inside a savepoint or a
+    transaction rolled back afterwards: nothing of it remains. Raises :class:`NotCompared`
+    when this role may not create a schema."""
     from .pg_migrations import MIGRATIONS, grants
 
+    actual = schema_objects(db)  # before the scratch schema is on the search path
     by_name = dict(MIGRATIONS)
     scratch = "compounding_verify_" + secrets.token_hex(6)
     own = not _in_transaction(db)
@@ -154,12 +162,149 @@ def schema_as_migrated(db: Database, applied: list[str]) -> dict[tuple[str, str]
                              [WRITER_ROLE]).fetchone():
                 db.pg.execute(grants(WRITER_ROLE, READER_ROLE))
             made = schema_objects(db)
-            raise _Undo(made)
+            for key in sorted(set(made) & set(actual)):
+                if _squash(made[key]) != _squash(actual[key]):
+                    made[key], actual[key] = _normalise(db, scratch, key, made[key],
+                                                        actual[key])
+            raise _Undo((made, actual))
     except _Undo as undo:
         return undo.made
     finally:
         if own:
             db.pg.execute("ROLLBACK")
+
+
+# ---------------------------------------------------------------- normalising (dump/restore)
+#
+# The catalogue keeps a CHECK constraint, a view, an index or a trigger's WHEN as a parsed
+# expression and prints it back (pg_get_constraintdef, pg_get_viewdef...). pg_dump writes
+# that printout and pg_restore parses it again, so a restored schema prints differently
+# from the one the migrations made, with the same meaning: an AND chain grouped another
+# way (``((a AND b) AND c)`` against ``(a AND b AND c)``), a view's constant column named
+# (``'weighing'::text AS text``). Printing is stable after one such round trip (a schema
+# dumped and restored twice prints as one restored once), so both texts are put through
+# the same round trip on the server, in the scratch schema, and compared then: a
+# difference of meaning stays a difference; a restored copy of an unchanged schema passes.
+
+def _normalise(db: Database, scratch: str, key: tuple[str, str], made: str,
+               actual: str) -> tuple[str, str]:
+    """``made`` and ``actual`` (one object's definitions) each as the server prints it after
+    parsing it again in the scratch schema; a text that cannot be parsed there (an object
+    changed beyond recognition) is left as it was, so it still differs."""
+    kind, name = key
+    if kind == "table":
+        return _normalise_table(db, scratch, name, made, actual)
+    one = {"view": _roundtrip_view, "index": _roundtrip_index,
+           "trigger": _roundtrip_trigger}.get(kind)
+    if one is None:  # functions (their body is kept as written) and grants: as they are
+        return made, actual
+    return tuple(_attempt(db, scratch, one, text) or text for text in (made, actual))
+
+
+def _normalise_table(db: Database, scratch: str, table: str, made: str,
+                     actual: str) -> tuple[str, str]:
+    """A table's lines (``column type ...`` and ``CONSTRAINT name definition``), each line
+    that differs from its namesake put through the round trip: a CHECK constraint, or a
+    column's DEFAULT expression."""
+    def keyed(text):
+        out = {}
+        for line in text.splitlines():
+            head = " ".join(line.split(" ", 2)[:2]) if line.startswith("CONSTRAINT ") \
+                else line.split(" ", 1)[0]
+            out[head] = line
+        return out
+    a, b = keyed(made), keyed(actual)
+    for head in a.keys() & b.keys():
+        if a[head] == b[head]:
+            continue
+        fix = _roundtrip_check if head.startswith("CONSTRAINT ") else _roundtrip_default
+        a[head], b[head] = (_attempt(db, scratch, fix, line, table) or line
+                            for line in (a[head], b[head]))
+    return ("\n".join(a.values()), "\n".join(b.values()))
+
+
+_TMP = "compounding_roundtrip"
+
+
+def _attempt(db: Database, scratch: str, fn, text: str, *args) -> str | None:
+    """``fn(db, text, *args)`` inside its own savepoint (rolled back: the scratch schema is
+    left as it was), the scratch schema's name taken out of what it returns; None when the
+    server refuses the text."""
+    try:
+        with savepoint(db):
+            got = fn(db, text, *args)
+            raise _Undo(got)
+    except _Undo as undo:
+        return None if undo.made is None else _unqualified(undo.made, scratch)
+    except psycopg.Error:
+        return None
+
+
+def _roundtrip_check(db: Database, line: str, table: str) -> str | None:
+    """A table's ``CONSTRAINT name CHECK (...)`` line, the check added again."""
+    name, definition = line[len("CONSTRAINT "):].split(" ", 1)
+    if not definition.startswith("CHECK "):
+        return None  # keys and foreign keys print as declared
+    db.pg.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT {_TMP} {definition}')
+    got = db.pg.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE "
+                        "conrelid = to_regclass(%s) AND conname = %s",
+                        [f'"{table}"', _TMP]).fetchone()
+    return f"CONSTRAINT {name} {got[0]}" if got else None
+
+
+_COLUMN = re.compile(r"^(?P<head>.*?) DEFAULT (?P<expr>.*?)(?P<tail> IDENTITY \w)?$", re.S)
+
+
+def _roundtrip_default(db: Database, line: str, table: str) -> str | None:
+    """A table's column line, its DEFAULT expression set again."""
+    m = _COLUMN.match(line)
+    if not m:
+        return None
+    column = line.split(" ", 1)[0]
+    db.pg.execute(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" SET DEFAULT {m["expr"]}')
+    got = db.pg.execute(
+        "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a "
+        "ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = to_regclass(%s) "
+        "AND a.attname = %s", [f'"{table}"', column]).fetchone()
+    return f"{m['head']} DEFAULT {got[0]}{m['tail'] or ''}" if got else None
+
+
+def _roundtrip_view(db: Database, text: str) -> str | None:
+    """A view's query, made a view again."""
+    db.pg.execute(f"CREATE VIEW {_TMP} AS {text.strip().rstrip(';')}")
+    return db.pg.execute("SELECT pg_get_viewdef(to_regclass(%s))", [_TMP]).fetchone()[0]
+
+
+_INDEX = re.compile(r"^(CREATE (?:UNIQUE )?INDEX )(\S+)( ON .*)$", re.S)
+
+
+def _roundtrip_index(db: Database, text: str) -> str | None:
+    """``CREATE [UNIQUE] INDEX name ON ...``, made again under another name."""
+    m = _INDEX.match(text)
+    if not m:
+        return None
+    db.pg.execute(f"{m[1]}{_TMP}{m[3]}")
+    got = db.pg.execute("SELECT pg_get_indexdef(to_regclass(%s))", [_TMP]).fetchone()[0]
+    return got.replace(f"INDEX {_TMP} ON", f"INDEX {m[2]} ON", 1)
+
+
+_TRIGGER = re.compile(r"^(CREATE (?:CONSTRAINT )?TRIGGER )(\S+)( .*?)( \(disabled\))?$", re.S)
+
+
+def _roundtrip_trigger(db: Database, text: str) -> str | None:
+    """``CREATE TRIGGER name ... ON table ...``, made again under another name (its enabled
+    state as it was: the suffix is kept, not round-tripped)."""
+    m = _TRIGGER.match(text)
+    if not m:
+        return None
+    db.pg.execute(f"{m[1]}{_TMP}{m[3]}")
+    got = db.pg.execute("SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = %s "
+                        "AND NOT tgisinternal", [_TMP]).fetchone()[0]
+    return got.replace(f"TRIGGER {_TMP} ", f"TRIGGER {m[2]} ", 1) + (m[4] or "")
+
+
+def _squash(sql: str) -> str:
+    return " ".join(sql.split())
 
 
 class _Undo(Exception):

@@ -40,6 +40,11 @@ from psycopg import errors as pg_errors
 from psycopg.adapt import Loader
 
 from ..errors import RefusedError, StoreError
+# the one way a URL is recognised and shown, password redacted (.pg_url: no driver)
+from .pg_url import is_url, redact  # noqa: F401 (re-exported)
+from .pg_url import scrub as _scrub
+# the names db init-roles writes into its script unquoted (attack s4 finding 10)
+from .pg_names import need_role_name
 
 #: Seconds a write waits for another writer (``lock_timeout``), as SQLite's busy timeout.
 BUSY_TIMEOUT_S = 60
@@ -61,27 +66,6 @@ IntegrityError = psycopg.IntegrityError
 #: Any error from the database or the connection.
 DatabaseError = psycopg.Error
 
-_URL = re.compile(r"^postgres(?:ql)?://", re.IGNORECASE)
-
-
-def is_url(path) -> bool:
-    """True when ``path`` names a PostgreSQL database (``postgresql://...``)."""
-    return isinstance(path, str) and bool(_URL.match(path))
-
-
-def redact(url: str) -> str:
-    """``url`` with any password (``user:PASSWORD@`` or ``password=`` in the query) replaced
-    by ``***`` (for messages)."""
-    url = re.sub(r"^(postgres(?:ql)?://[^:/@]*):[^@/]*@", r"\1:***@", url, flags=re.I)
-    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.I)
-
-
-def _scrub(text: str, url: str) -> str:
-    """A driver message with the URL (which libpq may quote) and any password redacted."""
-    text = text.replace(url, redact(url))
-    return re.sub(r"(password=)[^&\s\"']*", r"\1***", text, flags=re.I)
-
-
 def check_url(url: str) -> str:
     """``url`` if a person can read it back: no control or invisible formatting characters
     (a line break would split the one-line error; a zero-width character would name a role
@@ -92,9 +76,9 @@ def check_url(url: str) -> str:
         if cat[0] == "C" or cat in ("Zl", "Zp"):
             kind = ("an invisible formatting character" if cat == "Cf"
                     else "a control character or line break")
-            raise StoreError(f"database URL: character U+{ord(ch):04X} "
-                             f"({unicodedata.name(ch, 'unnamed character')}) at position {i} "
-                             f"is {kind}; type the URL again")
+            from ..text import describe
+            raise StoreError(f"database URL: character {describe(ch)} at position {i} is "
+                             f"{kind}; type the URL again")
     return url
 
 
@@ -479,21 +463,6 @@ def columns(db: Database, name: str) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------- roles
 
-_ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-
-
-def need_role_name(value: str, option: str) -> str:
-    """``value`` if it is a plain lower-case PostgreSQL name (``a-z``, digits, ``_``, at most
-    63 characters, not starting with a digit): it is written into SQL unquoted. Else
-    :class:`InputError` naming ``option``."""
-    from ..errors import InputError
-    if not isinstance(value, str) or not _ROLE_NAME.fullmatch(value):
-        raise InputError(f"{option}: {value!r} is not a plain PostgreSQL name (lower-case "
-                         "a-z, digits 0-9 and _, at most 63 characters, not starting with "
-                         "a digit)")
-    return value
-
-
 def roles_sql(database: str = "compounding", owner: str = "compounding_owner",
               service: str = "compounding_service") -> str:
     """The script a DBA runs with ``psql`` as a superuser to set up a group's database:
@@ -504,8 +473,8 @@ def roles_sql(database: str = "compounding", owner: str = "compounding_owner",
     database (owned by ``owner``, UTF-8, byte-order collation ``C`` as SQLite compares
     text), its privileges and the ``citext`` extension. Passwords are not in the script
     (``\\password ROLE`` in psql). Names are checked with :func:`need_role_name`."""
-    for value, option in ((database, "--database"), (owner, "--owner"),
-                          (service, "--service")):
+    need_role_name(database, "--database", role=False)
+    for value, option in ((owner, "--owner"), (service, "--service")):
         need_role_name(value, option)
     if len({owner, service, "compounding_writer", "compounding_reader"}) != 4:
         from ..errors import InputError
@@ -514,6 +483,24 @@ def roles_sql(database: str = "compounding", owner: str = "compounding_owner",
     return f"""-- compounding: roles and database for a group of pharmacies on PostgreSQL (issue 20).
 -- Run as a superuser:  psql -v ON_ERROR_STOP=1 -f roles.sql   (docs/deploy.md)
 -- Then set passwords:  \\password {owner}   and   \\password {service}
+-- This script takes SUPERUSER, CREATEDB, CREATEROLE and BYPASSRLS away from the service
+-- role {service} (ALTER ROLE below). A role of that name that already has any of them is
+-- somebody's administrator account, not a service role: the next block then stops the
+-- script before anything is created or changed. Choose another --service name.
+DO $g$
+DECLARE
+    r pg_roles%ROWTYPE;
+BEGIN
+    SELECT * INTO r FROM pg_roles WHERE rolname = '{service}';
+    IF FOUND AND (r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls) THEN
+        RAISE EXCEPTION 'role {service} already exists with %: this script would take '
+            'that away; choose another --service name (nothing was changed)',
+            concat_ws(', ', CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
+                      CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
+                      CASE WHEN r.rolcreatedb THEN 'CREATEDB' END,
+                      CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END);
+    END IF;
+END $g$;
 DO $r$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{owner}') THEN
