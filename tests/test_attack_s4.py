@@ -97,11 +97,10 @@ def test_the_service_role_cannot_swap_a_pharmacists_passphrase_unnoticed(group_d
 
 # ------------------------------------------------- 2. the documented backup check
 
-@pytest.mark.xfail(strict=True, reason=(
-    "attack s4 finding 2 (medium): docs/deploy.md's backup check (pg_dump --format=custom, "
-    "pg_restore --no-owner into a scratch database, db verify) always fails: 'table users "
-    "differs' and 'view stock_movements differs' (pg_get_constraintdef/viewdef text of a "
-    "restored schema is not the text the migrations make)"))
+# Fixed (was xfail): attack s4 finding 2 (medium): docs/deploy.md's backup check (pg_dump
+# --format=custom, pg_restore --no-owner into a scratch database, db verify) always fails:
+# 'table users differs' and 'view stock_movements differs' (pg_get_constraintdef/viewdef
+# text of a restored schema is not the text the migrations make)
 def test_a_pg_dump_restored_as_docs_deploy_says_verifies(pg_cluster, tmp_path):
     tag = uuid.uuid4().hex[:8]
     src, check = f"dump_{tag}", f"check_{tag}"
@@ -128,10 +127,9 @@ def test_a_pg_dump_restored_as_docs_deploy_says_verifies(pg_cluster, tmp_path):
 
 # ------------------------------------------------- 3. a password in the URL, in the anchor
 
-@pytest.mark.xfail(strict=True, reason=(
-    "attack s4 finding 3 (medium): db anchor writes the --db URL as given, password "
-    "included, into the anchor file (kept apart, printed) and on stdout; every other "
-    "message shows it as ***"))
+# Fixed (was xfail): attack s4 finding 3 (medium): db anchor writes the --db URL as given,
+# password included, into the anchor file (kept apart, printed) and on stdout; every other
+# message shows it as ***
 def test_db_anchor_never_writes_the_urls_password(pg_cluster, tmp_path):
     from conftest import fresh_pg_url
     url = fresh_pg_url(pg_cluster)
@@ -190,10 +188,9 @@ def _make_read_only(paths):
     return lambda: subprocess.run(["chattr", "-i", *map(str, paths)], capture_output=True)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "attack s4 finding 5 (medium): db copy --from a read-only SQLite file (a backup on "
-    "read-only media, a snapshot) is refused 'this command writes, so it needs write "
-    "access', although the source is only read and db verify works on it"))
+# Fixed (was xfail): attack s4 finding 5 (medium): db copy --from a read-only SQLite file (a
+# backup on read-only media, a snapshot) is refused 'this command writes, so it needs write
+# access', although the source is only read and db verify works on it
 def test_db_copy_reads_a_read_only_source(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -214,11 +211,10 @@ def test_db_copy_reads_a_read_only_source(tmp_path):
 
 # ------------------------------------------------- 6. small ones
 
-@pytest.mark.xfail(strict=True, reason=(
-    "attack s4 finding 9 (low): db copy --from an empty (0-byte) file says 'its schema is "
-    "not up to date (17 migrations pending); run compounding db migrate' (which would make "
-    "it an empty store); db verify on the same file says 'is empty (0 bytes), not a "
-    "compounding database'"))
+# Fixed (was xfail): attack s4 finding 9 (low): db copy --from an empty (0-byte) file says
+# 'its schema is not up to date (17 migrations pending); run compounding db migrate' (which
+# would make it an empty store); db verify on the same file says 'is empty (0 bytes), not a
+# compounding database'
 def test_db_copy_names_an_empty_source_file_as_empty(tmp_path):
     (tmp_path / "empty.db").write_bytes(b"")
     res = CliRunner().invoke(cli, ["db", "copy", "--from", str(tmp_path / "empty.db"),
@@ -229,10 +225,9 @@ def test_db_copy_names_an_empty_source_file_as_empty(tmp_path):
     assert (tmp_path / "empty.db").stat().st_size == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "attack s4 finding 11 (low): batch list --limit ' 5' (leading space) is taken as 5; "
-    "inventory list --limit ' 5' is refused as 'not a whole number written with the "
-    "digits 0-9' (the two paging options parse differently)"))
+# Fixed (was xfail): attack s4 finding 11 (low): batch list --limit ' 5' (leading space) is
+# taken as 5; inventory list --limit ' 5' is refused as 'not a whole number written with the
+# digits 0-9' (the two paging options parse differently)
 def test_batch_list_limit_refuses_what_inventory_list_limit_refuses(tmp_path):
     db = tmp_path / "t.db"
     Store.open(db).close()
@@ -244,21 +239,19 @@ def test_batch_list_limit_refuses_what_inventory_list_limit_refuses(tmp_path):
 
 @pytest.mark.parametrize("args", [["--database", "select"], ["--database", "user"],
                                   ["--owner", "table"], ["--service", "pg_svc"]])
-@pytest.mark.xfail(strict=True, reason=(
-    "attack s4 finding 10 (low): db init-roles accepts names PostgreSQL refuses (reserved "
-    "words, the reserved pg_ prefix); psql then stops half-way with a syntax error after "
-    "the roles were already made"))
+# Fixed (was xfail): attack s4 finding 10 (low): db init-roles accepts names PostgreSQL
+# refuses (reserved words, the reserved pg_ prefix); psql then stops half-way with a syntax
+# error after the roles were already made
 def test_init_roles_refuses_names_postgresql_refuses(args):
     res = CliRunner().invoke(cli, ["db", "init-roles", *args])
     assert res.exit_code != 0
     assert res.output.startswith("Error: ") and len(res.output.strip().splitlines()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "attack s4 finding 6 (medium): a libpq keyword/value connection string given as --db "
-    "('host=... dbname=... user=... password=...', the form psql also takes) is taken for a "
-    "SQLite file name: a writing command creates a new SQLite store named after it (the "
-    "password in the file name and on stdout) and records there, not in the group's store"))
+# Fixed (was xfail): attack s4 finding 6 (medium): a libpq keyword/value connection string
+# given as --db ('host=... dbname=... user=... password=...', the form psql also takes) is
+# taken for a SQLite file name: a writing command creates a new SQLite store named after it
+# (the password in the file name and on stdout) and records there, not in the group's store
 def test_a_keyword_value_connection_string_is_refused_not_made_a_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COMPOUNDING_PASSPHRASE", PASS)
