@@ -304,7 +304,7 @@ def test_the_library_refuses_a_control_character_user_name(bench):
     from compounding.store import Store, users
     with Store.open(bench["db"]) as store:
         before = len(store.audit_log())
-        with pytest.raises(InputError, match=r"^by: character U\+0000 \(NUL\)"):
+        with pytest.raises(InputError, match=r"^by: character U\+0000 \(NULL\)"):
             users.authenticate(store, "\x00", "x", "test")
         assert len(store.audit_log()) == before
 
