@@ -88,6 +88,11 @@ class StoreError(CompoundingError, RuntimeError):
     """The database cannot be opened or refuses a write."""
 
 
+class PrivilegeError(StoreError):
+    """The database role in use may not do this (PostgreSQL's permission denied): e.g. the
+    service role of a group adding a user, which only the owner role may (docs/deploy.md)."""
+
+
 class RefusedError(CompoundingError, PermissionError):
     """A well-formed request that the rules forbid (wrong role, unapproved formula...)."""
 

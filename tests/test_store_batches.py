@@ -20,8 +20,8 @@ from compounding.errors import InputError, NotFoundError, RefusedError
 from compounding.formulas import Registry
 from compounding.plan import Order
 from compounding.settings import Settings
-from compounding.store import Store
-from signoff_support import ENV, add_users, approve_formulas, setup_db
+from compounding.store import Store, signoff
+from signoff_support import ENV, PASS, add_users, approve_formulas, setup_db
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMULAS = ROOT / "formulas"
@@ -266,7 +266,10 @@ def test_records_are_fixed_by_triggers(store, reg):
     store.record_weighing(lot, step=1, amount=u.parse("153 mg"), by="bo")
     store.record_label_print(lot, "container", "container-2in", 1, "a" * 64, 1, "b" * 64,
                              "out.pdf", "ana")
-    store.set_status(lot, "quarantine", "pharm")
+    # m023: an unsigned status change is refused by the schema, through the store or not
+    with pytest.raises(RefusedError, match="put on hold only with a signed quarantine"):
+        store.set_status(lot, "quarantine", "pharm")
+    signoff.quarantine_batch(store, lot, by="pharm", passphrase=PASS, reason="label smudged")
     for table in ("batch_components", "batch_steps", "weighings", "label_prints",
                   "batch_status_history"):
         col = first_column(store, table)
@@ -282,7 +285,9 @@ def test_records_are_fixed_by_triggers(store, reg):
         store.db.execute("DELETE FROM batches")
     with pytest.raises(store.backend.IntegrityError, match=CHECK_FAILED):
         store.db.execute("UPDATE batches SET status = 'shipped'")
-    store.set_status(lot, "rejected", "pharm")
+    with pytest.raises(store.backend.IntegrityError, match="rejected only with a pharmacist"):
+        store.db.execute("UPDATE batches SET status = 'rejected'")
+    signoff.reject_batch(store, lot, by="pharm", passphrase=PASS, reason="label smudged")
     with pytest.raises(RefusedError, match="a rejected batch stays rejected"):
         store.set_status(lot, "released", "pharm")
     with pytest.raises(store.backend.IntegrityError, match="BUD of a released or rejected batch"):

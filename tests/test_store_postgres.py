@@ -89,8 +89,9 @@ def test_the_service_role_writes_records_but_never_rewrites_history(group_db):
     from compounding.store import Store
     from signoff_support import add_users
     cluster, names, owner_url, service_url = group_db
+    with Store.open(owner_url) as o:  # in a group the owner role adds users (attack s4, 1)
+        add_users(o, "ana")
     with Store.open(service_url) as s:
-        add_users(s, "ana")
         s.receive_lot("naltrexone-hcl", "NX1", date(2030, 1, 31), u.parse("5 g"), "ana")
         # the service role may not make the scratch schema verify compares with: told, so
         # never a pass; the owner's verify compares the schema and passes

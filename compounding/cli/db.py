@@ -395,7 +395,7 @@ def db_copy(app, source, target, as_json):
 @click.option("--database", default="compounding", show_default=True,
               help="Name of the PostgreSQL database to create.")
 @click.option("--owner", default="compounding_owner", show_default=True,
-              help="Role that owns the tables and runs 'db migrate'.")
+              help="Role that owns the tables, runs 'db migrate' and adds users.")
 @click.option("--service", default="compounding_service", show_default=True,
               help="Role the CLI and the bench log in as (no UPDATE or DELETE on history).")
 def db_init_roles(database, owner, service):
@@ -404,7 +404,8 @@ def db_init_roles(database, owner, service):
     Creates the owner and service roles, the group roles compounding_writer and
     compounding_reader, and the database (UTF-8, C collation, citext). The service role
     gets no UPDATE, DELETE or TRUNCATE on history tables: the migrations, run as the owner,
-    grant it SELECT and INSERT and the few mutable columns only (docs/deploy.md).
+    grant it SELECT and INSERT and the few mutable columns only (docs/deploy.md). It may not
+    add users, change a passphrase or deactivate a user: those are run with the owner's URL.
     """
     from ..store.postgres import roles_sql
     click.echo(roles_sql(database, owner, service), nl=False)

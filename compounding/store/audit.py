@@ -20,6 +20,7 @@ from ..errors import InputError, StoreError
 from . import audit_key
 from . import sqlite as backend
 from .core import StoreCore, audit_entry, audit_hash, chain_hash
+from .lifecycle_audit import Ledger
 from .migrations import GENESIS_HASH, migrations
 from .records import RECORD_KEYS
 
@@ -92,6 +93,8 @@ def verify_report(store: StoreCore, anchor: dict | None = None) -> dict:
       problem, never passed over;
     - each record an audit entry vouches for still has the digest recorded then, and every
       record row is vouched for by some entry (no row slipped in by SQL);
+    - each batch's status history, status and BUD are what its audit entries made them
+      (:mod:`.lifecycle_audit`: a change made with plain SQL is named with its batch);
     - with ``anchor`` (:func:`read_anchor`): the log still has at least the anchored number
       of entries and the entry at that position still has the anchored hash.
 
@@ -119,6 +122,7 @@ def verify_report(store: StoreCore, anchor: dict | None = None) -> dict:
     unchecked: dict[str, list[int]] = {}
     keyed: list[dict] = []
     vouched: dict[str, set] = {t: set() for t in RECORD_KEYS}
+    ledger = Ledger()  # each batch's status and BUD changes (session 4, finding 4)
     warnings: list[str] = []
     last_at, last_id, last_stamp = None, None, None  # the entry before (issue 12: time)
     for row in store.rows("SELECT * FROM audit_log ORDER BY id"):
@@ -154,7 +158,9 @@ def verify_report(store: StoreCore, anchor: dict | None = None) -> dict:
                 keyed.append({"first": row["id"], "last": row["id"], "key_id": kid})
         if not ok:
             problems.append(f"audit_log {row['id']}: content does not match its hash")
-        for ref in json.loads(row["details"]).get("records", []):
+        details = json.loads(row["details"])
+        ledger.add(row, details)
+        for ref in details.get("records", []):
             table, key_cols = ref["table"], tuple(ref["key"])
             vouched.setdefault(table, set()).add(key_cols)
             if table in RECORD_KEYS and store.record_digest(table, key_cols) != ref["sha256"]:
@@ -172,6 +178,7 @@ def verify_report(store: StoreCore, anchor: dict | None = None) -> dict:
             r = tuple(row[c] for c in cols)
             if r not in vouched[table]:
                 problems.append(f"{table} {'/'.join(map(str, r))}: not on the audit log")
+    problems.extend(ledger.problems(store))
     problems.extend(_registry_problems(store, key_path, key, starts, count))
     first_keyed = starts[0][0] if starts else None
     last_unkeyed = min(count, first_keyed - 1) if first_keyed else count

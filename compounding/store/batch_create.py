@@ -23,7 +23,7 @@ from .calibrations import current as current_calibrations
 from .batches import (allocate_lot_id, bud_json, check_correction, component_label,
                       record_correction)
 from .compounding_record import get_batch
-from .core import StoreCore, canonical
+from .core import StoreCore, canonical, sha256
 from .lot_holds import current_hold, hold_text, refuse_if_held
 from .users import acting
 
@@ -206,6 +206,7 @@ def create_batch(store: StoreCore, formula, catalogue, settings, order, *, by: s
                 "formula_id": formula.id, "formula_version": formula.version,
                 "formula_sha256": formula_sha256, "order": order_json(order),
                 "storage": storage, "bud": bud.bud.isoformat(),
+                "bud_json_sha256": sha256(row["bud_json"]),  # db verify (session 4)
                 "component_lots": {i: lot["lot_number"] for i, (lot, _) in chosen.items()},
                 **({"corrects": corrects, "reason": reason} if corrects else {})},
                 lot_id=lot_id, records=records)

@@ -36,7 +36,7 @@ from typing import Callable
 
 from .. import units as u
 from ..sites import DEFAULT_SITE
-from ..errors import InputError, RefusedError, StoreError
+from ..errors import InputError, PrivilegeError, RefusedError, StoreError
 from . import sqlite as backend
 from . import write_gate
 from .migrations import GENESIS_HASH
@@ -374,7 +374,8 @@ class StoreCore:
             raise self._store_error(exc) from None
 
     def _store_error(self, exc) -> StoreError:
-        return StoreError(self.backend.error_text(self.path, exc))
+        denied = getattr(self.backend, "privilege_denied", lambda e: False)(exc)
+        return (PrivilegeError if denied else StoreError)(self.backend.error_text(self.path, exc))
 
     def execute(self, sql: str, params=()):
         """Run one statement; return the cursor (``rowcount``, ``fetchone()``...). The

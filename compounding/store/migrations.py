@@ -1482,3 +1482,184 @@ BEGIN
     WHERE component_lot_id = NEW.component_lot_id;
 END;
 """)
+
+
+# ---------------------------------------------------------------- session 4: the lifecycle
+
+#: m023's refusals (frozen with it; the PostgreSQL mirror raises the same text).
+M023_MESSAGES = {
+    "scope": "verification_scopes: a verification's scope is the batch as it stood when "
+             "verified (written by the verification itself)",
+    "passing_status": "verifications: a batch passes verification only while planned or "
+                      "compounded",
+    "passing_weighed": "verifications: a batch passes verification only when every plan step "
+                       "has a weighing",
+    "passing_verifier": "verifications: the verifier must be a pharmacist who neither "
+                        "compounded nor weighed the batch",
+    "steps": "batch_steps: a plan step is recorded with its batch, before anything is weighed",
+    "components": "batch_components: a planned component is recorded with its batch, before "
+                  "anything is weighed",
+    "compounded": "batches: a batch is compounded only when every plan step has a weighing",
+    "rejected": "batches: a batch is rejected only with a pharmacist's rejection signature",
+    "quarantine": "batches: a batch is put on hold only with a signed quarantine",
+    "lifted": "batches: a hold is lifted only with a pharmacist's signature, back to the "
+              "status the batch had before the hold",
+    "verified": "batches: a batch is released only after a passing verification of the batch "
+                "as it stands (verify it again)",
+    "digest": "batches: the release signature must sign the batch as verified (its record "
+              "digest is the verification's)",
+    "independent": "batches: a batch is released by a pharmacist who neither compounded nor "
+                   "weighed it",
+    "reason": "batches: a batch on hold is released only with a reason saying why the hold ends",
+    "bud_json": "batches: bud_json must state the BUD of the record, and changes only with it",
+    "bud_limit": "batches: a limit of the BUD that does not depend on the lots used never "
+                 "moves later",
+    "bud_longer": "batches: a BUD is never lengthened by hand; only a planned batch's BUD "
+                  "follows the lots actually weighed, and never past their expiry or the BUD's "
+                  "other limits",
+}
+
+#: The component-lot limit's kind in ``bud_json`` candidates (:func:`compounding.bud.compute_bud`).
+M023_LOT_LIMIT = "component-lot"
+
+
+@migrations()
+def m023_lifecycle_in_the_schema(db):
+    """The batch lifecycle held by the schema, not only by the store (session 4 attack,
+    findings 4 and 7): a batch becomes compounded only when every plan step has a weighing;
+    released only with a pharmacist's release signature of the digest a passing verification
+    signed, that verification the latest and of the batch as it stands (no weighing and no
+    BUD change since: `verification_scopes`, written by a trigger on each verification), by a
+    pharmacist who neither compounded nor weighed it (and, from a hold, with a reason);
+    rejected, put on hold or lifted from a hold only with its signature (a lifted hold goes
+    back to the status before it). A passing verification needs every plan step weighed and
+    an independent pharmacist. Plan steps and planned components are recorded with their
+    batch only. A BUD is never lengthened by hand: only a planned batch's BUD may move later,
+    following the lots actually weighed, and never past their expiry or the BUD's other
+    limits; bud_json states the BUD and changes only with it."""
+    m = {k: v.replace("'", "''") for k, v in M023_MESSAGES.items()}
+    transitions = ", ".join(f"'{t}'" for t in TRANSITIONS)
+    last_sig = ("(SELECT MAX(id) FROM signatures WHERE lot_id = NEW.lot_id)")
+    last_ver = ("(SELECT MAX(id) FROM verifications WHERE lot_id = NEW.lot_id)")
+    unweighed = ("EXISTS (SELECT 1 FROM batch_steps s WHERE s.lot_id = NEW.lot_id AND NOT "
+                 "EXISTS (SELECT 1 FROM weighings w WHERE w.lot_id = s.lot_id "
+                 "AND w.step = s.step))")
+    weighed_by = ("EXISTS (SELECT 1 FROM weighings w WHERE w.lot_id = NEW.lot_id "
+                  "AND lower(w.weighed_by) = lower({who}))")
+
+    def signed(meaning: str, pharmacist: bool = True) -> str:
+        return (f"EXISTS (SELECT 1 FROM signatures g WHERE g.id = {last_sig} "
+                f"AND g.meaning = '{meaning}'" + (" AND g.role = 'pharmacist')" if pharmacist
+                                                  else ")"))
+
+    def limit(col: str) -> str:
+        return (f"COALESCE((SELECT MIN(json_extract(c.value, '$.date')) FROM "
+                f"json_each({col}, '$.candidates') AS c WHERE "
+                f"json_extract(c.value, '$.kind') IS NOT '{M023_LOT_LIMIT}'), '')")
+    lots = ("COALESCE((SELECT MIN(l.expires) FROM component_lots l WHERE l.id IN ("
+            "SELECT component_lot_id FROM weighings WHERE lot_id = NEW.lot_id "
+            "AND component_lot_id IS NOT NULL UNION SELECT c.component_lot_id FROM "
+            "batch_components c WHERE c.lot_id = NEW.lot_id AND NOT EXISTS (SELECT 1 FROM "
+            "weighings w WHERE w.lot_id = c.lot_id AND w.ingredient = c.ingredient))), '')")
+    state = {"weighings": "(SELECT COUNT(*) FROM weighings WHERE lot_id = {lot})",
+             "last_weighing_id": "(SELECT MAX(id) FROM weighings WHERE lot_id = {lot})",
+             "bud": "(SELECT bud FROM batches WHERE lot_id = {lot})"}
+    scope_now = " AND ".join(f"c.{k} IS {v.format(lot='NEW.lot_id')}" for k, v in state.items()
+                             if k != "bud") + " AND c.bud IS NEW.bud"
+    db.executescript(f"""
+CREATE TABLE verification_scopes (
+    verification_id INTEGER PRIMARY KEY REFERENCES verifications(id),
+    lot_id TEXT NOT NULL REFERENCES batches(lot_id),
+    weighings INTEGER NOT NULL CHECK (weighings >= 0),
+    last_weighing_id INTEGER,
+    bud TEXT NOT NULL
+);
+INSERT INTO verification_scopes (verification_id, lot_id, {', '.join(state)})
+SELECT v.id, v.lot_id, {', '.join(x.format(lot='v.lot_id') for x in state.values())}
+FROM verifications v
+WHERE v.passed = 1 AND v.id = (SELECT MAX(id) FROM verifications x WHERE x.lot_id = v.lot_id)
+  AND EXISTS (SELECT 1 FROM batch_status_history h WHERE h.lot_id = v.lot_id
+              AND h.new_status = 'released');
+{append_only("verification_scopes")}
+CREATE TRIGGER verification_scopes_as_verified BEFORE INSERT ON verification_scopes
+WHEN NOT EXISTS (SELECT 1 FROM verifications WHERE id = NEW.verification_id
+                 AND lot_id = NEW.lot_id)
+  OR {' OR '.join(f"NEW.{k} IS NOT {v.format(lot='NEW.lot_id')}" for k, v in state.items())}
+BEGIN SELECT RAISE(ABORT, '{m["scope"]}'); END;
+CREATE TRIGGER verifications_scope AFTER INSERT ON verifications
+BEGIN
+    INSERT INTO verification_scopes (verification_id, lot_id, {', '.join(state)})
+    VALUES (NEW.id, NEW.lot_id, {', '.join(x.format(lot='NEW.lot_id') for x in state.values())});
+END;
+CREATE TRIGGER verifications_passing BEFORE INSERT ON verifications
+WHEN NEW.passed = 1 AND EXISTS (SELECT 1 FROM signatures WHERE id = NEW.signature_id
+                                AND lot_id = NEW.lot_id AND meaning = 'verified'
+                                AND record_sha256 = NEW.batch_sha256)
+BEGIN
+    SELECT RAISE(ABORT, '{m["passing_status"]}')
+    WHERE (SELECT status FROM batches WHERE lot_id = NEW.lot_id)
+          NOT IN ('planned', 'compounded');
+    SELECT RAISE(ABORT, '{m["passing_weighed"]}') WHERE {unweighed};
+    SELECT RAISE(ABORT, '{m["passing_verifier"]}')
+    WHERE EXISTS (SELECT 1 FROM signatures g JOIN batches b ON b.lot_id = NEW.lot_id
+                  WHERE g.id = NEW.signature_id AND (g.role <> 'pharmacist'
+                        OR lower(g.signer) = lower(b.compounded_by)
+                        OR {weighed_by.format(who='g.signer')}));
+END;
+CREATE TRIGGER batch_steps_at_creation BEFORE INSERT ON batch_steps
+WHEN (SELECT status FROM batches WHERE lot_id = NEW.lot_id) IS NOT 'planned'
+  OR EXISTS (SELECT 1 FROM weighings WHERE lot_id = NEW.lot_id)
+BEGIN SELECT RAISE(ABORT, '{m["steps"]}'); END;
+CREATE TRIGGER batch_components_at_creation BEFORE INSERT ON batch_components
+WHEN (SELECT status FROM batches WHERE lot_id = NEW.lot_id) IS NOT 'planned'
+  OR EXISTS (SELECT 1 FROM weighings WHERE lot_id = NEW.lot_id)
+BEGIN SELECT RAISE(ABORT, '{m["components"]}'); END;
+CREATE TRIGGER batches_lifecycle_signed BEFORE UPDATE OF status ON batches
+WHEN NEW.status IS NOT OLD.status AND OLD.status || '>' || NEW.status IN ({transitions})
+BEGIN
+    SELECT RAISE(ABORT, '{m["compounded"]}')
+    WHERE NEW.status = 'compounded' AND {unweighed};
+    SELECT RAISE(ABORT, '{m["rejected"]}')
+    WHERE NEW.status = 'rejected' AND NOT {signed('rejected')};
+    SELECT RAISE(ABORT, '{m["quarantine"]}')
+    WHERE NEW.status = 'quarantine' AND OLD.status <> 'released'
+      AND NOT {signed('quarantined', pharmacist=False)};
+    SELECT RAISE(ABORT, '{m["lifted"]}')
+    WHERE OLD.status = 'quarantine' AND NEW.status IN ('planned', 'compounded')
+      AND (NOT {signed('hold-lifted')}
+           OR NEW.status IS NOT (SELECT old_status FROM batch_status_history
+                                 WHERE lot_id = NEW.lot_id AND new_status = 'quarantine'
+                                 ORDER BY id DESC LIMIT 1));
+END;
+CREATE TRIGGER batches_release_verified BEFORE UPDATE OF status ON batches
+WHEN NEW.status = 'released' AND OLD.status IN ('compounded', 'quarantine')
+     AND {signed('released')}
+BEGIN
+    SELECT RAISE(ABORT, '{m["verified"]}')
+    WHERE NOT EXISTS (SELECT 1 FROM verifications v JOIN verification_scopes c
+                      ON c.verification_id = v.id
+                      WHERE v.id = {last_ver} AND v.passed = 1 AND {scope_now});
+    SELECT RAISE(ABORT, '{m["digest"]}')
+    WHERE (SELECT record_sha256 FROM signatures WHERE id = {last_sig})
+          IS NOT (SELECT batch_sha256 FROM verifications WHERE id = {last_ver});
+    SELECT RAISE(ABORT, '{m["independent"]}')
+    WHERE EXISTS (SELECT 1 FROM signatures g WHERE g.id = {last_sig}
+                  AND (lower(g.signer) = lower(NEW.compounded_by)
+                       OR {weighed_by.format(who='g.signer')}));
+    SELECT RAISE(ABORT, '{m["reason"]}')
+    WHERE OLD.status = 'quarantine' AND (SELECT length(trim(COALESCE(reason, '')))
+                                         FROM signatures WHERE id = {last_sig}) = 0;
+END;
+CREATE TRIGGER batches_bud_shortened_only BEFORE UPDATE OF bud, bud_json ON batches
+WHEN OLD.status NOT IN ('released', 'rejected') AND json_valid(NEW.bud_json)
+BEGIN
+    SELECT RAISE(ABORT, '{m["bud_longer"]}')
+    WHERE NEW.bud > OLD.bud AND (OLD.status IS NOT 'planned' OR NEW.bud > {lots}
+                                 OR NEW.bud > {limit('OLD.bud_json')});
+    SELECT RAISE(ABORT, '{m["bud_limit"]}')
+    WHERE {limit('NEW.bud_json')} > {limit('OLD.bud_json')};
+    SELECT RAISE(ABORT, '{m["bud_json"]}')
+    WHERE json_extract(NEW.bud_json, '$.bud') IS NOT NEW.bud
+       OR (NEW.bud_json IS NOT OLD.bud_json AND NEW.bud IS OLD.bud);
+END;
+""")

@@ -1345,6 +1345,133 @@ CREATE TRIGGER lot_stock_exact_on_hand_update AFTER UPDATE ON lot_stock_exact FO
 """
 
 
+def _m023() -> str:
+    """The batch lifecycle held by the schema (session 4 attack, findings 4 and 7;
+    mirroring ``migrations.m023_lifecycle_in_the_schema``): the same ``verification_scopes``
+    table, triggers and messages; TRUNCATE refused on the new table. ``bud_json``'s limits
+    are read by :func:`compounding_bud_limit` (NULL, read as '', for a bud_json whose
+    candidates cannot be read: no lengthening then)."""
+    from .migrations import M023_LOT_LIMIT, M023_MESSAGES as m
+    transitions = _q(TRANSITIONS)
+    last_sig = "(SELECT MAX(id) FROM signatures WHERE lot_id = NEW.lot_id)"
+    last_ver = "(SELECT MAX(id) FROM verifications WHERE lot_id = NEW.lot_id)"
+    unweighed = ("EXISTS (SELECT 1 FROM batch_steps s WHERE s.lot_id = NEW.lot_id AND NOT "
+                 "EXISTS (SELECT 1 FROM weighings w WHERE w.lot_id = s.lot_id "
+                 "AND w.step = s.step))")
+    weighed_by = ("EXISTS (SELECT 1 FROM weighings w WHERE w.lot_id = NEW.lot_id "
+                  "AND lower(w.weighed_by) = lower({who}))")
+
+    def signed(meaning: str, pharmacist: bool = True) -> str:
+        return (f"EXISTS (SELECT 1 FROM signatures g WHERE g.id = {last_sig} "
+                f"AND g.meaning = '{meaning}'" + (" AND g.role = 'pharmacist')" if pharmacist
+                                                  else ")"))
+
+    def limit(col: str) -> str:
+        return f"COALESCE(compounding_bud_limit({col}), '')"
+    lots = ("COALESCE((SELECT MIN(l.expires) FROM component_lots l WHERE l.id IN ("
+            "SELECT component_lot_id FROM weighings WHERE lot_id = NEW.lot_id "
+            "AND component_lot_id IS NOT NULL UNION SELECT c.component_lot_id FROM "
+            "batch_components c WHERE c.lot_id = NEW.lot_id AND NOT EXISTS (SELECT 1 FROM "
+            "weighings w WHERE w.lot_id = c.lot_id AND w.ingredient = c.ingredient))), '')")
+    state = {"weighings": "(SELECT COUNT(*) FROM weighings WHERE lot_id = {lot})",
+             "last_weighing_id": "(SELECT MAX(id) FROM weighings WHERE lot_id = {lot})",
+             "bud": "(SELECT bud FROM batches WHERE lot_id = {lot})"}
+    scope_now = " AND ".join(
+        f"c.{k} IS NOT DISTINCT FROM {v.format(lot='NEW.lot_id')}"
+        for k, v in state.items() if k != "bud") + " AND c.bud IS NOT DISTINCT FROM NEW.bud"
+    when = (f"NEW.status IS DISTINCT FROM OLD.status "
+            f"AND OLD.status || '>' || NEW.status IN ({transitions})")
+    release = (f"NEW.status = 'released' AND OLD.status IN ('compounded', 'quarantine') "
+               f"AND {signed('released')}")
+    bud_when = "OLD.status NOT IN ('released', 'rejected') AND compounding_json_valid(NEW.bud_json)"
+    passing = ("NEW.passed = 1 AND EXISTS (SELECT 1 FROM signatures WHERE id = "
+               "NEW.signature_id AND lot_id = NEW.lot_id AND meaning = 'verified' "
+               "AND record_sha256 = NEW.batch_sha256)")
+    at_creation = ("(SELECT status FROM batches WHERE lot_id = NEW.lot_id) IS DISTINCT FROM "
+                   "'planned' OR EXISTS (SELECT 1 FROM weighings WHERE lot_id = NEW.lot_id)")
+    _TRIGGERS.append(("verifications", "verifications_scope"))
+    return f"""
+CREATE FUNCTION compounding_bud_limit(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $f$
+BEGIN
+    RETURN (SELECT MIN(c ->> 'date') FROM json_array_elements(t::json -> 'candidates') c
+            WHERE (c ->> 'kind') IS DISTINCT FROM '{M023_LOT_LIMIT}');
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END $f$;
+CREATE TABLE verification_scopes (
+    verification_id BIGINT PRIMARY KEY REFERENCES verifications(id),
+    lot_id TEXT NOT NULL REFERENCES batches(lot_id),
+    weighings BIGINT NOT NULL CHECK (weighings >= 0),
+    last_weighing_id BIGINT,
+    bud TEXT NOT NULL
+);
+INSERT INTO verification_scopes (verification_id, lot_id, {', '.join(state)})
+SELECT v.id, v.lot_id, {', '.join(x.format(lot='v.lot_id') for x in state.values())}
+FROM verifications v
+WHERE v.passed = 1 AND v.id = (SELECT MAX(id) FROM verifications x WHERE x.lot_id = v.lot_id)
+  AND EXISTS (SELECT 1 FROM batch_status_history h WHERE h.lot_id = v.lot_id
+              AND h.new_status = 'released');
+{append_only("verification_scopes")}
+{guard("verification_scopes_as_verified", "verification_scopes", "INSERT", [(
+        "NOT EXISTS (SELECT 1 FROM verifications WHERE id = NEW.verification_id "
+        "AND lot_id = NEW.lot_id) OR " + " OR ".join(
+            f"NEW.{k} IS DISTINCT FROM {v.format(lot='NEW.lot_id')}" for k, v in state.items()),
+        m["scope"])])}
+CREATE FUNCTION trg_verifications_scope() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    INSERT INTO verification_scopes (verification_id, lot_id, {', '.join(state)})
+    VALUES (NEW.id, NEW.lot_id, {', '.join(x.format(lot='NEW.lot_id') for x in state.values())});
+    RETURN NEW;
+END $f$;
+CREATE TRIGGER verifications_scope AFTER INSERT ON verifications FOR EACH ROW
+    EXECUTE FUNCTION trg_verifications_scope();
+{guard("verifications_passing", "verifications", "INSERT", [
+        (f"{passing} AND (SELECT status FROM batches WHERE lot_id = NEW.lot_id) "
+         "NOT IN ('planned', 'compounded')", m["passing_status"]),
+        (f"{passing} AND {unweighed}", m["passing_weighed"]),
+        (f"{passing} AND EXISTS (SELECT 1 FROM signatures g JOIN batches b ON "
+         f"b.lot_id = NEW.lot_id WHERE g.id = NEW.signature_id AND (g.role <> 'pharmacist' "
+         f"OR lower(g.signer) = lower(b.compounded_by) OR "
+         f"{weighed_by.format(who='g.signer')}))", m["passing_verifier"]),
+    ])}
+{guard("batch_steps_at_creation", "batch_steps", "INSERT", [(at_creation, m["steps"])])}
+{guard("batch_components_at_creation", "batch_components", "INSERT",
+       [(at_creation, m["components"])])}
+{guard("batches_lifecycle_signed", "batches", "UPDATE OF status", [
+        (f"{when} AND NEW.status = 'compounded' AND {unweighed}", m["compounded"]),
+        (f"{when} AND NEW.status = 'rejected' AND NOT {signed('rejected')}", m["rejected"]),
+        (f"{when} AND NEW.status = 'quarantine' AND OLD.status <> 'released' "
+         f"AND NOT {signed('quarantined', pharmacist=False)}", m["quarantine"]),
+        (f"{when} AND OLD.status = 'quarantine' AND NEW.status IN ('planned', 'compounded') "
+         f"AND (NOT {signed('hold-lifted')} OR NEW.status IS DISTINCT FROM (SELECT old_status "
+         "FROM batch_status_history WHERE lot_id = NEW.lot_id AND new_status = 'quarantine' "
+         "ORDER BY id DESC LIMIT 1))", m["lifted"]),
+    ])}
+{guard("batches_release_verified", "batches", "UPDATE OF status", [
+        (f"{release} AND NOT EXISTS (SELECT 1 FROM verifications v JOIN verification_scopes c "
+         f"ON c.verification_id = v.id WHERE v.id = {last_ver} AND v.passed = 1 "
+         f"AND {scope_now})", m["verified"]),
+        (f"{release} AND (SELECT record_sha256 FROM signatures WHERE id = {last_sig}) "
+         f"IS DISTINCT FROM (SELECT batch_sha256 FROM verifications WHERE id = {last_ver})",
+         m["digest"]),
+        (f"{release} AND EXISTS (SELECT 1 FROM signatures g WHERE g.id = {last_sig} "
+         f"AND (lower(g.signer) = lower(NEW.compounded_by) OR "
+         f"{weighed_by.format(who='g.signer')}))", m["independent"]),
+        (f"{release} AND OLD.status = 'quarantine' AND (SELECT length(trim(COALESCE(reason, "
+         f"''))) FROM signatures WHERE id = {last_sig}) = 0", m["reason"]),
+    ])}
+{guard("batches_bud_shortened_only", "batches", "UPDATE OF bud, bud_json", [
+        (f"{bud_when} AND NEW.bud > OLD.bud AND (OLD.status IS DISTINCT FROM 'planned' "
+         f"OR NEW.bud > {lots} OR NEW.bud > {limit('OLD.bud_json')})", m["bud_longer"]),
+        (f"{bud_when} AND {limit('NEW.bud_json')} > {limit('OLD.bud_json')}",
+         m["bud_limit"]),
+        (f"{bud_when} AND ((NEW.bud_json::json ->> 'bud') IS DISTINCT FROM NEW.bud "
+         "OR (NEW.bud_json IS DISTINCT FROM OLD.bud_json "
+         "AND NEW.bud IS NOT DISTINCT FROM OLD.bud))", m["bud_json"]),
+    ])}
+"""
+
+
 #: ``(name, SQL)`` of every PostgreSQL migration, in order; names as in :mod:`.migrations`.
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_records", _M001),
@@ -1365,13 +1492,27 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m017_dispensings_and_pending_outputs", _m017()),
     ("m019_exact_lot_stock", _m019()),
     ("m021_lot_on_hand", _m021()),
+    ("m023_lifecycle_in_the_schema", _m023()),
 ]
 
+#: Columns of ``users`` only the owner role may change (session 4 attack, finding 1): with
+#: UPDATE of ``passphrase_hash`` the service's credentials could set a pharmacist's hash to
+#: one of their choosing, sign as them through the ordinary commands and put the old hash
+#: back; ``active`` and the deactivation columns go with it. Changing a passphrase and
+#: deactivating a user are done with the owner role's URL (docs/deploy.md).
+USER_OWNER_ONLY = ("passphrase_hash", "active", "deactivated_by", "deactivated_at")
+
+#: Tables the writer role may read but not INSERT into (only the owner role adds users, for
+#: the same reason: a user the service made could sign).
+OWNER_INSERTS = ("users",)
+
 #: Tables whose columns the writer role may UPDATE (and only these columns): the mutable
-#: columns the SQLite triggers allow to change, and the derived stock totals.
+#: columns the SQLite triggers allow to change, except a user's passphrase and active state
+#: (:data:`USER_OWNER_ONLY`: the lockout columns stay the service's, as authenticating
+#: writes them), and the derived stock totals.
 UPDATABLE = {
     "batches": BATCH_MUTABLE,
-    "users": USER_MUTABLE + USER_LOCKOUT_MUTABLE,
+    "users": tuple(c for c in USER_MUTABLE + USER_LOCKOUT_MUTABLE if c not in USER_OWNER_ONLY),
     "api_tokens": TOKEN_MUTABLE,
     "lot_stock": ("received", "consumed"),
     "pending_outputs": ("label_print_id",),
@@ -1395,7 +1536,7 @@ def expected_triggers() -> list[tuple[str, str]]:
 def grants(writer: str = WRITER_ROLE, reader: str = READER_ROLE) -> str:
     """The privileges of the group roles, as SQL the schema's owner runs (the store runs it
     after every migration when ``writer`` exists): ``writer`` may SELECT and INSERT every
-    table, UPDATE only the columns in :data:`UPDATABLE`, DELETE only the rows of
+    table but :data:`OWNER_INSERTS` (SELECT only), UPDATE only the columns in :data:`UPDATABLE`, DELETE only the rows of
     :data:`DELETABLE` (work queues), never TRUNCATE, and only
     read ``_pg_migrations``; ``reader`` (scripts, reports) may SELECT everything. Identity
     sequences are usable by ``writer``. Idempotent."""
@@ -1410,7 +1551,7 @@ BEGIN
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', current_schema(), '{writer}');
     FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() LOOP
         EXECUTE format('REVOKE ALL ON %I FROM %I', t, '{writer}');
-        IF t = '_pg_migrations' THEN
+        IF t = '_pg_migrations' OR t IN ({_q(OWNER_INSERTS)}) THEN
             EXECUTE format('GRANT SELECT ON %I TO %I', t, '{writer}');
         ELSE
             EXECUTE format('GRANT SELECT, INSERT ON %I TO %I', t, '{writer}');

@@ -468,8 +468,9 @@ def roles_sql(database: str = "compounding", owner: str = "compounding_owner",
     """The script a DBA runs with ``psql`` as a superuser to set up a group's database:
     the roles (``owner`` logs in to migrate and owns every table and trigger; ``service``
     logs in for the CLI and the bench and belongs to the group role ``compounding_writer``,
-    which the migrations grant SELECT and INSERT, UPDATE of the few mutable columns only, and
-    no DELETE or TRUNCATE; ``compounding_reader`` is for report scripts: SELECT only), the
+    which the migrations grant SELECT and INSERT (not on ``users``: only the owner adds
+    users), UPDATE of the few mutable columns only (not a user's passphrase hash or active
+    state), and no DELETE or TRUNCATE; ``compounding_reader`` is for report scripts: SELECT only), the
     database (owned by ``owner``, UTF-8, byte-order collation ``C`` as SQLite compares
     text), its privileges and the ``citext`` extension. Passwords are not in the script
     (``\\password ROLE`` in psql). Names are checked with :func:`need_role_name`."""
@@ -530,6 +531,10 @@ ALTER SCHEMA public OWNER TO {owner};
 CREATE EXTENSION IF NOT EXISTS citext;
 -- Next, as the owner (creates the tables and grants {WRITER_ROLE}; again after upgrades):
 --   compounding db migrate --db postgresql://{owner}@HOST:5432/{database}
+-- Users are added, deactivated and change their passphrases with the owner's URL:
+--   compounding users add NAME --role ROLE --by PHARMACIST --db postgresql://{owner}@HOST:5432/{database}
+-- ({service} may not add users nor write a passphrase hash or an account's active state,
+-- so that the service's credentials alone cannot make or change a signer; docs/deploy.md)
 -- Every site's service then uses:
 --   COMPOUNDING_DB=postgresql://{service}@HOST:5432/{database}
 """
@@ -548,6 +553,16 @@ def refusal_text(exc: Exception) -> str:
     """The reason a constraint or trigger gave, without PostgreSQL's CONTEXT lines: a
     trigger's message is the same text as the SQLite trigger's."""
     return _first_line(exc)
+
+
+def current_role(db: Database) -> str:
+    """The role this session acts as (for a message naming it)."""
+    return db.pg.execute("SELECT current_user").fetchone()[0]
+
+
+def privilege_denied(exc: Exception) -> bool:
+    """True when the server refused for want of a privilege (the role in use may not)."""
+    return isinstance(exc, pg_errors.InsufficientPrivilege)
 
 
 def error_text(path: str, exc: Exception) -> str:

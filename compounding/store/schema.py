@@ -23,6 +23,7 @@ from .schema_shelf import SHELF_TABLES, SHELF_VIEWS  # issue 19
 from .schema_sites import SITE_COLUMNS, lot_id_section  # issue 20
 from .schema_calibrations import CALIBRATION_TABLES  # issue 11
 from .schema_exact import EXACT_TABLES  # issue 18
+from .schema_lifecycle import LIFECYCLE_TABLES  # session 4: m023
 
 TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "component_lots": (
@@ -403,6 +404,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     **CALIBRATION_TABLES,
     **RECORDS_TABLES,
     **EXACT_TABLES,
+    **LIFECYCLE_TABLES,
     "_sqlite_migrations": (
         "Which schema migrations have been applied (managed by sqlite-utils).",
         {

@@ -15,17 +15,23 @@ After 21 CFR Part 11's idea of a signed record:
   command, so technician work (receiving, weighing, printing) is authenticated too.
 - Adding, deactivating and unlocking a user is a pharmacist's signature
   (:func:`.signatures.sign`).
+- **In a group on PostgreSQL** (session 4 attack, finding 1) the service role may not
+  insert users nor change a passphrase hash or an account's active state (the grants of
+  :func:`.pg_migrations.grants`): adding, deactivating and changing passphrases are done
+  with the owner role's URL, and the service role gets one line saying so
+  (:func:`owner_only`). The lockout columns stay the service's to write.
 
 Owns the table ``users``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import datetime, timedelta, timezone
 
 from .. import auth
-from ..errors import InputError, NotFoundError, RefusedError, StoreError
+from ..errors import InputError, NotFoundError, PrivilegeError, RefusedError, StoreError
 from .core import StoreCore, need_text
 from .migrations import ROLES
 from .signatures import sign
@@ -185,13 +191,7 @@ def authenticate(store: StoreCore, name: str, passphrase: str | None, purpose: s
                 store.execute("UPDATE users SET failed_attempts = 0, lockouts = 0, locked_at = "
                               "NULL, locked_until = NULL WHERE id = ?", [user["id"]])
             if rehash:
-                store.execute("UPDATE users SET passphrase_hash = ? WHERE id = ?",
-                              [auth.hash_passphrase(passphrase, n=SCRYPT_COST[0],
-                                                    r=SCRYPT_COST[1], p=SCRYPT_COST[2]),
-                               user["id"]])
-                store.audit("auth.rehash", user["name"], {
-                    "purpose": purpose, "why": "passphrase hash stored in Unicode NFC "
-                                               "(issue 12)"})
+                _rehash(store, user, passphrase, purpose)
         else:
             n = (0 if ended else user["failed_attempts"]) + 1
             locked = n >= auth.MAX_FAILED_ATTEMPTS
@@ -218,6 +218,44 @@ def authenticate(store: StoreCore, name: str, passphrase: str | None, purpose: s
                            f"{auth.MAX_FAILED_ATTEMPTS} in a row lock the user)")
     store.authenticated.add(user["name"])
     return user
+
+
+def _rehash(store: StoreCore, user: dict, passphrase: str, purpose: str) -> None:
+    """Store the NFC form of a hash made before passphrases were normalised (issue 12), in
+    a savepoint: a role that may not write hashes (a group's service role on PostgreSQL)
+    leaves the old hash, which still checks, for the owner role's next sign-in."""
+    try:
+        with store.write():
+            store.execute("UPDATE users SET passphrase_hash = ? WHERE id = ?",
+                          [auth.hash_passphrase(passphrase, n=SCRYPT_COST[0],
+                                                r=SCRYPT_COST[1], p=SCRYPT_COST[2]),
+                           user["id"]])
+            store.audit("auth.rehash", user["name"], {
+                "purpose": purpose, "why": "passphrase hash stored in Unicode NFC "
+                                           "(issue 12)"})
+    except PrivilegeError:
+        pass
+
+
+@contextlib.contextmanager
+def owner_only(store: StoreCore, command: str, what: str):
+    """Around a write only the owner role of a group's PostgreSQL database may make (adding
+    a user, changing a passphrase, deactivating): the server's permission denied becomes one
+    :class:`PrivilegeError` line naming ``command`` and the role needed; nothing was
+    written (the write transaction inside was rolled back)."""
+    try:
+        yield
+    except PrivilegeError:
+        try:
+            role = store.backend.current_role(store.db)
+        except (AttributeError, StoreError, store.backend.DatabaseError):
+            role = "in use"
+        raise PrivilegeError(
+            f"{command}: the database role {role} may not {what}; in a group on PostgreSQL "
+            f"only the owner role may (so that the service's credentials cannot make or "
+            f"change a signer): run it with the owner's URL, --db "
+            f"postgresql://OWNER@HOST:PORT/NAME (docs/deploy.md); nothing was changed"
+        ) from None
 
 
 def utc(moment: datetime) -> str:
@@ -279,7 +317,7 @@ def add_user(store: StoreCore, name: str, role: str, passphrase: str, *,
     hashed = auth.hash_passphrase(passphrase, n=SCRYPT_COST[0], r=SCRYPT_COST[1],
                                   p=SCRYPT_COST[2])
     creator = signer["name"] if signer else name
-    with store.write():
+    with owner_only(store, "users add", "add users"), store.write():
         uid = store.insert("users", {"name": name, "full_name": full_name, "role": role,
                                      "passphrase_hash": hashed, "created_by": creator,
                                      "created_at": store.stamp()})
@@ -325,7 +363,7 @@ def deactivate_user(store: StoreCore, name: str, *, by: str, passphrase: str,
     if target["role"] == "pharmacist" and other_pharmacists(store, target["name"]) == 0:
         raise RefusedError(f"{target['name']} is the last active pharmacist; add another "
                            "pharmacist before deactivating them")
-    with store.write():
+    with owner_only(store, "users deactivate", "deactivate users"), store.write():
         sig = sign(store, signer, "user-deactivated", "user", target["name"],
                     user_sha256(store, target["id"]), reason=reason)
         store.execute("UPDATE users SET active = 0, deactivated_by = ?, deactivated_at = ? "
@@ -367,7 +405,7 @@ def change_passphrase(store: StoreCore, name: str, old: str, new: str) -> dict:
     if auth.normalize(new) == auth.normalize(old):
         raise InputError("passphrase: the new passphrase must differ from the old one")
     hashed = auth.hash_passphrase(new, n=SCRYPT_COST[0], r=SCRYPT_COST[1], p=SCRYPT_COST[2])
-    with store.write():
+    with owner_only(store, "users passphrase", "change passphrases"), store.write():
         store.execute("UPDATE users SET passphrase_hash = ? WHERE id = ?",
                          [hashed, user["id"]])
         store.audit("user.passphrase", user["name"], {"name": user["name"]})

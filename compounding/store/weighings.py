@@ -21,7 +21,7 @@ from ..errors import InputError, RefusedError
 from . import inventory, lotid
 from .batches import (batch_components, batch_row, batch_steps, bud_json, component_label,
                       update_batch, weighings)
-from .core import StoreCore, canonical
+from .core import StoreCore, canonical, sha256
 from .lot_holds import refuse_if_held
 from .sites import own_batch
 from .users import acting
@@ -198,9 +198,11 @@ def _recompute_bud(store: StoreCore, lot_id: str, batch: dict, formula, by: str)
                       expiries, stored.get("policy", "usp795"), filler=order.get("filler"),
                       base=order.get("base"))
     if bud.bud.isoformat() != batch["bud"]:
-        update_batch(store, lot_id, bud=bud.bud.isoformat(), bud_json=canonical(bud_json(bud)))
+        text = canonical(bud_json(bud))
+        update_batch(store, lot_id, bud=bud.bud.isoformat(), bud_json=text)
         store.audit("batch.bud-recomputed", by,
                     {"from": batch["bud"], "to": bud.bud.isoformat(),
+                     "bud_json_sha256": sha256(text),  # db verify (session 4)
                      "binding": bud.binding.as_json(),
                      "component_expiries": {k: v.isoformat() for k, v in expiries.items()}},
                     lot_id=lot_id)
