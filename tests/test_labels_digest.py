@@ -165,6 +165,13 @@ class _ReportLabCalls:
     def __init__(self, c, dot):
         self.c, self.dot = c, dot
 
+    def at(self, tx, ty):
+        self.c.saveState()
+        self.c.translate(tx, ty)
+
+    def done(self):
+        self.c.restoreState()
+
     def text(self, lay):
         t = self.c.beginText()
         cur = None

@@ -40,6 +40,7 @@ _BY_PATTERN = {p: v for v, p in enumerate(PATTERNS)}
 _BY_WIDTHS = {tuple(map(int, p)): v for v, p in enumerate(PATTERNS) if v != STOP}
 _STOP_WIDTHS = tuple(map(int, PATTERNS[STOP]))
 _RUN = re.compile("1+|0+")
+_BAR = re.compile("1+")
 
 #: Minimum quiet zone each side, in modules (ISO/IEC 15417).
 MIN_QUIET_MODULES = 10
@@ -95,9 +96,13 @@ _NO_WRITER = _NoWriter()
 
 def runs(module_string: str) -> list[int]:
     """Widths of alternating bars and spaces, starting with a bar."""
+    _check_modules(module_string)
+    return [len(r) for r in _RUN.findall(module_string)]
+
+
+def _check_modules(module_string: str) -> None:
     if not module_string or module_string[0] != "1" or set(module_string) - {"0", "1"}:
         raise LabelError("barcode: a Code 128 symbol must start with a bar", field="barcode")
-    return [len(r) for r in _RUN.findall(module_string)]
 
 
 def decode_values(module_string: str) -> list[int]:
@@ -198,12 +203,10 @@ def layout_bars(text: str, module_dots: int, quiet_modules: int = MIN_QUIET_MODU
         raise LabelError(f"barcode: quiet zone must be at least {MIN_QUIET_MODULES} modules",
                          field="barcode")
     mods = modules(text)
-    bars, x = [], 0
-    for i, w in enumerate(runs(mods)):
-        if i % 2 == 0:
-            bars.append((x * module_dots, w * module_dots))
-        x += w
-    return Bars(text, module_dots, quiet_modules * module_dots, tuple(bars), x * module_dots)
+    _check_modules(mods)
+    bars = tuple((m.start() * module_dots, (m.end() - m.start()) * module_dots)
+                 for m in _BAR.finditer(mods))
+    return Bars(text, module_dots, quiet_modules * module_dots, bars, len(mods) * module_dots)
 
 
 def read_bars(b: Bars) -> str:

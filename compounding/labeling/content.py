@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from .. import units as u
 from ..dates import format_date
@@ -79,6 +80,17 @@ def _sentence(s: str) -> str:
     return s if s.endswith((".", "!", "?")) else s + "."
 
 
+@lru_cache(maxsize=1024)
+def _sentences(items: tuple[str, ...]) -> str:
+    """Statements as sentences, one after another (the same few on every label of a run)."""
+    return " ".join(_sentence(s) for s in items)
+
+
+@lru_cache(maxsize=1024)
+def _bud_text(bud: date) -> str:
+    return "BUD:" + NBSP + format_date(bud).replace(" ", NBSP)
+
+
 def excipient_statement(tags) -> str:
     """``Contains lactose.`` for the tags of every ingredient the batch contains."""
     names = [EXCIPIENT_TEXT.get(t, t.replace("-", " ")) for t in dict.fromkeys(tags)]
@@ -137,11 +149,11 @@ class LabelData:
         if name == "lot":
             return f"Lot: {self.lot}"
         if name == "bud":
-            return "BUD:" + NBSP + format_date(self.bud).replace(" ", NBSP)
+            return _bud_text(self.bud)
         if name == "storage":
-            return " ".join(_sentence(s) for s in self.storage)
+            return _sentences(tuple(self.storage))
         if name == "auxiliary":
-            return " ".join(_sentence(s) for s in self.auxiliary)
+            return _sentences(tuple(self.auxiliary))
         if name == "compounded":
             return self.compounded_statement
         if name == "pharmacy":
@@ -149,7 +161,7 @@ class LabelData:
         if name == "pharmacy_address":
             return self.pharmacy_address
         if name == "statements":
-            return " ".join(_sentence(s) for s in template_statements)
+            return _sentences(tuple(template_statements))
         if name == "excipients":
             return self.excipients
         if d is None:

@@ -176,27 +176,29 @@ def _texts(template: LabelTemplate, item: LabelData, keep: int | None = None):
         shown = item
         if keep is not None and b.overflow == "refer" and keep < len(item.auxiliary):
             shown = replace(item, auxiliary=item.auxiliary[:keep] + (REFER_TEXT,))
-        got = _block_text(b, tuple(shown.field_text(f, template.statements) for f in b.fields))
+        fields = b.fields
+        got = _block_text(fields, b.bold, tuple(shown.field_text(f, template.statements)
+                                                for f in fields))
         if got is not None:
-            out.append(got)
+            out.append((b, *got))
     return out
 
 
 @lru_cache(maxsize=4096)
-def _block_text(b, parts: tuple[str, ...]):
-    """One block's (block, field label, font, words) from its fields' texts, or None when
-    they are all blank; kept, as most blocks say the same on every label of a run."""
-    fname = "+".join(b.fields)
+def _block_text(fields: tuple[str, ...], bold: bool, parts: tuple[str, ...]):
+    """A block's (field label, font, words) from its fields' texts, or None when they are
+    all blank; kept, as most blocks say the same on every label of a run."""
+    fname = "+".join(fields)
     text = SEPARATOR.join(p for p in parts if p.strip())
     if not text.strip():
         return None
-    font = BOLD if b.bold else REGULAR
-    if len(b.fields) > 1:  # a refusal names the field at fault, not the whole block
-        for f, p in zip(b.fields, parts):
+    font = BOLD if bold else REGULAR
+    if len(fields) > 1:  # a refusal names the field at fault, not the whole block
+        for f, p in zip(fields, parts):
             if p.strip():
                 clean(p, f, font)
     text = clean(text, fname, font)
-    return b, fname, font, tuple(filter(None, text.split(" ")))
+    return fname, font, tuple(filter(None, text.split(" ")))
 
 
 def _place_codes(template: LabelTemplate, item: LabelData):

@@ -111,13 +111,12 @@ def render_with_layouts(template: LabelTemplate, items: Sequence[LabelData],
             gy = math.ceil(oy / dot - 1e-9) * dot
             for (tx, ty), draw, name in (((ox, page_h - oy), marks.text, form and form[0]),
                                          ((gx, page_h - gy), marks.codes, form and form[1])):
-                c.saveState()
-                c.translate(tx, ty)
+                marks.at(tx, ty)  # saveState() and translate(tx, ty)
                 if name:
                     c.doForm(name)
                 else:
                     draw(lay)
-                c.restoreState()
+                marks.done()  # restoreState()
             pos, dirty, left = pos + 1, True, left - 1
             if per == 1 and left:  # a roll: every further copy is this same page again
                 c.showPage()
@@ -215,6 +214,20 @@ class _Marks:
         self.origins: dict = {}
         self.rects: dict = {}
         self.rows: dict = {}
+        self.moves: dict = {}
+
+    def at(self, tx: float, ty: float) -> None:  # float-ok: geometry (points), not a dose
+        """What ``saveState()`` then ``translate(tx, ty)`` write (``q``, then the ``cm``
+        operator); the drawing changes no canvas state, so ``Q`` alone ends it (what
+        ``restoreState()`` writes)."""
+        cm = self.moves.get((tx, ty))
+        if cm is None:
+            cm = self.moves[(tx, ty)] = "%s cm" % self.fp_str(1, 0, 0, 1, tx, ty)
+        self.c.addLiteral("q")
+        self.c.addLiteral(cm)
+
+    def done(self) -> None:
+        self.c.addLiteral("Q")
 
     def text(self, lay: LabelLayout) -> None:
         """The label's text lines, in label coordinates (origin top-left, y up)."""
@@ -263,30 +276,32 @@ class _Marks:
                 _Rects(self.dots, lambda x, w, x0=lay.bars_x: (x0 + x, y, w, h))
         rects = [rect[bar] for bar in lay.bars.bars]
         if lay.matrix is not None:
-            m, mx, mt = lay.matrix_module, lay.matrix_x, lay.matrix_top
-            rows = self.rows.get((m, mx, mt))
+            m, mx, mt, d = lay.matrix_module, lay.matrix_x, lay.matrix_top, self.dots
+            rows = self.rows.get((m, mx))
             if rows is None:
-                rect = _Rects(self.dots, lambda r, c0, c1: (
-                    mx + c0 * m, -(mt + (r + 1) * m), (c1 - c0) * m, m))
-                rows = self.rows[(m, mx, mt)] = _Rows(rect)
-            # a row's rectangles, joined; rows repeat between symbols (the finder pattern,
-            # data that starts alike), so most are found rather than made
-            rects += [rows[r, bytes(row)] for r, row in enumerate(lay.matrix.rows)]
-        self.c.drawPath(self.path(["n", " ".join(filter(None, rects))]), stroke=0, fill=1)
+                rows = self.rows[(m, mx)] = _Rows(d, m, mx)
+            # a row's rectangles with its y left open; rows repeat between symbols (the
+            # finder pattern, data that starts alike), so most are found rather than made
+            for r, row in enumerate(lay.matrix.rows):
+                runs, n = rows[bytes(row)]
+                if n:
+                    rects.append(runs % ((d[-(mt + (r + 1) * m)],) * n))
+        self.c.drawPath(self.path(["n", " ".join(rects)]), stroke=0, fill=1)
 
 
 class _Rows(dict):
-    """(row number, the row's modules as bytes) -> its runs of dark modules as ``re``
-    operators joined by spaces ('' for a row with no dark module)."""
+    """A DataMatrix row's modules (bytes: 0 light, else dark) -> its runs of dark modules
+    as ``re`` operators joined by spaces, each y a ``%s`` for the row's, and how many."""
 
-    def __init__(self, rect: "_Rects"):
+    def __init__(self, dots: "_Dots", m: int, mx: int):
         super().__init__()
-        self.rect = rect
+        self.dots, self.m, self.mx = dots, m, mx
 
-    def __missing__(self, key) -> str:
-        r, modules = key
-        v = self[key] = " ".join(self.rect[(r, *run.span())]
-                                 for run in _DARK_RUN.finditer(modules))
+    def __missing__(self, modules: bytes) -> tuple[str, int]:
+        d, m, mx = self.dots, self.m, self.mx
+        runs = [f"{d[mx + c0 * m]} %s {d[(c1 - c0) * m]} {d[m]} re"
+                for c0, c1 in (run.span() for run in _DARK_RUN.finditer(modules))]
+        v = self[modules] = (" ".join(runs), len(runs))
         return v
 
 
