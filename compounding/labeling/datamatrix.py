@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import chain
 
 from ..errors import LabelError
@@ -297,17 +297,29 @@ def placement(nrow: int, ncol: int) -> list[list[int]]:
 
 @dataclass(frozen=True)
 class Symbol:
-    """A DataMatrix symbol: ``rows[r][c]`` True = dark, row 0 at the top."""
+    """A DataMatrix symbol: ``modules``, one byte per module (1 dark, 0 light), row after
+    row from the top left: what is drawn and what is read back (issue 18: bytes are made,
+    sliced and read without a Python step per module); ``rows[r][c]`` True = dark, the same
+    modules as tuples, made when first asked for."""
 
     size: int
-    rows: tuple[tuple[bool, ...], ...]
+    modules: bytes
     element_string: str
 
+    @cached_property
+    def rows(self) -> tuple[tuple[bool, ...], ...]:
+        n, m = self.size, self.modules
+        return tuple(tuple(map(bool, m[i:i + n])) for i in range(0, n * n, n))
+
+    def row(self, r: int) -> bytes:
+        """Row ``r``'s modules (bytes, 1 dark)."""
+        return self.modules[r * self.size:(r + 1) * self.size]
+
     def dark_modules(self):
-        for r, row in enumerate(self.rows):
-            for c, dark in enumerate(row):
-                if dark:
-                    yield r, c
+        n = self.size
+        for i, dark in enumerate(self.modules):
+            if dark:
+                yield divmod(i, n)
 
 
 def _size_for(n: int):
@@ -394,28 +406,9 @@ def _bits(size: int) -> _Bits:
                  tuple(map(_nibbles, gather)))
 
 
-class _Pieces(dict):
-    """A '0'/'1' string -> its modules as booleans (dark = True), kept once made."""
-
-    def __missing__(self, bits: str) -> tuple[bool, ...]:
-        v = self[bits] = tuple(ch == "1" for ch in bits)
-        return v
-
-
-#: pieces of at most 12 modules: at most 8,190 different ones
-_PIECES = _Pieces()
-#: a byte per module (0 light, anything else dark) -> '0' / '1'
+#: a byte per module (0 light, anything else dark) -> '0' / '1', and back
 _AS_BINARY = b"0" + b"1" * 255
-
-
-def _row(bits: str) -> tuple[bool, ...]:
-    """A row's '0'/'1' string as a tuple of booleans, twelve modules a look-up."""
-    if len(bits) <= 24:
-        return _PIECES[bits[:12]] + _PIECES[bits[12:]]
-    out = ()
-    for i in range(0, len(bits), 12):
-        out += _PIECES[bits[i:i + 12]]
-    return out
+_FROM_BINARY = bytes.maketrans(b"01", b"\x00\x01")
 
 
 def encode(element_string: str) -> Symbol:
@@ -427,9 +420,8 @@ def encode(element_string: str) -> Symbol:
     acc = t.base
     for (high, low), v in zip(t.place, data + rs_ecc(data, n_ecc)):
         acc |= high[v >> 4] | low[v & 15]
-    bits = format(acc, f"0{size * size}b")
-    return Symbol(size, tuple(map(_row, [bits[i:i + size] for i in range(0, size * size, size)])),
-                  element_string)
+    modules = format(acc, f"0{size * size}b").encode("ascii").translate(_FROM_BINARY)
+    return Symbol(size, modules, element_string)
 
 
 def read(sym_rows) -> str:
@@ -442,13 +434,20 @@ def read(sym_rows) -> str:
     spec = next((s for s in SIZES if s[0] == size), None)
     if spec is None or any(len(r) != size for r in sym_rows):
         raise LabelError(f"DataMatrix: {size} x {size} is not a supported size", field="datamatrix")
-    t = _bits(size)
-    n_data, n_ecc = t.n_data, t.n_ecc
-    # the modules as drawn (any true value dark), as one integer
     try:
         flat = bytes(chain.from_iterable(sym_rows))
     except (TypeError, ValueError):  # values other than booleans and small integers
         flat = bytes(map(bool, chain.from_iterable(sym_rows)))
+    return read_modules(size, flat)
+
+
+def read_modules(size: int, flat: bytes) -> str:
+    """:func:`read` of the modules as drawn: one byte per module (any value but 0 dark),
+    row after row (:attr:`Symbol.modules`)."""
+    if not any(s[0] == size for s in SIZES) or len(flat) != size * size:
+        raise LabelError(f"DataMatrix: {size} x {size} is not a supported size", field="datamatrix")
+    t = _bits(size)
+    n_data, n_ecc = t.n_data, t.n_ecc
     modules = int(flat.translate(_AS_BINARY), 2)
     if modules & t.finder_mask != t.finder_dark:
         raise LabelError("DataMatrix: finder pattern damaged", field="datamatrix")
@@ -499,7 +498,7 @@ def parse_gs1(element_string: str) -> dict[str, str]:
 
 def verify(sym: Symbol, gtin: str, bud: date, lot: str) -> None:
     """Raise unless the symbol reads back exactly (01) gtin, (17) bud, (10) lot."""
-    got = parse_gs1(read(sym.rows))
+    got = parse_gs1(read_modules(sym.size, sym.modules))
     want = {"01": validate_gtin(gtin), "17": f"{bud:%y%m%d}", "10": lot}
     if got != want:
         raise LabelError(f"DataMatrix reads {got}, not {want}; refusing to print it",

@@ -282,8 +282,9 @@ class _Marks:
                 rows = self.rows[(m, mx)] = _Rows(d, m, mx)
             # a row's rectangles with its y left open; rows repeat between symbols (the
             # finder pattern, data that starts alike), so most are found rather than made
-            for r, row in enumerate(lay.matrix.rows):
-                runs, n = rows[bytes(row)]
+            size, modules = lay.matrix.size, lay.matrix.modules  # what verify() read back
+            for r in range(size):
+                runs, n = rows[modules[r * size:(r + 1) * size]]
                 if n:
                     rects.append(runs % ((d[-(mt + (r + 1) * m)],) * n))
         self.c.drawPath(self.path(["n", " ".join(rects)]), stroke=0, fill=1)
