@@ -255,68 +255,118 @@ def label_prints(store: StoreCore, lot_id: str) -> list[dict]:
     return rows
 
 
+#: The columns of ``label_prints`` a recall shows (every print of each batch it reaches).
+_PRINT_COLUMNS = ("p.id, p.lot_id, p.kind, p.template_id, p.template_version, p.copies, "
+                  "p.reprint, p.patient, p.rx_number, p.prescriber, p.dispensed_quantity, "
+                  "p.output_path, p.printed_by, p.printed_at, p.site")
+
+
+def _lot_filter(ingredient: str | None) -> str:
+    """The condition on ``component_lots l`` naming one supplier lot (number, ingredient)."""
+    return "l.lot_number = ?" + (" AND l.ingredient = ?" if ingredient is not None else "")
+
+
+def _prints_of(rows: list[dict]) -> dict[str, list[dict]]:
+    """``{batch lot ID: its label prints, oldest first}`` from rows ordered by lot and id
+    (``reprint`` as bool)."""
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        r["reprint"] = bool(r["reprint"])
+        out.setdefault(r["lot_id"], []).append(r)
+    return out
+
+
+def _amounts(rows: list[dict]) -> tuple[dict, dict]:
+    """Exact amounts from rows ``(basis, lot_id, component_lot_id, amount)``: the weighed
+    total per ``(batch, component lot)`` (Decimal sum of every weighing) and the planned
+    amount per pair (the first batch component by ingredient, as the rows come ordered)."""
+    weighed: dict[tuple, Decimal] = {}
+    planned: dict[tuple, Decimal] = {}
+    for r in rows:
+        key = (r["lot_id"], r["component_lot_id"])
+        if r["basis"] == "weighed":
+            weighed[key] = weighed.get(key, Decimal(0)) + _dec(r["amount"])
+        else:
+            planned.setdefault(key, _dec(r["amount"]))
+    return weighed, planned
+
+
+def _amount(row: dict, lot_key: str, weighed: dict, planned: dict) -> Decimal:
+    key = (row[lot_key], row["component_lot_id"])
+    return weighed.get(key, Decimal(0)) if row["basis"] == "weighed" else planned[key]
+
+
+def _recall_rows(store: StoreCore, component_lot: str, ingredient: str | None):
+    """The rows of :func:`recall` (exact ``quantity``, no labels yet) and ``{batch lot ID:
+    every label print}`` of the batches they name: four queries whatever the number of
+    batches and prints (issue 20: no round trip per batch on a server database)."""
+    params = [component_lot] + ([ingredient] if ingredient is not None else [])
+    if store.one("SELECT 1 AS yes FROM component_lots l WHERE " + _lot_filter(ingredient),
+                 params) is None:
+        raise NotFoundError(f"no component lot {component_lot} on record")
+    where = ("u.lot_number = ?" + (" AND u.ingredient = ?" if ingredient is not None else ""))
+    rows = store.rows("SELECT u.*, b.site FROM lot_usage u JOIN batches b ON b.lot_id = "
+                      f"u.batch_lot_id WHERE {where} ORDER BY u.batch_lot_id, u.ingredient",
+                      params)
+    lot = _lot_filter(ingredient)
+    # exact amounts (the view's are REAL for scripts): every weighing and planned amount
+    # of this supplier lot, in one query
+    weighed, planned = _amounts(store.rows(
+        "SELECT 'weighed' AS basis, w.lot_id, w.component_lot_id, w.consumed_quantity AS "
+        "amount, '' AS ingredient FROM weighings w JOIN component_lots l ON l.id = "
+        f"w.component_lot_id WHERE {lot} UNION ALL SELECT 'planned', bc.lot_id, "
+        "bc.component_lot_id, bc.planned_quantity, bc.ingredient FROM batch_components bc "
+        f"JOIN component_lots l ON l.id = bc.component_lot_id WHERE {lot} "
+        "ORDER BY 2, 5", params * 2))
+    prints = _prints_of(store.rows(
+        f"SELECT {_PRINT_COLUMNS} FROM label_prints p WHERE p.lot_id IN ("
+        "SELECT w.lot_id FROM weighings w JOIN component_lots l ON l.id = w.component_lot_id"
+        f" WHERE {lot} UNION SELECT bc.lot_id FROM batch_components bc JOIN component_lots l"
+        f" ON l.id = bc.component_lot_id WHERE {lot}) ORDER BY p.lot_id, p.id", params * 2))
+    for r in rows:
+        r["quantity"] = _amount(r, "batch_lot_id", weighed, planned)
+    return rows, prints
+
+
 def recall(store: StoreCore, component_lot: str, ingredient: str | None = None) -> list[dict]:
     """Every batch that used (weighed) or is planned to use component lot number
     ``component_lot``, with status, BUD and the patient labels printed for it, at every
     site: each row names the batch's ``site`` and each dispensing label the ``site`` that
     printed it (issue 20)."""
-    sql = ("SELECT u.*, b.site FROM lot_usage u JOIN batches b ON b.lot_id = u.batch_lot_id"
-           " WHERE u.lot_number = ?")
-    params = [component_lot]
-    if ingredient is not None:
-        sql += " AND u.ingredient = ?"
-        params.append(ingredient)
-    if store.one("SELECT 1 AS yes FROM component_lots WHERE lot_number = ?"
-                 + (" AND ingredient = ?" if ingredient else ""), params) is None:
-        raise NotFoundError(f"no component lot {component_lot} on record")
-    rows = store.rows(sql + " ORDER BY u.batch_lot_id, u.ingredient", params)
+    rows, prints = _recall_rows(store, component_lot, ingredient)
+    keep = ("patient", "rx_number", "prescriber", "dispensed_quantity", "printed_at", "kind",
+            "site")
     for r in rows:
-        # exact amounts (the view's are REAL for scripts)
-        if r["basis"] == "weighed":
-            r["quantity"] = sum((_dec(x) for x in store.column(
-                "SELECT consumed_quantity FROM weighings WHERE lot_id = ? AND "
-                "component_lot_id = ?", [r["batch_lot_id"], r["component_lot_id"]])),
-                Decimal(0))
-        else:
-            r["quantity"] = _dec(store.scalar(
-                "SELECT planned_quantity FROM batch_components WHERE lot_id = ? AND "
-                "component_lot_id = ?", [r["batch_lot_id"], r["component_lot_id"]]))
-        r["dispensed"] = store.rows(
-            "SELECT patient, rx_number, prescriber, dispensed_quantity, printed_at, kind, site"
-            " FROM label_prints WHERE lot_id = ? AND (patient IS NOT NULL"
-            " OR rx_number IS NOT NULL) ORDER BY id", [r["batch_lot_id"]])
+        r["dispensed"] = [{k: p[k] for k in keep} for p in prints.get(r["batch_lot_id"], [])
+                          if p["patient"] is not None or p["rx_number"] is not None]
     return rows
 
 
 def _prints(store: StoreCore, lot_id: str) -> list[dict]:
-    rows = store.rows(
-        "SELECT id, lot_id, kind, template_id, template_version, copies, reprint, patient, "
-        "rx_number, prescriber, dispensed_quantity, output_path, printed_by, printed_at, "
-        "site FROM label_prints WHERE lot_id = ? ORDER BY id", [lot_id])
-    for r in rows:
-        r["reprint"] = bool(r["reprint"])
-    return rows
+    return _prints_of(store.rows(f"SELECT {_PRINT_COLUMNS} FROM label_prints p "
+                                 "WHERE p.lot_id = ? ORDER BY p.id", [lot_id])).get(lot_id, [])
 
 
 def recall_batch(store: StoreCore, lot_id: str) -> dict:
     """Everything downstream of one batch, whichever site made it: its ``site``, lots,
     status, every label printed and every dispensing label (patient, Rx number, date, the
-    ``site`` that printed it), and its correction links."""
+    ``site`` that printed it), and its correction links. A fixed number of queries, however
+    many components and prints the batch has."""
     lot_id = lotid.validate_lot_id(lot_id)
     b = batch_row(store, lot_id)
     prints = _prints(store, lot_id)
     used = store.rows(
         "SELECT component_lot_id, ingredient, lot_number, expires, basis, unit FROM lot_usage "
         "WHERE batch_lot_id = ? ORDER BY ingredient", [lot_id])
-    for c in used:  # exact amounts (the view's are REAL, for scripts)
-        if c["basis"] == "weighed":
-            c["quantity"] = sum((Decimal(x) for x in store.column(
-                "SELECT consumed_quantity FROM weighings WHERE lot_id = ? AND "
-                "component_lot_id = ?", [lot_id, c["component_lot_id"]])), Decimal(0))
-        else:
-            c["quantity"] = Decimal(store.scalar(
-                "SELECT planned_quantity FROM batch_components WHERE lot_id = ? AND "
-                "component_lot_id = ?", [lot_id, c["component_lot_id"]]))
+    # exact amounts (the view's are REAL, for scripts), every component in one query
+    weighed, planned = _amounts(store.rows(
+        "SELECT 'weighed' AS basis, lot_id, component_lot_id, consumed_quantity AS amount, "
+        "'' AS ingredient FROM weighings WHERE lot_id = ? AND component_lot_id IS NOT NULL "
+        "UNION ALL SELECT 'planned', lot_id, component_lot_id, planned_quantity, ingredient "
+        "FROM batch_components WHERE lot_id = ? ORDER BY 5", [lot_id, lot_id]))
+    for c in used:
+        c["quantity"] = weighed.get((lot_id, c["component_lot_id"]), Decimal(0)) \
+            if c["basis"] == "weighed" else planned[(lot_id, c["component_lot_id"])]
     return {"lot_id": lot_id, "site": b["site"], "formula_id": b["formula_id"],
             "strength": b["strength"],
             "quantity": b["quantity"], "status": b["status"], "bud": b["bud"],
@@ -334,10 +384,11 @@ def _dispensed(p: dict) -> dict:
 
 
 def recall_component(store: StoreCore, component_lot: str, ingredient: str | None = None) -> list:
-    """:func:`recall` plus, per batch, every label print and dispensing label."""
-    rows = recall(store, component_lot, ingredient)
+    """:func:`recall` plus, per batch, every label print and dispensing label; the same
+    four queries whatever the number of batches and prints."""
+    rows, prints = _recall_rows(store, component_lot, ingredient)
     for r in rows:
-        prints = _prints(store, r["batch_lot_id"])
-        r["label_prints"] = [p for p in prints if p["kind"] != "dispensing"]
-        r["dispensed"] = [_dispensed(p) for p in prints if p["kind"] == "dispensing"]
+        mine = [dict(p) for p in prints.get(r["batch_lot_id"], [])]
+        r["dispensed"] = [_dispensed(p) for p in mine if p["kind"] == "dispensing"]
+        r["label_prints"] = [p for p in mine if p["kind"] != "dispensing"]
     return rows
