@@ -49,30 +49,34 @@ def whole_reads(store, sql: str, params=()) -> set[str]:
 def _sqlite_whole_reads(store, sql: str, params) -> set[str]:
     rows = store.db.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
     details = [r[3] for r in rows]
+    # what the plan builds itself (subqueries, views, CTEs): scanning those reads no table
     built = {m.group(2) for d in details
              for m in [re.match(r"(CO-ROUTINE|MATERIALIZE) (\S+)", d)] if m}
-    tables = {r[0] for r in store.db.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
-    views = [r[0] for r in store.db.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'view'").fetchall()]
-    aliases = _aliases([sql, *views], tables)
+    master = store.db.execute("SELECT type, name, sql FROM sqlite_master "
+                              "WHERE type IN ('table', 'view')").fetchall()
+    tables = {n for t, n, _ in master if t == "table"}
+    views = {n for t, n, _ in master if t == "view"}
+    aliases = _aliases([sql, *(x for t, _, x in master if t == "view")], tables | views)
     out = set()
     for d in details:
         m = re.match(r"SCAN (\S+)", d)
-        if m and m.group(1) not in built:
-            name = m.group(1)
-            out |= {name} if name in tables else aliases.get(name, {name})
+        if not m or m.group(1) in built or m.group(1).startswith("("):
+            continue
+        name = m.group(1)
+        named = {name} if name in tables | views else aliases.get(name, {name})
+        out |= named - views
     return out
 
 
-def _aliases(texts: list[str], tables: set[str]) -> dict[str, set[str]]:
-    """``alias -> {tables}`` for ``FROM t a`` / ``JOIN t AS a`` in ``texts`` (the statement
-    and every view: SQLite's plan calls a table by its alias). An alias used for two tables
-    maps to both (a scan of it counts as a whole read of each: the cautious answer)."""
+def _aliases(texts: list[str], names: set[str]) -> dict[str, set[str]]:
+    """``alias -> {tables or views}`` for ``FROM t a`` / ``JOIN t AS a`` in ``texts`` (the
+    statement and every view: SQLite's plan calls a table by its alias). An alias used for
+    two tables maps to both (a scan of it counts as a whole read of each: the cautious
+    answer)."""
     out: dict[str, set[str]] = {}
     for text in texts:
-        for t, a in re.findall(r"\b(\w+)\s+(?:AS\s+)?(\w+)\b", text):
-            if t in tables and a.upper() not in _WORDS and a not in tables:
+        for t, a in re.findall(r"(?=\b(\w+)\s+(?:AS\s+)?(\w+)\b)", text):
+            if t in names and a.upper() not in _WORDS and a not in names:
                 out.setdefault(a, set()).add(t)
     return out
 
@@ -118,7 +122,8 @@ class StatementCounter:
     def __init__(self, store):
         self.store = store
         self.count = 0
-        self.statements: list[str] = []
+        #: ``(sql, params)`` of each statement, in order
+        self.calls: list[tuple[str, object]] = []
 
     def __enter__(self):
         db = self.store.db
@@ -126,7 +131,8 @@ class StatementCounter:
 
         def counted(sql, *args, **kw):
             self.count += 1
-            self.statements.append(sql)
+            params = args[0] if args else kw.get("params", kw.get("parameters"))
+            self.calls.append((sql, params if params is not None else ()))
             return self._orig(sql, *args, **kw)
         db.execute = counted
         return self

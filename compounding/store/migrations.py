@@ -1663,3 +1663,126 @@ BEGIN
        OR (NEW.bud_json IS NOT OLD.bud_json AND NEW.bud IS OLD.bud);
 END;
 """)
+
+
+# ---------------------------------------------------------------- issue 20: speed on a big store
+# (m022 was set aside for this issue; it is registered after m023, which landed first)
+
+#: m022's ``stock_movements``: each branch joins its lot (so ``lot_number``, ``ingredient``
+#: and ``unit`` are columns of every branch) and the running balance is partitioned by them
+#: as well as by the lot's id (the same partitions: the id fixes the others). A filter on
+#: any of them is then pushed into every branch and reaches its index. Frozen with m022.
+M022_STOCK_MOVEMENTS = """
+WITH m AS (
+    SELECT lr.component_lot_id, l.ingredient, l.lot_number, l.unit, lr.received_at AS at,
+           1 AS ord, 'receipt' AS kind, NULL AS reason, NULL AS batch_lot_id,
+           CAST(lr.quantity AS REAL) AS change, lr.received_by AS by_user, lr.id AS source_id
+    FROM lot_receipts lr JOIN component_lots l ON l.id = lr.component_lot_id
+    UNION ALL
+    SELECT w.component_lot_id, l.ingredient, l.lot_number, l.unit, w.weighed_at, 2,
+           'weighing', NULL, w.lot_id, -CAST(w.consumed_quantity AS REAL), w.weighed_by, w.id
+    FROM weighings w JOIN component_lots l ON l.id = w.component_lot_id
+    UNION ALL
+    SELECT a.component_lot_id, l.ingredient, l.lot_number, l.unit, a.signed_at, 3,
+           'adjustment', a.reason, NULL, CAST(a.quantity AS REAL), a.signed_by, a.id
+    FROM stock_adjustments a JOIN component_lots l ON l.id = a.component_lot_id
+)
+SELECT component_lot_id, ingredient, lot_number, unit, at, kind, reason, batch_lot_id,
+       by_user, source_id, ROUND(change, 6) AS change,
+       ROUND(SUM(change) OVER (PARTITION BY component_lot_id, lot_number, ingredient, unit
+                               ORDER BY at, ord, source_id ROWS UNBOUNDED PRECEDING), 6)
+           AS balance
+FROM m"""
+
+#: m022's ``stock_on_hand``: m013's, with each lot's adjustments summed through the index of
+#: that lot (a subquery per lot) instead of grouping every adjustment of every lot first.
+M022_STOCK_ON_HAND = """
+SELECT l.id AS component_lot_id,
+       l.ingredient,
+       l.lot_number,
+       l.manufacturer,
+       l.expires,
+       CAST(julianday(l.expires) - julianday(date('now', 'localtime')) AS INTEGER)
+           AS days_to_expiry,
+       CAST(l.potency_percent AS REAL) AS potency_percent,
+       l.unit,
+       ROUND(COALESCE(s.received, 0), 6) AS received,
+       ROUND(COALESCE(s.consumed, 0), 6) AS consumed,
+       ROUND(COALESCE((SELECT SUM(CAST(a.quantity AS REAL)) FROM stock_adjustments a
+                       WHERE a.component_lot_id = l.id), 0), 6) AS adjusted,
+       ROUND(COALESCE(s.received, 0) - COALESCE(s.consumed, 0)
+             + COALESCE((SELECT SUM(CAST(a.quantity AS REAL)) FROM stock_adjustments a
+                         WHERE a.component_lot_id = l.id), 0), 6) AS on_hand,
+       COALESCE((SELECT h.action = 'hold' FROM lot_holds h WHERE h.component_lot_id = l.id
+                 ORDER BY h.id DESC LIMIT 1), 0) AS on_hold
+FROM component_lots l
+LEFT JOIN lot_stock s ON s.component_lot_id = l.id"""
+
+
+@migrations()
+def m022_views_read_by_lot(db):
+    """Speed on a big store (issue 20, bench/bench_pg.py): two views for scripts read only
+    the lots asked for. `stock_movements` joins the component lot inside each branch
+    (receipts, weighings, adjustments) and partitions the running balance by lot number,
+    ingredient and unit as well as the lot's id, so `WHERE lot_number = ?` reaches the
+    indexes of every branch instead of computing every movement of every lot first;
+    `stock_on_hand` sums each lot's adjustments through that lot's index instead of
+    grouping every adjustment first. The same columns and the same rows."""
+    db.executescript(f"DROP VIEW stock_movements;\n"
+                     f"CREATE VIEW stock_movements AS {M022_STOCK_MOVEMENTS.strip()};\n"
+                     f"DROP VIEW stock_on_hand;\n"
+                     f"CREATE VIEW stock_on_hand AS {M022_STOCK_ON_HAND.strip()};\n")
+
+
+#: m024: derived from ``batches``, refused by triggers when it differs from the count.
+_M024_MSG = "batch_status_totals is derived from batches; it cannot be"
+_M024_COUNT = "(SELECT COUNT(*) FROM batches b WHERE b.status = NEW.status)"
+
+
+@migrations()
+def m024_batch_status_totals(db):
+    """Speed on a big store (issue 20): `batch_status_totals` keeps the number of batches in
+    each status, kept by triggers on `batches` (a new batch, a change of status) and refused
+    by triggers when it differs from the count of `batches` (so it can never be edited);
+    `batch_status_counts` reads it, and each status's oldest and newest day off the index
+    `batches_status_day`, instead of counting every batch of ten years. The same columns
+    and rows (statuses with at least one batch), in status order."""
+    db.executescript(f"""
+CREATE TABLE batch_status_totals (
+    status TEXT PRIMARY KEY,
+    batches INTEGER NOT NULL CHECK (batches >= 0)
+);
+INSERT INTO batch_status_totals (status, batches)
+SELECT status, COUNT(*) FROM batches GROUP BY status;
+CREATE TRIGGER batch_status_totals_derived_insert BEFORE INSERT ON batch_status_totals
+WHEN NEW.batches IS NOT {_M024_COUNT}
+BEGIN SELECT RAISE(ABORT, '{_M024_MSG} edited'); END;
+CREATE TRIGGER batch_status_totals_derived_update BEFORE UPDATE ON batch_status_totals
+WHEN NEW.status IS NOT OLD.status OR NEW.batches IS NOT {_M024_COUNT}
+BEGIN SELECT RAISE(ABORT, '{_M024_MSG} edited'); END;
+CREATE TRIGGER batch_status_totals_no_delete BEFORE DELETE ON batch_status_totals
+BEGIN SELECT RAISE(ABORT, '{_M024_MSG} deleted'); END;
+CREATE TRIGGER batches_status_total_insert AFTER INSERT ON batches
+BEGIN
+    UPDATE batch_status_totals SET batches = batches + 1 WHERE status = NEW.status;
+    INSERT INTO batch_status_totals (status, batches) SELECT NEW.status, 1
+    WHERE NOT EXISTS (SELECT 1 FROM batch_status_totals WHERE status = NEW.status);
+END;
+CREATE TRIGGER batches_status_total_update AFTER UPDATE OF status ON batches
+WHEN NEW.status IS NOT OLD.status
+BEGIN
+    UPDATE batch_status_totals SET batches = batches - 1 WHERE status = OLD.status;
+    UPDATE batch_status_totals SET batches = batches + 1 WHERE status = NEW.status;
+    INSERT INTO batch_status_totals (status, batches) SELECT NEW.status, 1
+    WHERE NOT EXISTS (SELECT 1 FROM batch_status_totals WHERE status = NEW.status);
+END;
+DROP VIEW batch_status_counts;
+CREATE VIEW batch_status_counts AS
+SELECT t.status,
+       t.batches,
+       (SELECT MIN(b.compounded_on) FROM batches b WHERE b.status = t.status) AS oldest,
+       (SELECT MAX(b.compounded_on) FROM batches b WHERE b.status = t.status) AS newest
+FROM batch_status_totals t
+WHERE t.batches > 0
+ORDER BY t.status;
+""")

@@ -1472,6 +1472,116 @@ CREATE TRIGGER verifications_scope AFTER INSERT ON verifications FOR EACH ROW
 """
 
 
+# ---------------------------------------------------------------- m022, m024: speed on a big store
+
+def _m022() -> str:
+    """``stock_movements`` with the lot joined in every branch and the running balance
+    partitioned by lot number, ingredient and unit too, and ``stock_on_hand`` summing each
+    lot's adjustments through its index (see ``migrations.m022_views_read_by_lot``)."""
+    return f"""
+DROP VIEW stock_movements;
+CREATE VIEW stock_movements AS
+WITH m AS (
+    SELECT lr.component_lot_id, l.ingredient, l.lot_number, l.unit, lr.received_at AS at,
+           1 AS ord, 'receipt' AS kind, NULL::text AS reason, NULL::text AS batch_lot_id,
+           (lr.quantity)::double precision AS change, lr.received_by AS by_user,
+           lr.id AS source_id
+    FROM lot_receipts lr JOIN component_lots l ON l.id = lr.component_lot_id
+    UNION ALL
+    SELECT w.component_lot_id, l.ingredient, l.lot_number, l.unit, w.weighed_at, 2,
+           'weighing', NULL, w.lot_id, -(w.consumed_quantity)::double precision,
+           w.weighed_by, w.id
+    FROM weighings w JOIN component_lots l ON l.id = w.component_lot_id
+    UNION ALL
+    SELECT a.component_lot_id, l.ingredient, l.lot_number, l.unit, a.signed_at, 3,
+           'adjustment', a.reason, NULL, (a.quantity)::double precision, a.signed_by, a.id
+    FROM stock_adjustments a JOIN component_lots l ON l.id = a.component_lot_id
+)
+SELECT component_lot_id, ingredient, lot_number, unit, at, kind, reason, batch_lot_id,
+       by_user, source_id, {_r6('change')} AS change,
+       {_r6('SUM(change) OVER (PARTITION BY component_lot_id, lot_number, ingredient, unit '
+            'ORDER BY at, ord, source_id ROWS UNBOUNDED PRECEDING)')} AS balance
+FROM m;
+DROP VIEW stock_on_hand;
+CREATE VIEW stock_on_hand AS
+SELECT l.id AS component_lot_id,
+       l.ingredient,
+       l.lot_number,
+       l.manufacturer,
+       l.expires,
+       (l.expires::date - CURRENT_DATE) AS days_to_expiry,
+       {_real('l.potency_percent')} AS potency_percent,
+       l.unit,
+       {_r6('COALESCE(s.received, 0)')} AS received,
+       {_r6('COALESCE(s.consumed, 0)')} AS consumed,
+       {_r6('COALESCE(' + _ADJUSTED + ', 0)')} AS adjusted,
+       {_r6('COALESCE(s.received, 0) - COALESCE(s.consumed, 0) + COALESCE('
+            + _ADJUSTED + ', 0)')} AS on_hand,
+       COALESCE((SELECT (h.action = 'hold')::int FROM lot_holds h
+                 WHERE h.component_lot_id = l.id ORDER BY h.id DESC LIMIT 1), 0) AS on_hold
+FROM component_lots l
+LEFT JOIN lot_stock s ON s.component_lot_id = l.id;
+"""
+
+
+#: One lot's adjustments, summed through its index (m022's ``stock_on_hand``).
+_ADJUSTED = ("(SELECT SUM((a.quantity)::double precision) FROM stock_adjustments a "
+             "WHERE a.component_lot_id = l.id)")
+
+
+def _m024() -> str:
+    """``batch_status_totals`` kept by triggers on ``batches`` and refused when it differs
+    from the count; ``batch_status_counts`` reads it (``migrations.m024_batch_status_totals``)."""
+    count = "(SELECT COUNT(*) FROM batches b WHERE b.status = NEW.status)"
+    msg = "batch_status_totals is derived from batches; it cannot be"
+    _TRIGGERS.extend([("batches", "batches_status_total_insert"),
+                      ("batches", "batches_status_total_update")])
+    return f"""
+CREATE TABLE batch_status_totals (
+    status TEXT PRIMARY KEY,
+    batches BIGINT NOT NULL CHECK (batches >= 0)
+);
+INSERT INTO batch_status_totals (status, batches)
+SELECT status, COUNT(*) FROM batches GROUP BY status;
+{guard("batch_status_totals_derived_insert", "batch_status_totals", "INSERT", [
+        (f"NEW.batches IS DISTINCT FROM {count}", msg + " edited")])}
+{guard("batch_status_totals_derived_update", "batch_status_totals", "UPDATE", [
+        (f"NEW.status IS DISTINCT FROM OLD.status OR NEW.batches IS DISTINCT FROM {count}",
+         msg + " edited")])}
+{guard("batch_status_totals_no_delete", "batch_status_totals", "DELETE", [
+        ("true", msg + " deleted")], "OLD")}
+CREATE FUNCTION trg_batches_status_total_insert() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    UPDATE batch_status_totals SET batches = batches + 1 WHERE status = NEW.status;
+    INSERT INTO batch_status_totals (status, batches) SELECT NEW.status, 1
+    WHERE NOT EXISTS (SELECT 1 FROM batch_status_totals WHERE status = NEW.status);
+    RETURN NEW;
+END $f$;
+CREATE TRIGGER batches_status_total_insert AFTER INSERT ON batches FOR EACH ROW
+    EXECUTE FUNCTION trg_batches_status_total_insert();
+CREATE FUNCTION trg_batches_status_total_update() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    UPDATE batch_status_totals SET batches = batches - 1 WHERE status = OLD.status;
+    UPDATE batch_status_totals SET batches = batches + 1 WHERE status = NEW.status;
+    INSERT INTO batch_status_totals (status, batches) SELECT NEW.status, 1
+    WHERE NOT EXISTS (SELECT 1 FROM batch_status_totals WHERE status = NEW.status);
+    RETURN NEW;
+END $f$;
+CREATE TRIGGER batches_status_total_update AFTER UPDATE OF status ON batches FOR EACH ROW
+    WHEN (NEW.status IS DISTINCT FROM OLD.status)
+    EXECUTE FUNCTION trg_batches_status_total_update();
+DROP VIEW batch_status_counts;
+CREATE VIEW batch_status_counts AS
+SELECT t.status,
+       t.batches,
+       (SELECT MIN(b.compounded_on) FROM batches b WHERE b.status = t.status) AS oldest,
+       (SELECT MAX(b.compounded_on) FROM batches b WHERE b.status = t.status) AS newest
+FROM batch_status_totals t
+WHERE t.batches > 0
+ORDER BY t.status;
+"""
+
+
 #: ``(name, SQL)`` of every PostgreSQL migration, in order; names as in :mod:`.migrations`.
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_records", _M001),
@@ -1493,6 +1603,8 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m019_exact_lot_stock", _m019()),
     ("m021_lot_on_hand", _m021()),
     ("m023_lifecycle_in_the_schema", _m023()),
+    ("m022_views_read_by_lot", _m022()),
+    ("m024_batch_status_totals", _m024()),
 ]
 
 #: Columns of ``users`` only the owner role may change (session 4 attack, finding 1): with
@@ -1521,6 +1633,8 @@ UPDATABLE = {
                              for c in ("e9", "e18", "e27", "e36")) + ("inexact",),
     # m021: the normalised totals, written only by the triggers that keep them
     "lot_on_hand": ("received", "consumed", "adjusted", "on_hand", "on_hand_sign"),
+    # m024: the batches in each status, written only by the triggers that keep them
+    "batch_status_totals": ("batches",),
 }
 
 #: Tables whose rows the writer role may DELETE: work queues, never records

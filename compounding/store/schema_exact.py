@@ -1,5 +1,7 @@
-"""Description of ``lot_stock_exact`` (issue 18, migration m019, :mod:`.exact_sums`), merged
-into :data:`.schema.TABLES` for the generated schema docs. Data only."""
+"""Descriptions of the derived totals kept by triggers: ``lot_stock_exact`` (issue 18,
+migration m019, :mod:`.exact_sums`), ``lot_on_hand`` (m021) and ``batch_status_totals``
+(issue 20, m024), merged into :data:`.schema.TABLES` for the generated schema docs. Data
+only."""
 
 from __future__ import annotations
 
@@ -42,5 +44,14 @@ EXACT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "adjusted": "total of the signed stock adjustments, e.g. '-12.5'",
             "on_hand": "received - consumed + adjusted, exact (no trailing decimal zeros)",
             "on_hand_sign": "1 when there is stock on hand, 0 when none, -1 below zero",
+        }),
+    "batch_status_totals": (
+        "The number of batches in each status (issue 20, migration m024), so "
+        "`batch_status_counts` does not count ten years of batches. Kept by triggers on "
+        "`batches` (a new batch, a change of status); derived, never edited: a trigger "
+        "refuses any value other than the count of `batches` in that status, and deletions.",
+        {
+            "status": "a batch status (planned, compounded, quarantine, released, rejected)",
+            "batches": "how many batches are in that status now (0 once none is)",
         }),
 }
