@@ -107,6 +107,27 @@ def test_copy_between_backends(tmp_path, pg_cluster, source, target):
     assert lot_row is not None
 
 
+def test_a_copy_into_postgresql_leaves_planner_statistics(tmp_path, pg_cluster):
+    """Every copied table is analyzed before the commit (reltuples is -1 on a table never
+    analyzed): the first queries after a copy are planned from the real sizes, not read
+    whole on default guesses (a recall read every label print, bench/bench_pg.py)."""
+    src, dst = str(tmp_path / "a.db"), fresh_pg_url(pg_cluster)
+    rich_store(src)
+    with Store.open(dst) as store:
+        never = store.column("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON "
+                             "n.oid = c.relnamespace WHERE n.nspname = current_schema() AND "
+                             "c.relkind = 'r' AND c.reltuples < 0")
+    assert "weighings" in never  # a new database: nothing analyzed yet
+    assert run("db", "copy", "--from", src, "--to", dst).exit_code == 0
+    with Store.open(dst) as store:
+        counts = {r["relname"]: r["reltuples"] for r in store.rows(
+            "SELECT c.relname, c.reltuples FROM pg_class c JOIN pg_namespace n ON "
+            "n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r' "
+            "AND c.relname <> '_pg_migrations'")}
+        assert {t for t, n in counts.items() if n < 0} == set()
+        assert counts["weighings"] == store.scalar("SELECT COUNT(*) FROM weighings") > 0
+
+
 def test_copy_of_the_copy_is_the_same_store(tmp_path, pg_cluster):
     """SQLite -> PostgreSQL -> SQLite: every record comes back as it was."""
     a, pg, b = str(tmp_path / "a.db"), fresh_pg_url(pg_cluster), str(tmp_path / "b.db")

@@ -29,7 +29,9 @@ role: copy into PostgreSQL as the owner that ran ``db migrate``), identity seque
 moved past the copied ids, and both ends must sort text in byte order as SQLite does
 (``LC_COLLATE 'C'``). Tables the triggers maintain (``lot_stock``, the derived totals) are
 copied as they stand in the same snapshot as the rows they are derived from, so they agree;
-``db verify`` checks them at the target before the commit.
+``db verify`` checks them at the target before the commit. A PostgreSQL target's tables
+are analyzed before the commit (planner statistics: without them the first queries after a
+copy read whole tables).
 """
 
 from __future__ import annotations
@@ -162,6 +164,9 @@ def copy_store(src: StoreCore, dst: StoreCore, *, actor: str | None = None,
             if there != n:
                 raise StoreError(f"copy: {table} has {there} rows at {_shown(dst)}, {n} were "
                                  "copied; the copy was rolled back")
+        if hasattr(tb, "analyze"):  # PostgreSQL: statistics for the planner (pg_copy.analyze)
+            with dst.database_errors():
+                tb.analyze(dst.db, list(counts))
         problems = verify(dst)
         if problems:
             raise StoreError(f"copy: the copy does not verify at {_shown(dst)} "

@@ -165,6 +165,16 @@ def _reset_identities(db: Database) -> None:
             [_qi(table), col])
 
 
+def analyze(db: Database, tables: list[str]) -> None:
+    """Planner statistics for the tables just loaded (``ANALYZE``, inside the copy's
+    transaction). Until a table has them PostgreSQL plans from default guesses, and right
+    after a copy those guesses read whole tables (measured at bench scale 0.1: a recall of
+    one supplier lot read every weighing and every label print, ~0.8 s instead of ~25 ms);
+    autovacuum would analyze them only later."""
+    for table in tables:
+        db.pg.execute(f"ANALYZE {_qi(table)}")
+
+
 def checkpoint(db: Database) -> None:
     """Nothing to do: the server makes a commit durable itself (SQLite writes its WAL
     back here)."""
