@@ -196,8 +196,9 @@ def main(argv=None) -> int:
                          "/work/wt/lead/bench/out/store-g1-s1-*.db) instead of --scale: "
                          "copied into the work folder, never written")
     ap.add_argument("--work", type=Path, metavar="DIR",
-                    help="where the group's SQLite copy and the cluster go (default: a new "
-                         "temporary folder; at scale 1 both need ~15 GB)")
+                    help="the folder the run's work folder is made in (the group's SQLite "
+                         "copy and the cluster; default: the system's temporary folder; at "
+                         "scale 1 both need ~15 GB)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (the SQLite "
                                                         "store, the cluster's data)")
     args = ap.parse_args(argv)
@@ -205,8 +206,8 @@ def main(argv=None) -> int:
         ap.error("--clients 1..100 and --seconds up to 300 (bounded loops)")
     if args.store is not None and not args.store.is_file():
         ap.error(f"--store: {args.store} is not a file (give a store bench_store.py made)")
-    if args.work is not None and (not args.work.is_dir() or any(args.work.iterdir())):
-        ap.error(f"--work: {args.work} must be an existing empty folder")
+    if args.work is not None and not args.work.is_dir():
+        ap.error(f"--work: {args.work} is not an existing folder")
 
     import bench_store
     import store_gen
@@ -215,7 +216,7 @@ def main(argv=None) -> int:
     from compounding.store.copy import copy_store
     from compounding.store.core import StoreCore
     store_users.SCRYPT_COST = store_gen.FAST_SCRYPT
-    work = args.work or Path(tempfile.mkdtemp(prefix="bench-pg-"))
+    work = Path(tempfile.mkdtemp(prefix="bench-pg-", dir=args.work))
     cluster = None
     try:
         if args.store is not None:
