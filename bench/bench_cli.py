@@ -47,6 +47,11 @@ def run(cmd: list[str], env: dict) -> tuple[float, float]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--against", metavar="DIR",
+                    help="also time `labels print` of another version: a folder holding its "
+                         "compounding/ (e.g. `git archive COMMIT | tar -x -C DIR`), run as "
+                         "`python -P -m compounding` with PYTHONPATH=DIR on a sample "
+                         "database its own quickstart made")
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-cli-"))
     # Byte-code as an installed package has it: pip compiles every module at install time,
@@ -90,11 +95,31 @@ def main(argv=None) -> int:
         "labels print LOT --copies 1 (cache warm)": (pr, None),
         "labels print LOT --copies 1 (cache cold)": (pr, "cold"),
     }
+    if args.against:
+        other = Path(args.against).resolve()
+        compileall.compile_dir(str(other / "compounding"), quiet=1,
+                               invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+        otmp = Path(tempfile.mkdtemp(prefix="bench-cli-other-"))
+        oenv = dict(os.environ, PYTHONPATH=str(other), COMPOUNDING_CACHE_DIR=str(otmp / "cache"))
+        # -P: `-m` would put the current folder (this checkout) first on sys.path
+        subprocess.run([PY, "-P", "-m", "compounding", "quickstart", "--dir", str(otmp)],
+                       check=True, env=oenv, stdout=subprocess.DEVNULL)
+        olot = sqlite3.connect(otmp / "compounding-sample.db").execute(
+            "SELECT lot_id FROM batches WHERE status = 'released' ORDER BY lot_id LIMIT 1 "
+            "OFFSET 1").fetchone()[0]
+        oenv["COMPOUNDING_PASSPHRASE"] = "sample-technician"
+        opr = [PY, "-P", "-m", "compounding", "--settings", str(otmp / "compounding-sample.toml"),
+               "labels", "print", olot, "--copies", "1", "--db",
+               str(otmp / "compounding-sample.db"), "--by", "tess", "--output",
+               str(otmp / "l.pdf"), "--force"]
+        run(opr, oenv)  # its cache warm too
+        cases[f"labels print, {other.name} (cache warm)"] = (opr, oenv)
     run(pr, env)  # warm the cache (fonts, template, settings)
     times = {name: [] for name in cases}
     for k in range(args.rounds):
-        for name, (cmd, cold) in cases.items():
-            e = env if cold is None else dict(env, COMPOUNDING_CACHE_DIR=str(tmp / f"cold{k}"))
+        for name, (cmd, how) in cases.items():
+            e = (env if how is None else how if isinstance(how, dict)
+                 else dict(env, COMPOUNDING_CACHE_DIR=str(tmp / f"cold{k}")))
             times[name].append(run(cmd, e))
     med = {n: (statistics.median(w for w, _ in ts), statistics.median(c for _, c in ts))
            for n, ts in times.items()}
