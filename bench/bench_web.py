@@ -30,7 +30,6 @@ import random
 import re
 import shutil
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -89,6 +88,36 @@ def approve_current(store, work: Path, approver: tuple[str, str] | None, author:
     approvals.approve(store, "formula", FORMULA, last + 1, reg.hashes[FORMULA],
                       by=approver[0], passphrase=approver[1])
     return copy, reg
+
+
+def bench_store_copy(args, work: Path):
+    """The store a web benchmark serves, in ``work``: the quickstart sample (``--sample``),
+    or a copy of ``--store`` / bench_store's cached ten-year store (``--scale``), never the
+    original. Returns ``(db, settings, people, how, approver)``: the copy, the settings
+    path (None: defaults), the technicians ``[(name, passphrase)]``, a description for the
+    output and the pharmacist who approves (None for the sample, approved already)."""
+    if args.sample:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from web_support import build_sample
+        db, settings = build_sample(work)
+        return db, settings, [("tess", "sample-technician")], "quickstart sample", None
+    import bench_store
+    import store_gen
+    from compounding.store import users as store_users
+    store_users.SCRYPT_COST = store_gen.FAST_SCRYPT
+    if args.store:
+        src, how = args.store, f"copy of {args.store.name}"
+    else:
+        src, how = bench_store.obtain(args.scale, False)
+    db = work / "bench.db"
+    s, d = sqlite3.connect(src), sqlite3.connect(db)
+    t0 = time.perf_counter()
+    s.backup(d)
+    s.close()
+    d.close()
+    how += f" (copied in {time.perf_counter() - t0:.0f} s)"
+    people = [(n, store_gen.PASS) for n in store_gen.TECHNICIANS]
+    return db, None, people, how, ("pharm", store_gen.PASS)
 
 
 def prepare(db: Path, users: list[tuple[str, str]], n_batches: int, work: Path,
@@ -420,39 +449,14 @@ def main(argv=None) -> int:
     except (ValueError, AssertionError):
         ap.error("--workers: whole numbers 1-16 separated by commas (1,2)")
 
-    from compounding.store import users as store_users
     import signal
     # kill (SIGTERM) ends the run like Ctrl+C: the server stopped and the store copy (GiBs)
     # removed by the finally blocks below
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="bench-web-"))
     try:
-        if args.sample:
-            sys.path.insert(0, str(ROOT / "tests"))
-            from web_support import build_sample
-            db, settings = build_sample(work)
-            people = [("tess", "sample-technician")]
-            how = "quickstart sample"
-        else:
-            import bench_store
-            import store_gen
-            store_users.SCRYPT_COST = store_gen.FAST_SCRYPT
-            if args.store:
-                src, how = args.store, f"copy of {args.store.name}"
-            else:
-                src, how = bench_store.obtain(args.scale, False)
-            db = work / "bench.db"
-            s, d = sqlite3.connect(src), sqlite3.connect(db)
-            t0 = time.perf_counter()
-            s.backup(d)
-            s.close()
-            d.close()
-            how += f" (copied in {time.perf_counter() - t0:.0f} s)"
-            settings = None
-            people = [(n, store_gen.PASS) for n in store_gen.TECHNICIANS]
-        lots, read_lots, formulas = prepare(
-            db, people, args.clients, work,
-            None if args.sample else ("pharm", store_gen.PASS), "phil")
+        db, settings, people, how, approver = bench_store_copy(args, work)
+        lots, read_lots, formulas = prepare(db, people, args.clients, work, approver, "phil")
         n_batches = sqlite3.connect(db).execute("SELECT COUNT(*) FROM batches").fetchone()[0]
         print(f"Bench load test: {how}; {n_batches:,} batches; {args.clients} clients, "
               f"{args.seconds:g} s, {args.weigh_share:.0%} weighings; {os.cpu_count()} cores; "

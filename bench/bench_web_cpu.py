@@ -28,7 +28,6 @@ import sqlite3
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,30 +103,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="bench-web-cpu-"))
     try:
-        if args.sample:
-            sys.path.insert(0, str(ROOT / "tests"))
-            from web_support import build_sample
-            db, settings = build_sample(work)
-            people = [("tess", "sample-technician")]
-            how = "quickstart sample"
-            approver = None
-        else:
-            import bench_store
-            import store_gen
-            from compounding.store import users as store_users
-            store_users.SCRYPT_COST = store_gen.FAST_SCRYPT
-            if args.store:
-                src, how = args.store, f"copy of {args.store.name}"
-            else:
-                src, how = bench_store.obtain(args.scale, False)
-            db = work / "bench.db"
-            s, d = sqlite3.connect(src), sqlite3.connect(db)
-            s.backup(d)
-            s.close()
-            d.close()
-            settings = None
-            people = [(n, store_gen.PASS) for n in store_gen.TECHNICIANS]
-            approver = ("pharm", store_gen.PASS)
+        db, settings, people, how, approver = bench_web.bench_store_copy(args, work)
         variants = ([("before", args.before)] if args.before else []) + [("this code", None)]
         # for every round of every server a new batch to read and new batches to weigh
         # (plus one for the warm-ups); the batches read at random are the store's own
