@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from ..errors import InputError, StoreError
 from . import audit_key
 from . import sqlite as backend
-from .core import StoreCore, audit_entry, audit_hash, chain_hash
+from .core import StoreCore, audit_entry, audit_hash, chain_hash, row_digest
 from .lifecycle_audit import Ledger
 from .migrations import GENESIS_HASH, migrations
 from .records import RECORD_KEYS
@@ -109,6 +109,25 @@ def verify_report(store: StoreCore, anchor: dict | None = None) -> dict:
     if check != ["ok"]:
         problems.extend(f"integrity_check: {c}" for c in check)
     problems.extend(schema_problems(store))
+    # Everything below reads one state of the database (a read transaction: services may
+    # keep writing meanwhile, and a record added after the log was read is not reported as
+    # missing from it); inside a copy's write transaction, that transaction.
+    with store.database_errors(), _ops(store).read_snapshot(store.db):
+        return _verify_records(store, anchor, problems)
+
+
+def _ops(store: StoreCore):
+    from .copy import backend_ops  # (copy imports this module)
+    return backend_ops(store)
+
+
+def _verify_records(store: StoreCore, anchor: dict | None, problems: list[str]) -> dict:
+    """The audit chain and the records, for :func:`verify_report`, in two passes: the log
+    once (each entry's hash, and the digest each record reference carries), then each record
+    table once, streamed (each row's digest compared with its references): two statements a
+    table, not one per record (a ten-year store holds millions; on PostgreSQL each statement
+    is a round trip). The problems come in the order a check per reference gave them: an
+    entry's own, then its references', entry by entry."""
     segments = store.key_segments()
     key_path, key, key_problem = store.key_file(), None, None
     if segments:
@@ -121,7 +140,10 @@ def verify_report(store: StoreCore, anchor: dict | None = None) -> dict:
     prev, expected_id, count = GENESIS_HASH, 1, 0
     unchecked: dict[str, list[int]] = {}
     keyed: list[dict] = []
-    vouched: dict[str, set] = {t: set() for t in RECORD_KEYS}
+    # what the entries say of each record: table -> key -> (entry id, position among the
+    # entry's references, sha256), or a list of those for a record named by several entries
+    expected: dict[str, dict] = {t: {} for t in RECORD_KEYS}
+    chain: list[tuple] = []  # (entry id, 0, 0, problem): the log's own problems, in order
     ledger = Ledger()  # each batch's status and BUD changes (session 4, finding 4)
     warnings: list[str] = []
     last_at, last_id, last_stamp = None, None, None  # the entry before (issue 12: time)
@@ -138,10 +160,11 @@ def verify_report(store: StoreCore, anchor: dict | None = None) -> dict:
                     "clock was moved back, or the entry was inserted; check both entries")
             last_at, last_id, last_stamp = at, row["id"], row["at"]
         if row["id"] != expected_id:
-            problems.append(f"audit_log: entry {expected_id} is missing")
+            chain.append((row["id"], 0, 0, f"audit_log: entry {expected_id} is missing"))
         expected_id = row["id"] + 1
         if row["prev_hash"] != prev:
-            problems.append(f"audit_log {row['id']}: does not chain to the entry before")
+            chain.append((row["id"], 0, 0,
+                          f"audit_log {row['id']}: does not chain to the entry before"))
         prev = row["hash"]
         kid = _segment_key(starts, row["id"])
         if kid is None:
@@ -157,27 +180,52 @@ def verify_report(store: StoreCore, anchor: dict | None = None) -> dict:
             else:
                 keyed.append({"first": row["id"], "last": row["id"], "key_id": kid})
         if not ok:
-            problems.append(f"audit_log {row['id']}: content does not match its hash")
+            chain.append((row["id"], 0, 0,
+                          f"audit_log {row['id']}: content does not match its hash"))
         details = json.loads(row["details"])
         ledger.add(row, details)
-        for ref in details.get("records", []):
-            table, key_cols = ref["table"], tuple(ref["key"])
-            vouched.setdefault(table, set()).add(key_cols)
-            if table in RECORD_KEYS and store.record_digest(table, key_cols) != ref["sha256"]:
-                problems.append(f"{table} {'/'.join(map(str, key_cols))}: record differs from "
-                                f"what audit entry {row['id']} recorded")
+        for i, ref in enumerate(details.get("records", [])):
+            refs = expected.get(ref["table"])
+            if refs is None:
+                continue  # a table whose records are not kept by digest
+            key_cols, item = tuple(ref["key"]), (row["id"], i + 1, ref["sha256"])
+            got = refs.get(key_cols)
+            if got is None:
+                refs[key_cols] = item
+            elif isinstance(got, list):
+                got.append(item)
+            else:
+                refs[key_cols] = [got, item]
+    unvouched: list[str] = []
+    for table, cols in RECORD_KEYS.items():
+        refs = expected[table]
+        names = [c for c, _ in store.backend.columns(store.db, table)]
+        if not names:
+            continue  # a table of a migration not applied yet
+        at = [names.index(c) for c in cols]
+        for batch in _ops(store).iter_rows(store.db, table, names):
+            for values in batch:
+                r = tuple(values[i] for i in at)
+                got = refs.pop(r, None)
+                if got is None:
+                    unvouched.append(f"{table} {'/'.join(map(str, r))}: not on the audit log")
+                    continue
+                digest = row_digest(table, dict(zip(names, values)))
+                for entry, i, sha in (got if isinstance(got, list) else (got,)):
+                    if sha != digest:
+                        chain.append((entry, i, 0, _differs(table, r, entry)))
+        # named by an entry, and no longer there
+        for r, got in refs.items():
+            for entry, i, _ in (got if isinstance(got, list) else (got,)):
+                chain.append((entry, i, 0, _differs(table, r, entry)))
+    chain.sort(key=lambda p: p[:3])
+    problems.extend(p[3] for p in chain)
     for kid, ids in unchecked.items():
         why = key_problem or (f"there is no key file at {key_path}" if key is None else
                               f"the key at {key_path} is key {audit_key.key_id(key)}")
         problems.append(f"audit_log {ids[0]}-{ids[-1]}: keyed with key {kid}, which could "
                         f"not be checked: {why}")
-    for table, cols in RECORD_KEYS.items():
-        if not store.backend.columns(store.db, table):
-            continue  # a table of a migration not applied yet
-        for row in store.rows(f"SELECT {', '.join(cols)} FROM {table}"):
-            r = tuple(row[c] for c in cols)
-            if r not in vouched[table]:
-                problems.append(f"{table} {'/'.join(map(str, r))}: not on the audit log")
+    problems.extend(unvouched)
     problems.extend(ledger.problems(store))
     problems.extend(_registry_problems(store, key_path, key, starts, count))
     first_keyed = starts[0][0] if starts else None
@@ -189,6 +237,11 @@ def verify_report(store: StoreCore, anchor: dict | None = None) -> dict:
     return {"problems": problems, "warnings": warnings, "entries": count,
             "unkeyed": [1, last_unkeyed] if last_unkeyed >= 1 else None,
             "keyed": keyed, "key_file": str(key_path), "anchor": anchored}
+
+
+def _differs(table: str, key: tuple, entry: int) -> str:
+    return (f"{table} {'/'.join(map(str, key))}: record differs from what audit entry "
+            f"{entry} recorded")
 
 
 def _registry_problems(store: StoreCore, key_path, key: bytes | None,

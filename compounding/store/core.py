@@ -147,6 +147,19 @@ def _system_clock() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def row_digest(table: str, row: dict) -> str:
+    """SHA-256 of one record row (``column -> value`` of ``SELECT *``, as the store reads it)
+    of a table of :data:`.records.RECORD_KEYS`: its mutable columns left out, and columns
+    added later left out while they hold the default earlier rows took
+    (:data:`.records.ADDED_COLUMNS`). ``row`` is changed (those columns removed)."""
+    for c in MUTABLE_COLUMNS.get(table, ()):
+        row.pop(c, None)
+    for c, default in ADDED_COLUMNS.get(table, {}).items():
+        if c in row and row[c] == default:
+            del row[c]
+    return sha256(canonical(row))
+
+
 class StoreCore:
     """An open compounding database. Open it with :meth:`open`.
 
@@ -441,14 +454,7 @@ class StoreCore:
         cols = RECORD_KEYS[table]
         where = " AND ".join(f"{c} = ?" for c in cols)
         row = self.one(f"SELECT * FROM {table} WHERE {where}", list(key))
-        if row is None:
-            return None
-        for c in MUTABLE_COLUMNS.get(table, ()):
-            row.pop(c, None)
-        for c, default in ADDED_COLUMNS.get(table, {}).items():
-            if c in row and row[c] == default:
-                del row[c]
-        return sha256(canonical(row))
+        return None if row is None else row_digest(table, row)
 
     def only_site(self, table: str, site: str) -> bool:
         """True when every row of ``table`` (one with a ``site`` column, issue 20) belongs to
