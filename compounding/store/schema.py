@@ -496,13 +496,17 @@ QUERIES = [
      "SELECT ingredient, lot_number, expires, on_hand, unit\n"
      "FROM stock_on_hand WHERE expires >= date('now', 'localtime')\n"
      "ORDER BY ingredient, expires;"),
-    ("Lots expiring within :days days (expired ones included)",
+    ("Lots with stock expiring within :days days, expired ones included (the first 50, "
+     "earliest expiry first, as `inventory list --expiring-within`; the next 50: "
+     "`OFFSET 50`)",
      "SELECT ingredient, lot_number, expires, days_to_expiry, on_hand, unit\n"
      "FROM stock_on_hand WHERE expires <= date('now', 'localtime', '+' || :days || ' days')\n"
-     "ORDER BY expires;"),
-    ("Batches by status",
+     "AND on_hand > 0 ORDER BY expires, lot_number LIMIT 50;"),
+    ("Batches by status (the counts; then the newest 50 batches of one status, as `batch "
+     "list --status`; the next 50: add `AND lot_id < ` the last lot ID shown)",
      "SELECT * FROM batch_status_counts;\n"
-     "SELECT lot_id, formula_id, strength, bud FROM batch_summary WHERE status = :status;"),
+     "SELECT lot_id, formula_id, strength, bud FROM batch_summary WHERE status = :status\n"
+     "ORDER BY lot_id DESC LIMIT 50;"),
     ("Recall: every batch that used supplier lot :lot",
      "SELECT batch_lot_id, formula_id, status, bud, basis, quantity, unit\n"
      "FROM lot_usage WHERE lot_number = :lot ORDER BY batch_lot_id;"),
