@@ -137,7 +137,9 @@ def prepare(db: Path, users: list[tuple[str, str]], n_batches: int, work: Path,
         today = store.today()
         exp = today + timedelta(days=700)
         named = {}
-        for ing, qty in (("naltrexone-hcl", "100 g"), ("microcrystalline-cellulose", "50000 g")):
+        # enough for every phase of a --workers 1,2 run (about 10,000 weighings; 100 g ran
+        # out in the fourth loaded phase of one: the stock check refused the weighings)
+        for ing, qty in (("naltrexone-hcl", "2000 g"), ("microcrystalline-cellulose", "500000 g")):
             named[ing] = f"WEB-{ing[:6].upper()}-{today:%y%m%d}-{os.getpid()}"
             store.receive_lot(ing, named[ing], exp, u.parse(qty, {u.MASS}), tech)
         f = reg.get(FORMULA)
