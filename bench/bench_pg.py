@@ -31,6 +31,7 @@ import random
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -172,9 +173,17 @@ def load(db: str, settings: dict, formulas: Path, work: Path, people, lots: dict
     finally:
         for _, server, _ in servers:
             server.terminate()
-            server.wait(30)
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:  # busy in a long query: stopped the hard way
+                server.kill()
+                server.wait(30)
     from bench_web import pct
     out = {}
+    for site in SITES:
+        if site not in results:  # its driver thread died: say so, counted as an error
+            out[site] = {"requests": 0, "per_s": 0.0, "pages": {},
+                         "errors": [f"site {site}: the load driver stopped (see above)"]}
     for site, (times, errors, wall, *_) in results.items():
         n = sum(len(v) for v in times.values())
         # per page: requests, p50 and p95 in ms (the clients time in seconds)

@@ -283,8 +283,14 @@ def phase(url, users, lots, read_lots, clients: int, seconds: float, weigh_share
     stop_at = time.monotonic() + seconds
     cs = [Client(url, users[i % len(users)][0], users[i % len(users)][1], lots[i], read_lots,
                  stop_at, weigh_share, seed + i, pace) for i in range(clients)]
-    for c in cs:
-        c.sign_in()
+    signed, failed = [], []
+    for c in cs:  # a sign-in that fails or times out is an error of the run, not a crash
+        try:
+            c.sign_in()
+            signed.append(c)
+        except Exception as exc:  # noqa: BLE001 - any failure is counted and shown
+            failed.append(f"sign-in of {c.user}: {type(exc).__name__}: {str(exc)[:200]}")
+    cs = signed
     stop_at = time.monotonic() + seconds
     for c in cs:
         c.stop_at = stop_at
@@ -298,7 +304,7 @@ def phase(url, users, lots, read_lots, clients: int, seconds: float, weigh_share
     c1, m1 = (cpu_seconds(server_pid) if server_pid else 0.0), os.times()
     cpu = (c1 - c0, (m1.user + m1.system) - (m0.user + m0.system))
     times: dict[str, list[float]] = {}
-    errors = []
+    errors = failed
     for c in cs:
         for k, v in c.times.items():
             times.setdefault(k, []).extend(v)
