@@ -60,11 +60,17 @@ def main(argv=None) -> int:
     # compiler, not the command. compileall writes the __pycache__ files once (ignored by git).
     import compileall
     import py_compile
+    # the package the console script imports (this checkout's, unless the environment's
+    # editable install points at another checkout: then that one is what gets timed)
+    timed = Path(subprocess.run(
+        [PY, "-c", "import compounding, os; print(os.path.dirname(compounding.__file__))"],
+        cwd=tempfile.gettempdir(), check=True, capture_output=True, text=True).stdout.strip())
     compiled = compileall.compile_dir(
-        str(ROOT / "compounding"), quiet=1,
-        invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
-    print(f"byte-code of compounding/ compiled ({'ok' if compiled else 'FAILED'}); "
-          f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '(unset)')}")
+        str(timed), quiet=1, invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    print(f"byte-code of {timed} compiled ({'ok' if compiled else 'FAILED'}); "
+          f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '(unset)')}"
+          + ("" if timed == ROOT / "compounding" else
+             f"; NOTE: the commands run that package, not this checkout's"))
     env = dict(os.environ, COMPOUNDING_CACHE_DIR=str(tmp / "cache"))
     subprocess.run([str(EXE), "quickstart", "--dir", str(tmp)], check=True, env=env,
                    stdout=subprocess.DEVNULL)
