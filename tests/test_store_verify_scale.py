@@ -66,7 +66,7 @@ def test_a_record_written_while_verify_runs_is_not_missing_from_the_log(
         store, store_path, monkeypatch):
     receive(store, 2)
     other = Store.open(store_path)  # another process's connection (a service)
-    real_ops = audit._ops
+    real_ops = audit.backend_ops
     written = []
 
     class Ops:
@@ -85,11 +85,11 @@ def test_a_record_written_while_verify_runs_is_not_missing_from_the_log(
                 written.append(table)
             return self.ops.iter_rows(db, table, names, *a)
 
-    monkeypatch.setattr(audit, "_ops", lambda s: Ops(real_ops(s)))
+    monkeypatch.setattr(audit, "backend_ops", lambda s: Ops(real_ops(s)))
     try:
         assert audit.verify(store) == []  # the log and the tables as they were together
         assert written
-        monkeypatch.setattr(audit, "_ops", real_ops)
+        monkeypatch.setattr(audit, "backend_ops", real_ops)
         assert audit.verify(store) == []  # and the new lot, with its entry, next time
         assert [x["lot_number"] for x in store.lots()][-1] == "NX050"
     finally:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from ..errors import InputError, StoreError
 from . import audit_key
+from .bulk import backend_ops
 from . import sqlite as backend
 from .core import StoreCore, audit_entry, audit_hash, chain_hash, row_digest
 from .lifecycle_audit import Ledger
@@ -112,13 +113,8 @@ def verify_report(store: StoreCore, anchor: dict | None = None) -> dict:
     # Everything below reads one state of the database (a read transaction: services may
     # keep writing meanwhile, and a record added after the log was read is not reported as
     # missing from it); inside a copy's write transaction, that transaction.
-    with store.database_errors(), _ops(store).read_snapshot(store.db):
+    with store.database_errors(), backend_ops(store).read_snapshot(store.db):
         return _verify_records(store, anchor, problems)
-
-
-def _ops(store: StoreCore):
-    from .copy import backend_ops  # (copy imports this module)
-    return backend_ops(store)
 
 
 def _verify_records(store: StoreCore, anchor: dict | None, problems: list[str]) -> dict:
@@ -203,7 +199,7 @@ def _verify_records(store: StoreCore, anchor: dict | None, problems: list[str]) 
         if not names:
             continue  # a table of a migration not applied yet
         at = [names.index(c) for c in cols]
-        for batch in _ops(store).iter_rows(store.db, table, names):
+        for batch in backend_ops(store).iter_rows(store.db, table, names):
             for values in batch:
                 r = tuple(values[i] for i in at)
                 got = refs.pop(r, None)

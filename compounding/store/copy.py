@@ -42,6 +42,7 @@ from pathlib import Path
 
 from ..errors import RefusedError, StoreError
 from .audit import SCHEMA_NOT_COMPARED, verify
+from .bulk import backend_ops
 from .core import StoreCore
 from .migrations import SITE_TABLES
 from .records import RECORD_KEYS
@@ -49,16 +50,6 @@ from .records import RECORD_KEYS
 #: Tables the copy leaves alone: the migration bookkeeping (the target has its own, and
 #: the same migrations applied is a precondition).
 NOT_COPIED = frozenset({"_sqlite_migrations", "_pg_migrations"})
-
-
-def backend_ops(store: StoreCore):
-    """The module with the copy's functions for ``store``'s backend: :mod:`.sqlite` itself,
-    or :mod:`.pg_copy` for :mod:`.postgres`."""
-    from . import sqlite
-    if store.backend is sqlite:
-        return sqlite
-    from . import pg_copy
-    return pg_copy
 
 
 def sites_in(store: StoreCore) -> list[str]:
