@@ -66,6 +66,8 @@ def connect(path: str, *, read_only: bool = False) -> Database:
         raise StoreError(error_text(path, exc)) from None
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise StoreError(error_text(path, undecodable(exc))) from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
         db = Connection(conn)
@@ -74,9 +76,20 @@ def connect(path: str, *, read_only: bool = False) -> Database:
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(error_text(path, exc)) from None
+    except UnicodeDecodeError as exc:
+        conn.close()
+        raise StoreError(error_text(path, undecodable(exc))) from None
     except BaseException:
         conn.close()
         raise
+
+
+def undecodable(exc: UnicodeDecodeError) -> sqlite3.DatabaseError:
+    """The database error whose message Python could not decode: a damaged schema makes
+    SQLite quote the bytes it could not parse, which need not be UTF-8, and ``sqlite3``
+    then raises :class:`UnicodeDecodeError` instead (attack s5). Those bytes replaced."""
+    raw = exc.object if isinstance(exc.object, (bytes, bytearray)) else b""
+    return sqlite3.DatabaseError(bytes(raw).decode("utf-8", "replace"))
 
 
 def _uri(path: Path, **params) -> str:
@@ -97,6 +110,9 @@ def _connect_read_only(path: Path):
                            check_same_thread=False)
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except UnicodeDecodeError:
+        conn.close()
+        raise
     except sqlite3.OperationalError as exc:
         conn.close()
         if wal.exists() or "unable to open" not in str(exc):
