@@ -20,7 +20,7 @@ from ..errors import InputError, StoreError
 from . import audit_key
 from .bulk import backend_ops
 from . import sqlite as backend
-from .core import StoreCore, audit_entry, audit_hash, chain_hash, row_digest
+from .core import StoreCore, audit_entry, blobs_marked, chain_hash, row_digest
 from .lifecycle_audit import Ledger
 from .migrations import GENESIS_HASH, migrations
 from .records import RECORD_KEYS
@@ -164,9 +164,9 @@ def _verify_records(store: StoreCore, anchor: dict | None, problems: list[str]) 
         prev = row["hash"]
         kid = _segment_key(starts, row["id"])
         if kid is None:
-            ok = audit_hash(row) == row["hash"]
+            ok = _entry_hash(row) == row["hash"]
         elif kid in key_ids:
-            ok = chain_hash(row, key) == row["hash"]
+            ok = _entry_hash(row, key) == row["hash"]
         else:
             unchecked.setdefault(kid, []).append(row["id"])
             ok = True
@@ -178,13 +178,16 @@ def _verify_records(store: StoreCore, anchor: dict | None, problems: list[str]) 
         if not ok:
             chain.append((row["id"], 0, 0,
                           f"audit_log {row['id']}: content does not match its hash"))
-        details = json.loads(row["details"])
+        details, references, unreadable = _references(row["details"])
+        if unreadable:
+            chain.append((row["id"], 0, 0, f"audit_log {row['id']}: its record references "
+                                            f"cannot be read ({unreadable})"))
         ledger.add(row, details)
-        for i, ref in enumerate(details.get("records", [])):
-            refs = expected.get(ref["table"])
+        for i, (table, key_cols, sha) in enumerate(references):
+            refs = expected.get(table)
             if refs is None:
-                continue  # a table whose records are not kept by digest
-            key_cols, item = tuple(ref["key"]), (row["id"], i + 1, ref["sha256"])
+                continue  # a table whose records are not kept by digest (or unreadable)
+            item = (row["id"], i + 1, sha)
             got = refs.get(key_cols)
             if got is None:
                 refs[key_cols] = item
@@ -199,17 +202,20 @@ def _verify_records(store: StoreCore, anchor: dict | None, problems: list[str]) 
         if not names:
             continue  # a table of a migration not applied yet
         at = [names.index(c) for c in cols]
+        slipped: list[tuple] = []  # rows no entry names
         for batch in backend_ops(store).iter_rows(store.db, table, names):
             for values in batch:
                 r = tuple(values[i] for i in at)
                 got = refs.pop(r, None)
                 if got is None:
-                    unvouched.append(f"{table} {'/'.join(map(str, r))}: not on the audit log")
+                    slipped.append(r)
                     continue
                 digest = row_digest(table, dict(zip(names, values)))
                 for entry, i, sha in (got if isinstance(got, list) else (got,)):
                     if sha != digest:
                         chain.append((entry, i, 0, _differs(table, r, entry)))
+        unvouched.extend(f"{table} {'/'.join(map(str, r))}: not on the audit log"
+                         for r in _as_listed(store, table, cols, slipped))
         # named by an entry, and no longer there
         for r, got in refs.items():
             for entry, i, _ in (got if isinstance(got, list) else (got,)):
@@ -233,6 +239,73 @@ def _verify_records(store: StoreCore, anchor: dict | None, problems: list[str]) 
     return {"problems": problems, "warnings": warnings, "entries": count,
             "unkeyed": [1, last_unkeyed] if last_unkeyed >= 1 else None,
             "keyed": keyed, "key_file": str(key_path), "anchor": anchored}
+
+
+def _as_listed(store: StoreCore, table: str, cols: tuple, keys: list[tuple]) -> list[tuple]:
+    """``keys`` (rows of ``table`` no audit entry names) in the order ``SELECT cols FROM
+    table`` lists them: the order ``db verify`` has always named them in (SQLite walks the
+    table through a covering index, e.g. by site; the streamed read goes by rowid or primary
+    key). One more statement, only for a table with two or more such rows (attack s5)."""
+    if len(keys) < 2:
+        return keys
+    wanted, first = set(keys), {}
+    cur = store.db.execute(f"SELECT {', '.join(cols)} FROM {table}")
+    try:
+        while len(first) < len(wanted):
+            batch = cur.fetchmany(5000)
+            if not batch:
+                break
+            for values in batch:
+                r = tuple(values)
+                if r in wanted and r not in first:
+                    first[r] = len(first)
+    finally:
+        cur.close()
+    return sorted(keys, key=lambda r: first.get(r, len(first)))
+
+
+def _entry_hash(row: dict, key: bytes | None = None) -> str:
+    """:func:`.core.chain_hash` of an ``audit_log`` row as read: a BLOB put into one of its
+    columns by plain SQL gives a hash that does not match (not a traceback)."""
+    try:
+        return chain_hash(row, key)
+    except TypeError:
+        return chain_hash(blobs_marked(row), key)
+
+
+#: The JSON types a record reference's key holds (one value a key column).
+_KEY_VALUES = (str, int, float, type(None))
+
+
+def _references(text) -> tuple[dict, list[tuple], str | None]:
+    """An audit entry's details (parsed), the record references they carry (``(table, key
+    tuple, sha256)``, in order; an unreadable reference is ``(None, (), None)``, so the
+    positions of the others stay) and why any part cannot be read (None when all can).
+    Details are written by :meth:`.core.StoreCore.audit` only; anything else is tampering
+    or a damaged page (a flipped bit in a key name), which ``db verify`` names rather than
+    stopping with a traceback (attack s5)."""
+    try:
+        details = json.loads(text)
+    except (TypeError, ValueError) as exc:  # ValueError: JSONDecodeError, UnicodeDecodeError
+        return {}, [], f"the details are not JSON: {exc}"
+    if not isinstance(details, dict):
+        return {}, [], "the details are not a JSON object"
+    records = details.get("records", [])
+    if not isinstance(records, list):
+        return details, [], "'records' is not a list"
+    out, bad = [], []
+    for i, ref in enumerate(records, start=1):
+        table = ref.get("table") if isinstance(ref, dict) else None
+        key = ref.get("key") if isinstance(ref, dict) else None
+        if (not isinstance(table, str) or not isinstance(key, list)
+                or not all(isinstance(k, _KEY_VALUES) for k in key)):
+            out.append((None, (), None))
+            bad.append(str(i))
+        else:
+            out.append((table, tuple(key), ref.get("sha256")))
+    why = (f"reference{'s' if len(bad) > 1 else ''} {', '.join(bad)} of {len(records)} "
+           "not a table name and a key") if bad else None
+    return details, out, why
 
 
 def _differs(table: str, key: tuple, entry: int) -> str:

@@ -71,7 +71,7 @@ def load_order(db: Database) -> list[str]:
             "WHERE k.contype = 'f' AND n.nspname = current_schema()"):
         if child in parents and parent != child:
             parents[child].add(parent)
-    from .sqlite import parents_first
+    from .table_order import parents_first
     return parents_first(names, parents)
 
 

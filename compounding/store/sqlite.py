@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import RefusedError, StoreError
 from .sqlite_scripts import Connection, split_statements, utils_database  # noqa: F401
+from .table_order import parents_first
 
 if TYPE_CHECKING:
     from .sqlite_scripts import Connection as Database
@@ -62,8 +63,8 @@ def connect(path: str, *, read_only: bool = False) -> Database:
             conn = _connect_read_only(Path(path))
         else:
             conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(error_text(path, exc)) from None
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+        raise StoreError(error_text(path, decoded(exc))) from None
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
     try:
@@ -71,12 +72,22 @@ def connect(path: str, *, read_only: bool = False) -> Database:
         db = Connection(conn)
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return db
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         conn.close()
-        raise StoreError(error_text(path, exc)) from None
+        raise StoreError(error_text(path, decoded(exc))) from None
     except BaseException:
         conn.close()
         raise
+
+
+def decoded(exc: Exception) -> Exception:
+    """``exc``, or for a :class:`UnicodeDecodeError` the database error whose message it
+    stands for: a damaged schema makes SQLite quote bytes that need not be UTF-8, which
+    ``sqlite3`` cannot decode (attack s5); those bytes replaced."""
+    if not isinstance(exc, UnicodeDecodeError):
+        return exc
+    raw = exc.object if isinstance(exc.object, (bytes, bytearray)) else b""
+    return sqlite3.DatabaseError(bytes(raw).decode("utf-8", "replace"))
 
 
 def _uri(path: Path, **params) -> str:
@@ -97,9 +108,10 @@ def _connect_read_only(path: Path):
                            check_same_thread=False)
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.OperationalError as exc:
+    except (sqlite3.OperationalError, UnicodeDecodeError) as exc:
         conn.close()
-        if wal.exists() or "unable to open" not in str(exc):
+        if isinstance(exc, UnicodeDecodeError) or wal.exists() or \
+                "unable to open" not in str(exc):
             raise
         return sqlite3.connect(_uri(path, mode="ro", immutable=1), uri=True,
                                timeout=BUSY_TIMEOUT_S, check_same_thread=False)
@@ -515,27 +527,6 @@ def load_order(db) -> list[str]:
     parents = {n: {r[2] for r in conn.execute(f"PRAGMA foreign_key_list({_q(n)})")} - {n}
                for n in names}
     return parents_first(names, parents)
-
-
-def parents_first(names: list[str], parents: dict[str, set[str]]) -> list[str]:
-    """``names`` ordered so that each table comes after the tables its foreign keys
-    reference (``parents``: table -> referenced tables); a cycle is broken where it is met.
-    Shared by both backends' ``load_order``."""
-    order: list[str] = []
-    placed: set[str] = set()
-
-    def place(name: str, seen: tuple = ()) -> None:
-        if name in placed or name in seen:
-            return
-        for parent in sorted(parents.get(name, ())):
-            if parent in parents:
-                place(parent, seen + (name,))
-        placed.add(name)
-        order.append(name)
-
-    for n in names:
-        place(n)
-    return order
 
 
 def iter_rows(db, table: str, columns: list[str], chunk: int = 5000):
