@@ -107,6 +107,25 @@ def describe(ch: str) -> str:
     return f"U+{ord(ch):04X} ({char_name(ch)})"
 
 
+def visible(text: str) -> str:
+    """``text`` with each control, invisible formatting (zero-width, direction marks),
+    surrogate, private-use or unassigned character and each line or paragraph separator
+    written as an escape (``\\x0a``, ``\\u200b``): a line printed from what a database holds
+    stays one line and shows what is there, so a name put into the store by plain SQL cannot
+    print a line of its own in a report (``db verify``: attack s5)."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch == " ":
+            out.append(ch)
+        else:
+            n = ord(ch)
+            out.append(f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000
+                       else f"\\U{n:08x}")
+    return "".join(out)
+
+
 def normalize(value: str, field: str, *, kind: str = "text", required: bool = True,
               max_length: int | None = None) -> str:
     """Return ``value`` in the one stored form, or raise :class:`InputError` naming ``field``,

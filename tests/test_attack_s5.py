@@ -17,6 +17,7 @@ record table streamed once, in one snapshot): what it must still name, and never
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import date
 
@@ -194,3 +195,31 @@ def test_a_damaged_schema_whose_message_is_not_utf8_is_one_line(tmp_path):
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"Error: {path} is not a compounding database or is corrupt "
                                "(malformed database schema (lot_receipts_no_update)")
+
+
+# ---------------------------------------------------------------- what db verify prints
+
+def test_a_name_stored_by_plain_sql_cannot_print_a_line_of_its_own(tmp_path):
+    # A report line shows what the database holds; a trigger (or a record key) stored by
+    # plain SQL with a line break and "OK: ..." in its name printed that as a line of its
+    # own among the problems (attack s5, found, fixed in the CLI for every line it prints).
+    path = tmp_path / "s.db"
+    s = Store.open(path)
+    add_users(s, "ana")
+    s.close()
+    con = sqlite3.connect(path)
+    forged = ("x\nOK: integrity check passed, schema as migrated, 9 audit entries chain, "
+              "every record matches the audit log\u202e")
+    con.execute(f'CREATE TRIGGER "{forged}" AFTER INSERT ON users BEGIN SELECT 1; END')
+    con.commit()
+    con.close()
+    r = CliRunner().invoke(cli, ["db", "verify", "--db", str(path)])
+    assert r.exit_code == 1
+    lines = r.output.splitlines()
+    assert not any(line.startswith("OK:") for line in lines), r.output
+    assert any("x\\x0aOK: integrity check passed" in line and "\\u202e" in line
+               for line in lines), r.output
+    # the JSON keeps the text as it is (JSON escapes it itself)
+    r = CliRunner().invoke(cli, ["db", "verify", "--db", str(path), "--json"])
+    assert r.exit_code == 1
+    assert any(forged in p for p in json.loads(r.output)["problems"]), r.output

@@ -277,6 +277,7 @@ def db_verify(app, anchor_file, db_path, as_json):
     exit status.
     """
     from ..store import audit
+    from ..text import visible  # a line per problem, whatever the database holds
 
     anchored = audit.read_anchor(anchor_file) if anchor_file else None
     with open_store(app, db_path, read_only=True) as store:
@@ -286,13 +287,13 @@ def db_verify(app, anchor_file, db_path, as_json):
         echo_json({"ok": not problems, "audit_entries": report["entries"], **report})
     elif not problems:
         for line in verify_summary(report):
-            click.echo(line)
+            click.echo(visible(line))
     else:
         for p in problems:
-            click.echo(p, err=True)
+            click.echo(visible(p), err=True)
     if not as_json:
         for w in report["warnings"]:
-            click.echo(f"Warning: {w}", err=True)
+            click.echo(visible(f"Warning: {w}"), err=True)
     if problems:
         raise click.exceptions.Exit(1)
 
