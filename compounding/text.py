@@ -117,7 +117,7 @@ def visible(text: str) -> str:
         return text
     out = []
     for ch in text:
-        if ch.isprintable() or ch == " ":
+        if ch.isprintable():
             out.append(ch)
         else:
             n = ord(ch)

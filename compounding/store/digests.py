@@ -65,10 +65,7 @@ def row_digest(table: str, row: dict) -> str:
     for c, default in ADDED_COLUMNS.get(table, {}).items():
         if c in row and row[c] == default:
             del row[c]
-    try:
-        return sha256(canonical(row))
-    except TypeError:  # a BLOB, put there by plain SQL (attack s5)
-        return sha256(canonical(blobs_marked(row)))
+    return sha256(canonical(row))
 
 
 def blobs_marked(row: dict) -> dict:
